@@ -1,0 +1,4 @@
+//! placeholder until the archive module lands
+#[derive(Debug, thiserror::Error)]
+#[error("archive")]
+pub struct ArchiveError;

@@ -1,0 +1,33 @@
+//! sdist-box: build wheels from untrusted Python source distributions inside
+//! a kernel sandbox, and say what the package tried.
+//!
+//! The pipeline, one module per stage: [`archive`] (verify and safely
+//! extract), [`project`] (static metadata), [`buildenv`] (trusted build
+//! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
+//! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
+//! (one build end to end) and [`report`]. Only `sandbox::sys` may use
+//! `unsafe`.
+#![deny(unsafe_code)]
+
+pub mod archive;
+pub mod buildenv;
+pub mod cli;
+pub mod doctor;
+pub mod pipeline;
+pub mod policy;
+pub mod project;
+pub mod report;
+pub mod sandbox;
+pub mod shim;
+pub mod text;
+
+/// If this process was started as the sandbox's init, run it (never
+/// returns). Call first thing in `main` of any program that uses
+/// [`sandbox::run`] with its own executable as init.
+pub fn maybe_run_sandbox_init() {
+    let args: Vec<String> = std::env::args().collect();
+    let is_init = args.first().is_some_and(|a| a == sandbox::init::INIT_ARGV0);
+    if is_init {
+        sandbox::init::main(&args)
+    }
+}

@@ -1,0 +1,454 @@
+//! Policy: a profile plus the paths of one build, compiled into a
+//! [`SandboxPlan`].
+//!
+//! [`compile`] is a pure function: given the profile, the host's layout and
+//! the build's paths, it decides every mount, Landlock rule, limit and
+//! environment variable. The kernel is not involved, so all of it is
+//! unit-tested without root.
+
+pub mod profile;
+
+use std::path::{Path, PathBuf};
+
+use crate::sandbox::{Access, LandlockPlan, Limits, MountEntry, SandboxPlan};
+
+pub use profile::{Profile, ProfileError};
+
+/// Where the build's paths appear inside the sandbox.
+pub mod inside {
+    pub const SRC: &str = "/build/src";
+    pub const OUT: &str = "/build/out";
+    pub const CONTROL: &str = "/build/control";
+    pub const SHIM: &str = "/sdist-box/shim";
+    pub const HOME: &str = "/home/build";
+    pub const TMP: &str = "/tmp";
+}
+
+/// The host uid/gid the sandbox maps to when sdist-box runs as root:
+/// an unprivileged id that owns nothing on a normal system.
+pub const ROOT_MAPS_TO: u32 = 4_000_000;
+/// The uid/gid of the build inside the sandbox.
+pub const INNER_ID: u32 = 1000;
+
+/// The system directories of this host (read at run time, not decided).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLayout {
+    /// Real directories to bind read-only at the same path.
+    pub dirs: Vec<PathBuf>,
+    /// Top-level symlinks to recreate (`/bin -> usr/bin` on merged-/usr).
+    pub symlinks: Vec<(PathBuf, PathBuf)>,
+    /// Device nodes that exist.
+    pub devices: Vec<PathBuf>,
+}
+
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+const DEVICES_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
+
+impl HostLayout {
+    pub fn detect() -> HostLayout {
+        let mut layout = HostLayout {
+            dirs: Vec::new(),
+            symlinks: Vec::new(),
+            devices: Vec::new(),
+        };
+        for dir in SYSTEM_DIRS {
+            let p = Path::new(dir);
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if let Ok(target) = std::fs::read_link(p) {
+                        layout.symlinks.push((p.to_path_buf(), target));
+                    }
+                }
+                Ok(m) if m.is_dir() => layout.dirs.push(p.to_path_buf()),
+                _ => {}
+            }
+        }
+        for dev in DEVICES {
+            if Path::new(dev).exists() {
+                layout.devices.push(PathBuf::from(dev));
+            }
+        }
+        layout
+    }
+}
+
+/// The host paths of one sandboxed command.
+#[derive(Debug, Clone, Default)]
+pub struct BuildPaths {
+    /// Host directory bound read-write at `/build/src` (the cwd).
+    pub src: Option<PathBuf>,
+    /// Host directory bound read-write at `/build/out`.
+    pub out: Option<PathBuf>,
+    /// Host directory bound read-write at `/build/control`.
+    pub control: Option<PathBuf>,
+    /// Host directory bound read-only at `/sdist-box/shim`.
+    pub shim: Option<PathBuf>,
+    /// Host directories bound read-only at their own path (interpreter,
+    /// build environment: their files name themselves by absolute path).
+    pub read_only_same_path: Vec<PathBuf>,
+    /// The directory whose `bin/` goes first on PATH (the build env).
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// A compiled plan and what the environment policy dropped.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub plan: SandboxPlan,
+    /// Names (never values) of host variables that did not reach the build.
+    pub dropped_env: Vec<String>,
+}
+
+/// Compile `profile` for one command. Pure.
+pub fn compile(
+    profile: &Profile,
+    host: &HostLayout,
+    paths: &BuildPaths,
+    argv: Vec<String>,
+    host_env: &[(String, String)],
+) -> Compiled {
+    let mut mounts = Vec::new();
+    let tmp_size = profile.limits.tmp_size.unwrap_or(4 << 30);
+    mounts.push(MountEntry::Tmpfs {
+        target: inside::TMP.into(),
+        size_bytes: tmp_size,
+        mode: 0o1777,
+    });
+    mounts.push(MountEntry::Tmpfs {
+        target: inside::HOME.into(),
+        size_bytes: 256 << 20,
+        mode: 0o700,
+    });
+    mounts.push(MountEntry::Tmpfs {
+        target: "/dev".into(),
+        size_bytes: 64 << 10,
+        mode: 0o755,
+    });
+    mounts.push(MountEntry::Proc {
+        target: "/proc".into(),
+    });
+    for dir in &host.dirs {
+        mounts.push(MountEntry::Bind {
+            source: dir.clone(),
+            target: dir.clone(),
+            access: Access::ReadOnly,
+        });
+    }
+    for (link, to) in &host.symlinks {
+        mounts.push(MountEntry::Symlink {
+            target: link.clone(),
+            link_to: to.clone(),
+        });
+    }
+    for dev in &host.devices {
+        mounts.push(MountEntry::Device {
+            source: dev.clone(),
+            target: dev.clone(),
+        });
+    }
+    mounts.push(MountEntry::Tmpfs {
+        target: "/dev/shm".into(),
+        size_bytes: 256 << 20,
+        mode: 0o1777,
+    });
+    for (name, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        mounts.push(MountEntry::Symlink {
+            target: Path::new("/dev").join(name),
+            link_to: to.into(),
+        });
+    }
+    let covered_by_system =
+        |p: &Path| host.dirs.iter().any(|d| p.starts_with(d)) && !p.starts_with("/etc");
+    let mut read_exec: Vec<PathBuf> = host.dirs.clone();
+    for dir in &paths.read_only_same_path {
+        read_exec.push(dir.clone());
+        if !covered_by_system(dir) {
+            mounts.push(MountEntry::Bind {
+                source: dir.clone(),
+                target: dir.clone(),
+                access: Access::ReadOnly,
+            });
+        }
+    }
+    let mut read_write: Vec<PathBuf> =
+        vec![inside::TMP.into(), inside::HOME.into(), "/dev/shm".into()];
+    for (host_dir, target, access) in [
+        (&paths.src, inside::SRC, Access::ReadWrite),
+        (&paths.out, inside::OUT, Access::ReadWrite),
+        (&paths.control, inside::CONTROL, Access::ReadWrite),
+        (&paths.shim, inside::SHIM, Access::ReadOnly),
+    ] {
+        if let Some(source) = host_dir {
+            mounts.push(MountEntry::Bind {
+                source: source.clone(),
+                target: target.into(),
+                access,
+            });
+            match access {
+                Access::ReadWrite => read_write.push(target.into()),
+                Access::ReadOnly => read_exec.push(target.into()),
+            }
+        }
+    }
+    // Parents before children: a mount must exist before one beneath it.
+    mounts.sort_by_key(|m| m.target().components().count());
+    read_exec.dedup();
+
+    let landlock = LandlockPlan {
+        read_exec,
+        read_only: vec!["/proc".into(), "/dev".into()],
+        read_write,
+        devices_rw: DEVICES_RW
+            .iter()
+            .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
+            .map(PathBuf::from)
+            .collect(),
+        tcp_connect: vec![],
+        tcp_bind: vec![],
+    };
+
+    let (env, dropped_env) = environment(profile, paths, host_env);
+    let l = &profile.limits;
+    let defaults = Limits::default();
+    let limits = Limits {
+        processes: l.processes.or(defaults.processes),
+        memory_bytes: l.memory.or(defaults.memory_bytes),
+        file_size_bytes: l.file_size.or(defaults.file_size_bytes),
+        cpu_seconds: l.cpu_seconds.or(defaults.cpu_seconds),
+        open_files: l.open_files.or(defaults.open_files),
+        wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
+    };
+    let cwd = if paths.src.is_some() {
+        PathBuf::from(inside::SRC)
+    } else {
+        PathBuf::from(inside::HOME)
+    };
+    Compiled {
+        plan: SandboxPlan {
+            argv,
+            env,
+            cwd,
+            hostname: "sdist-box".into(),
+            mounts,
+            landlock,
+            limits,
+            required: profile.require.clone(),
+            inner_uid: INNER_ID,
+            inner_gid: INNER_ID,
+            root_maps_to: ROOT_MAPS_TO,
+        },
+        dropped_env,
+    }
+}
+
+fn environment(
+    profile: &Profile,
+    paths: &BuildPaths,
+    host_env: &[(String, String)],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut path = String::new();
+    if let Some(bin) = &paths.bin_dir {
+        path.push_str(&bin.join("bin").display().to_string());
+        path.push(':');
+    }
+    path.push_str("/usr/local/bin:/usr/bin:/bin");
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), path),
+        ("HOME".into(), inside::HOME.into()),
+        ("TMPDIR".into(), inside::TMP.into()),
+        ("USER".into(), "build".into()),
+        ("LOGNAME".into(), "build".into()),
+        ("PYTHONNOUSERSITE".into(), "1".into()),
+    ];
+    let fixed = |name: &str| env_has(&env, name) || profile.environment.set.contains_key(name);
+    let mut dropped = Vec::new();
+    let mut passed = Vec::new();
+    for (name, value) in host_env {
+        if profile.passes_env(name) && !fixed(name) {
+            passed.push((name.clone(), value.clone()));
+        } else {
+            dropped.push(name.clone());
+        }
+    }
+    env.extend(passed);
+    for (name, value) in &profile.environment.set {
+        if !env_has(&env, name) {
+            env.push((name.clone(), value.clone()));
+        }
+    }
+    dropped.sort();
+    dropped.dedup();
+    (env, dropped)
+}
+
+fn env_has(env: &[(String, String)], name: &str) -> bool {
+    env.iter().any(|(k, _)| k == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostLayout {
+        HostLayout {
+            dirs: vec!["/usr".into(), "/etc".into()],
+            symlinks: vec![
+                ("/bin".into(), "usr/bin".into()),
+                ("/lib64".into(), "usr/lib64".into()),
+            ],
+            devices: vec!["/dev/null".into(), "/dev/urandom".into()],
+        }
+    }
+
+    fn paths() -> BuildPaths {
+        BuildPaths {
+            src: Some("/tmp/w/src".into()),
+            out: Some("/tmp/w/out".into()),
+            control: Some("/tmp/w/control".into()),
+            shim: Some("/tmp/w/shim".into()),
+            read_only_same_path: vec![
+                "/root/.pyenv/versions/3.11.7".into(),
+                "/usr/lib/python3.11".into(),
+                "/root/.cache/sdist-box/envs/abc".into(),
+            ],
+            bin_dir: Some("/root/.cache/sdist-box/envs/abc".into()),
+        }
+    }
+
+    fn compiled(env: &[(&str, &str)]) -> Compiled {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        compile(
+            &Profile::load("default").unwrap(),
+            &host(),
+            &paths(),
+            vec!["/usr/bin/python3".into()],
+            &env,
+        )
+    }
+
+    #[test]
+    fn secrets_are_dropped_by_name_and_never_passed() {
+        let c = compiled(&[
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("GITHUB_TOKEN", "ghp"),
+            ("LC_ALL", "C"),
+            ("HOME", "/root"),
+            ("PATH", "/evil"),
+        ]);
+        let names: Vec<&str> = c.plan.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(!names.contains(&"AWS_SECRET_ACCESS_KEY"));
+        assert!(
+            !c.plan
+                .env
+                .iter()
+                .any(|(_, v)| v == "s3cr3t" || v == "ghp" || v == "/evil")
+        );
+        assert!(c.plan.env.contains(&("LC_ALL".into(), "C".into())));
+        assert!(c.plan.env.contains(&("HOME".into(), "/home/build".into())));
+        assert_eq!(
+            c.dropped_env,
+            vec!["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "HOME", "PATH"]
+        );
+        let path = &c.plan.env.iter().find(|(k, _)| k == "PATH").unwrap().1;
+        assert!(path.starts_with("/root/.cache/sdist-box/envs/abc/bin:"));
+        assert!(c.plan.env.contains(&("LANG".into(), "C.UTF-8".into())));
+    }
+
+    #[test]
+    fn only_build_dirs_are_writable() {
+        let c = compiled(&[]);
+        let rw: Vec<_> = c
+            .plan
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                MountEntry::Bind {
+                    target,
+                    access: Access::ReadWrite,
+                    ..
+                } => Some(target.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rw,
+            vec![
+                PathBuf::from("/build/src"),
+                PathBuf::from("/build/out"),
+                PathBuf::from("/build/control")
+            ]
+        );
+        let ll = &c.plan.landlock;
+        assert!(
+            ll.read_write
+                .iter()
+                .all(|p| !p.starts_with("/usr") && !p.starts_with("/root"))
+        );
+        assert!(
+            ll.read_exec
+                .contains(&PathBuf::from("/root/.pyenv/versions/3.11.7"))
+        );
+        assert_eq!(ll.devices_rw, vec![PathBuf::from("/dev/null")]);
+        assert!(ll.tcp_connect.is_empty());
+        assert_eq!(c.plan.cwd, PathBuf::from("/build/src"));
+    }
+
+    #[test]
+    fn parents_are_mounted_before_children_and_system_paths_not_rebound() {
+        let c = compiled(&[]);
+        let targets: Vec<&PathBuf> = c.plan.mounts.iter().map(|m| m.target()).collect();
+        let pos = |p: &str| {
+            targets
+                .iter()
+                .position(|t| t.as_path() == Path::new(p))
+                .unwrap()
+        };
+        assert!(pos("/dev") < pos("/dev/null"));
+        assert!(pos("/tmp") < pos("/root/.cache/sdist-box/envs/abc"));
+        // /usr/lib/python3.11 is inside /usr: no second bind.
+        assert!(
+            !targets
+                .iter()
+                .any(|t| t.as_path() == Path::new("/usr/lib/python3.11"))
+        );
+        assert!(c.plan.mounts.iter().any(
+            |m| matches!(m, MountEntry::Symlink { target, .. } if target == Path::new("/bin"))
+        ));
+        assert!(
+            !targets
+                .iter()
+                .any(|t| t.starts_with("/sys") || t.starts_with("/home/user"))
+        );
+    }
+
+    #[test]
+    fn limits_and_required_layers_come_from_the_profile() {
+        let c = compiled(&[]);
+        assert_eq!(c.plan.limits.processes, Some(512));
+        assert_eq!(c.plan.limits.memory_bytes, Some(8 << 30));
+        assert_eq!(c.plan.limits.wall_seconds, 1800);
+        assert!(
+            c.plan
+                .required
+                .contains(&crate::sandbox::Layer::SeccompDeny)
+        );
+        assert_ne!(c.plan.inner_uid, 0);
+        assert_ne!(c.plan.root_maps_to, 0);
+    }
+}

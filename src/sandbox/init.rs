@@ -1,0 +1,488 @@
+//! The sandbox's init: pid 1 of the build's pid namespace.
+//!
+//! The parent clones a child into new user, mount, pid, network, ipc and uts
+//! namespaces and that child execs sdist-box again as `sdist-box-init`, with
+//! an empty environment, so this code starts in a fresh single-threaded
+//! process that is root of its own user namespace. It then builds the
+//! sandbox in the numbered order below, reports what was enforced, starts the
+//! command and reaps every process until the command ends. When init exits,
+//! the kernel kills everything left in the pid namespace: nothing the build
+//! started outlives it.
+//!
+//! Invariants: init never runs package code with privileges; every step that
+//! fails is reported as `InitMessage::Failed` naming the step, and the
+//! command is never started after a failure.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, pivot_root, setresgid, setresuid};
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Access, Layer, MountEntry, SandboxPlan};
+use super::status::{Enforcement, InitMessage, LayerState, LayerStatus};
+use super::{landlock, seccomp, sys};
+
+/// The argv[0] under which sdist-box runs as the sandbox's init.
+pub const INIT_ARGV0: &str = "sdist-box-init";
+
+/// What the parent sends to init (one JSON line on the control pipe).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitRequest {
+    pub plan: SandboxPlan,
+    /// For each entry of `plan.mounts`, the descriptor (open in this process)
+    /// of its bind source, or -1.
+    pub source_fds: Vec<RawFd>,
+    /// Host uid/gid the sandbox's root maps to (for the report).
+    pub host_uid: u32,
+}
+
+struct Init {
+    status: fs::File,
+}
+
+impl Init {
+    fn send(&mut self, msg: &InitMessage) {
+        let mut line = serde_json::to_vec(msg).unwrap_or_default();
+        line.push(b'\n');
+        let _ = self.status.write_all(&line);
+    }
+
+    fn fail(&mut self, step: &str, error: impl std::fmt::Display, layer: Option<Layer>) -> ! {
+        self.send(&InitMessage::Failed {
+            step: step.to_string(),
+            error: error.to_string(),
+            layer,
+        });
+        std::process::exit(125)
+    }
+}
+
+/// Where the new root is assembled before `pivot_root`.
+const STAGING: &str = "/tmp";
+
+/// Entry point when argv[0] is [`INIT_ARGV0`]. Never returns.
+pub fn main(args: &[String]) -> ! {
+    let fd_arg = |name: &str| -> Option<RawFd> {
+        let pos = args.iter().position(|a| a == name)?;
+        args.get(pos + 1)?.parse().ok()
+    };
+    let (Some(control_fd), Some(status_fd)) = (fd_arg("--control-fd"), fd_arg("--status-fd"))
+    else {
+        eprintln!("sdist-box-init is started by sdist-box itself, not by hand");
+        std::process::exit(2);
+    };
+    // These descriptors were placed by our own parent before exec (see
+    // sys::clone_into_namespaces); nothing else in this process owns them.
+    let status = sys::file_from_fd(status_fd);
+    let mut init = Init { status };
+    let mut control = BufReader::new(sys::file_from_fd(control_fd));
+    let mut line = String::new();
+    if let Err(e) = control.read_line(&mut line) {
+        init.fail("read the plan", e, None);
+    }
+    let req: InitRequest = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => init.fail("parse the plan", e, None),
+    };
+    let mut keep: Vec<RawFd> = req
+        .source_fds
+        .iter()
+        .copied()
+        .filter(|&fd| fd >= 0)
+        .collect();
+    keep.push(status_fd);
+    keep.push(control_fd);
+    sys::close_fds_except(&keep);
+
+    let plan = &req.plan;
+    let mut layers: Vec<LayerStatus> = Vec::new();
+    let enforced = |layer, detail: String| LayerStatus {
+        layer,
+        state: LayerState::Enforced,
+        detail,
+    };
+
+    // 1. Die with the parent: if sdist-box is killed, the sandbox goes too.
+    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
+        init.fail("set the parent-death signal", e, None);
+    }
+    // 2. Hostname of the new uts namespace.
+    if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
+        init.fail("set the hostname", e, Some(Layer::Namespaces));
+    }
+    layers.push(enforced(
+        Layer::Namespaces,
+        "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into(),
+    ));
+    // 3. Mounts: nothing we do may propagate back to the host.
+    if let Err(e) = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    ) {
+        init.fail("make the mount tree private", e, Some(Layer::Mounts));
+    }
+    // 4. The new root: an empty tmpfs. Bind sources were opened by the parent
+    //    before we started, so covering the host's /tmp hides nothing we need.
+    let root = Path::new(STAGING);
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=16m"),
+    ) {
+        init.fail("mount the new root", e, Some(Layer::Mounts));
+    }
+    // 5. The view, entry by entry.
+    for (i, entry) in plan.mounts.iter().enumerate() {
+        let fd = req.source_fds.get(i).copied().unwrap_or(-1);
+        if let Err(e) = apply_mount(root, entry, fd) {
+            init.fail(
+                &format!("mount {}", entry.target().display()),
+                e,
+                Some(Layer::Mounts),
+            );
+        }
+    }
+    // 6. Switch to it and drop the host's tree for good.
+    if let Err(e) = switch_root(root) {
+        init.fail("switch to the new root", e, Some(Layer::Mounts));
+    }
+    // 7. The root itself read-only: the build may write only where a
+    //    read-write mount says so.
+    if let Err(e) = sys::mount_setattr(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY) {
+        init.fail("make the root read-only", e, Some(Layer::Mounts));
+    }
+    layers.push(enforced(
+        Layer::Mounts,
+        format!(
+            "{} entries on a read-only root; host /home, /root, /sys, /var hidden",
+            plan.mounts.len()
+        ),
+    ));
+    // 8. Loopback up, or even loopback traffic fails.
+    if let Err(e) = sys::loopback_up() {
+        init.fail("bring up the loopback interface", e, Some(Layer::Network));
+    }
+    layers.push(enforced(
+        Layer::Network,
+        "empty network namespace: only `lo`, no route out".into(),
+    ));
+    // 9. An unprivileged uid inside: a nested user namespace maps the
+    //    command's uid to our root (which is the unprivileged host uid).
+    if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
+        init.fail("switch to the unprivileged uid", e, Some(Layer::Uid));
+    }
+    layers.push(enforced(
+        Layer::Uid,
+        format!(
+            "uid {} inside, host uid {} outside",
+            plan.inner_uid, req.host_uid
+        ),
+    ));
+    // 10. No capabilities, in any set, for us or anything we start.
+    if let Err(e) = drop_capabilities() {
+        init.fail("drop capabilities", e, Some(Layer::Capabilities));
+    }
+    layers.push(enforced(
+        Layer::Capabilities,
+        "bounding, ambient, inheritable, permitted and effective sets empty".into(),
+    ));
+    if let Err(e) = sys::set_no_new_privs() {
+        init.fail("set no_new_privs", e, Some(Layer::Capabilities));
+    }
+    // 11. Resource limits, inherited by everything below.
+    match apply_rlimits(plan) {
+        Ok(detail) => layers.push(enforced(Layer::Rlimits, detail)),
+        Err(e) => init.fail("set resource limits", e, Some(Layer::Rlimits)),
+    }
+    // 12. Landlock.
+    let landlock_abi = match landlock::apply(&plan.landlock) {
+        Ok(outcome) => {
+            layers.extend(outcome.layers);
+            outcome.abi
+        }
+        Err(e) => init.fail("apply landlock rules", e, Some(Layer::LandlockFs)),
+    };
+    // 13. seccomp: the deny filter, then clone3 → ENOSYS.
+    let filters = seccomp::deny_filter().and_then(|d| Ok((d, seccomp::clone3_filter()?)));
+    match filters {
+        Ok((deny, clone3)) => {
+            for program in [&deny, &clone3] {
+                if let Err(e) = sys::seccomp_install_compiled(program) {
+                    init.fail("install the seccomp filter", e, Some(Layer::SeccompDeny));
+                }
+            }
+            layers.push(enforced(
+                Layer::SeccompDeny,
+                format!(
+                    "{} system calls refused, namespace-creating clone refused, x32 killed",
+                    seccomp::DENIED.len()
+                ),
+            ));
+        }
+        Err(e) => init.fail("compile the seccomp filter", e, Some(Layer::SeccompDeny)),
+    }
+    layers.push(enforced(
+        Layer::Environment,
+        format!("{} variables passed, all others dropped", plan.env.len()),
+    ));
+
+    let enforcement = Enforcement {
+        layers,
+        landlock_abi,
+        inner_uid: plan.inner_uid,
+        host_uid: req.host_uid,
+    };
+    if let Some(missing) = enforcement.missing(&plan.required).next() {
+        let missing = missing.clone();
+        init.fail(
+            &format!("enforce the required layer `{}`", missing.layer.name()),
+            missing.detail,
+            Some(missing.layer),
+        );
+    }
+    init.send(&InitMessage::Ready { enforcement });
+    // The parent answers once it is ready for the command to start.
+    let mut ack = String::new();
+    if control.read_line(&mut ack).is_err() || ack.trim() != "go" {
+        std::process::exit(125);
+    }
+    drop(control);
+
+    // 14. Start the command and reap everything until it ends.
+    let argv: Vec<CString> = plan
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+    let env: Vec<CString> = plan
+        .env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap_or_default())
+        .collect();
+    let cwd = plan.cwd.clone();
+    // init never starts threads, so forking here is sound.
+    let child = match sys::fork_single_threaded() {
+        Ok(ForkResult::Child) => {
+            let _ = nix::unistd::setsid();
+            if let Err(e) = chdir(&cwd) {
+                eprintln!("sdist-box: cannot enter {}: {e}", cwd.display());
+                std::process::exit(127);
+            }
+            let Some(prog) = argv.first() else {
+                std::process::exit(127)
+            };
+            let err = nix::unistd::execve(prog, &argv, &env).unwrap_err();
+            eprintln!(
+                "sdist-box: cannot execute {}: {err}",
+                String::from_utf8_lossy(prog.as_bytes())
+            );
+            std::process::exit(127);
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => init.fail("start the command", e, None),
+    };
+    let (code, signal, peak) = reap_until(child);
+    let max_rss_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss() as u64)
+        .unwrap_or(0);
+    init.send(&InitMessage::Exited {
+        code,
+        signal,
+        peak_processes: peak,
+        max_rss_kib,
+        exec_error: (code == Some(127))
+            .then(|| "the command could not be started (exit 127)".to_string()),
+    });
+    std::process::exit(code.unwrap_or(128 + signal.unwrap_or(0)))
+}
+
+fn apply_mount(root: &Path, entry: &MountEntry, fd: RawFd) -> std::io::Result<()> {
+    let target = root.join(entry.target().strip_prefix("/").unwrap_or(entry.target()));
+    let fd_path = || PathBuf::from(format!("/proc/self/fd/{fd}"));
+    match entry {
+        MountEntry::Bind { access, .. } => {
+            let is_dir = fs::metadata(fd_path())?.is_dir();
+            make_mountpoint(&target, is_dir)?;
+            mount(
+                Some(&fd_path()),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
+            let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            if *access == Access::ReadOnly {
+                attrs |= sys::MOUNT_ATTR_RDONLY;
+            }
+            sys::mount_setattr(&target, true, attrs)?;
+        }
+        MountEntry::Device { .. } => {
+            make_mountpoint(&target, false)?;
+            mount(
+                Some(&fd_path()),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+            sys::mount_setattr(&target, false, sys::MOUNT_ATTR_NOSUID)?;
+        }
+        MountEntry::Tmpfs {
+            size_bytes, mode, ..
+        } => {
+            make_mountpoint(&target, true)?;
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(format!("mode={mode:o},size={size_bytes}").as_str()),
+            )?;
+        }
+        MountEntry::Symlink { link_to, .. } => {
+            if let Some(parent) = target.parent() {
+                mkdir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(link_to, &target)?;
+        }
+        MountEntry::Proc { .. } => {
+            make_mountpoint(&target, true)?;
+            mount(
+                Some("proc"),
+                &target,
+                Some("proc"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn mkdir_all(path: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+}
+
+fn make_mountpoint(target: &Path, dir: bool) -> std::io::Result<()> {
+    if dir {
+        mkdir_all(target)
+    } else {
+        if let Some(parent) = target.parent() {
+            mkdir_all(parent)?;
+        }
+        if !target.exists() {
+            let f = fs::File::create(target)?;
+            f.set_permissions(fs::Permissions::from_mode(0o644))?;
+        }
+        Ok(())
+    }
+}
+
+/// `pivot_root` into `root` and detach the old tree (the `pivot_root(".", ".")`
+/// idiom: no directory for the old root is needed).
+fn switch_root(root: &Path) -> nix::Result<()> {
+    chdir(root)?;
+    pivot_root(".", ".")?;
+    umount2(".", MntFlags::MNT_DETACH)?;
+    chdir("/")
+}
+
+fn enter_inner_user(uid: u32, gid: u32) -> std::io::Result<()> {
+    unshare(CloneFlags::CLONE_NEWUSER)?;
+    fs::write("/proc/self/setgroups", "deny")?;
+    fs::write("/proc/self/uid_map", format!("{uid} 0 1\n"))?;
+    fs::write("/proc/self/gid_map", format!("{gid} 0 1\n"))?;
+    setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
+    setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;
+    Ok(())
+}
+
+fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
+    use caps::CapSet;
+    for cap in caps::all() {
+        // Bounding set first: it needs CAP_SETPCAP, which we still hold.
+        caps::drop(None, CapSet::Bounding, cap)?;
+    }
+    caps::clear(None, CapSet::Ambient)?;
+    caps::clear(None, CapSet::Inheritable)?;
+    caps::clear(None, CapSet::Effective)?;
+    caps::clear(None, CapSet::Permitted)?;
+    Ok(())
+}
+
+fn apply_rlimits(plan: &SandboxPlan) -> nix::Result<String> {
+    let l = &plan.limits;
+    let mut parts = Vec::new();
+    let mut set = |res: Resource, value: Option<u64>, name: &str| -> nix::Result<()> {
+        if let Some(v) = value {
+            setrlimit(res, v, v)?;
+            parts.push(format!("{name}={v}"));
+        }
+        Ok(())
+    };
+    set(Resource::RLIMIT_NPROC, l.processes, "processes")?;
+    set(Resource::RLIMIT_AS, l.memory_bytes, "memory")?;
+    set(Resource::RLIMIT_FSIZE, l.file_size_bytes, "file-size")?;
+    set(Resource::RLIMIT_CPU, l.cpu_seconds, "cpu-seconds")?;
+    set(Resource::RLIMIT_NOFILE, l.open_files, "open-files")?;
+    set(Resource::RLIMIT_CORE, Some(0), "core")?;
+    Ok(parts.join(", "))
+}
+
+/// Reap every child until `main` ends; meanwhile sample how many processes
+/// the sandbox holds (the peak tells a fork bomb from a crash). Waits on a
+/// pidfd of `main`, so its end is seen at once, not at the next sample.
+fn reap_until(main: Pid) -> (Option<i32>, Option<i32>, u64) {
+    let mut peak = 1u64;
+    let pidfd = sys::pidfd_open(main.as_raw()).ok();
+    loop {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == main => {
+                    return (Some(code), None, peak);
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == main => {
+                    return (None, Some(sig as i32), peak);
+                }
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::ECHILD) => return (None, None, peak),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        peak = peak.max(count_processes());
+        match &pidfd {
+            Some(fd) => sys::poll_readable(fd.as_fd(), Duration::from_millis(50)),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn count_processes() -> u64 {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+        .count() as u64
+}

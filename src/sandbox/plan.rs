@@ -1,0 +1,191 @@
+//! The sandbox plan: plain data saying *what* the sandbox looks like.
+//!
+//! A [`SandboxPlan`] is built outside the kernel (by `policy`), is fully
+//! serializable, and is the only thing the sandbox code acts on. Host paths
+//! appear only as bind sources; everything else is a path inside the sandbox.
+//! Nothing here touches the system, so every decision in it is unit-testable.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One layer of the sandbox, named as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layer {
+    /// User, mount, pid, network, ipc and uts namespaces.
+    Namespaces,
+    /// The private, mostly read-only file-system view.
+    Mounts,
+    /// An unprivileged uid inside, never host root outside.
+    Uid,
+    /// Every capability set cleared.
+    Capabilities,
+    /// Landlock file-system rules.
+    LandlockFs,
+    /// Landlock TCP bind/connect rules (ABI 4).
+    LandlockNet,
+    /// Landlock signal and abstract-socket scoping (ABI 6).
+    LandlockScope,
+    /// Resource limits (processes, memory, file size, CPU).
+    Rlimits,
+    /// The seccomp deny filter.
+    SeccompDeny,
+    /// The empty network namespace with only `lo`.
+    Network,
+    /// The scrubbed environment.
+    Environment,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 11] = [
+        Layer::Namespaces,
+        Layer::Mounts,
+        Layer::Uid,
+        Layer::Capabilities,
+        Layer::LandlockFs,
+        Layer::LandlockNet,
+        Layer::LandlockScope,
+        Layer::Rlimits,
+        Layer::SeccompDeny,
+        Layer::Network,
+        Layer::Environment,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Namespaces => "namespaces",
+            Layer::Mounts => "mounts",
+            Layer::Uid => "uid",
+            Layer::Capabilities => "capabilities",
+            Layer::LandlockFs => "landlock-fs",
+            Layer::LandlockNet => "landlock-net",
+            Layer::LandlockScope => "landlock-scope",
+            Layer::Rlimits => "rlimits",
+            Layer::SeccompDeny => "seccomp-deny",
+            Layer::Network => "network",
+            Layer::Environment => "environment",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// How a bind mount is exposed inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Read and execute.
+    ReadOnly,
+    /// Read, write, create, remove, execute.
+    ReadWrite,
+}
+
+/// One entry of the sandbox's file-system view, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum MountEntry {
+    /// Bind a host directory or file (opened by the parent before the
+    /// sandbox starts) at `target`.
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        access: Access,
+    },
+    /// Bind a host device node (`/dev/null`, …). Device binds keep `dev`.
+    Device { source: PathBuf, target: PathBuf },
+    /// A fresh tmpfs.
+    Tmpfs {
+        target: PathBuf,
+        size_bytes: u64,
+        mode: u32,
+    },
+    /// A symbolic link (merged-/usr hosts have `/bin -> usr/bin`).
+    Symlink { target: PathBuf, link_to: PathBuf },
+    /// A fresh procfs of the sandbox's pid namespace.
+    Proc { target: PathBuf },
+}
+
+impl MountEntry {
+    pub fn target(&self) -> &PathBuf {
+        match self {
+            MountEntry::Bind { target, .. }
+            | MountEntry::Device { target, .. }
+            | MountEntry::Tmpfs { target, .. }
+            | MountEntry::Symlink { target, .. }
+            | MountEntry::Proc { target } => target,
+        }
+    }
+}
+
+/// Landlock rules, as paths inside the sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LandlockPlan {
+    /// Read files, list directories, execute.
+    pub read_exec: Vec<PathBuf>,
+    /// Read files and list directories only.
+    pub read_only: Vec<PathBuf>,
+    /// Full access beneath (the build tree, `/tmp`, `HOME`).
+    pub read_write: Vec<PathBuf>,
+    /// Device files that may be read and written (`/dev/null`).
+    pub devices_rw: Vec<PathBuf>,
+    /// TCP ports that `connect` may reach (empty: none).
+    pub tcp_connect: Vec<u16>,
+    /// TCP ports that `bind` may use (empty: none).
+    pub tcp_bind: Vec<u16>,
+}
+
+/// Resource limits of the build. `None` leaves the inherited value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Processes (and threads) of the build at once.
+    pub processes: Option<u64>,
+    /// Address space of one process, bytes.
+    pub memory_bytes: Option<u64>,
+    /// Largest file one process may write, bytes.
+    pub file_size_bytes: Option<u64>,
+    /// CPU seconds of one process.
+    pub cpu_seconds: Option<u64>,
+    /// Open files of one process.
+    pub open_files: Option<u64>,
+    /// Wall-clock limit of the whole run, seconds.
+    pub wall_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            processes: Some(512),
+            memory_bytes: Some(8 << 30),
+            file_size_bytes: Some(4 << 30),
+            cpu_seconds: Some(3600),
+            open_files: Some(4096),
+            wall_seconds: 3600,
+        }
+    }
+}
+
+/// Everything the sandbox needs to start one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxPlan {
+    /// Program and arguments; the program is a path inside the sandbox.
+    pub argv: Vec<String>,
+    /// The complete environment of the command.
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the sandbox.
+    pub cwd: PathBuf,
+    pub hostname: String,
+    /// The file-system view, in order; the root is an empty read-only tmpfs.
+    pub mounts: Vec<MountEntry>,
+    pub landlock: LandlockPlan,
+    pub limits: Limits,
+    /// Layers that must be fully enforced, or the run is refused.
+    pub required: Vec<Layer>,
+    /// uid and gid of the command inside the sandbox (never 0).
+    pub inner_uid: u32,
+    pub inner_gid: u32,
+    /// Host uid/gid the sandbox maps to when sdist-box runs as root.
+    pub root_maps_to: u32,
+}

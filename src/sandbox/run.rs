@@ -1,0 +1,496 @@
+//! The parent's side of a sandboxed run: start the sandbox, feed it the plan,
+//! collect its output, enforce the wall clock, and return what happened.
+//!
+//! Set-up order (parent S, init I):
+//!   S: open every bind source (O_PATH) and sdist-box's own executable
+//!   S: clone(NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS) → child C
+//!   S: setgroups, uid_map, gid_map of C → one byte on the control pipe
+//!   C: switch to the mapped root, execveat(sdist-box) as I, empty environment
+//!   S: the plan (one JSON line) on the control pipe
+//!   I: builds the sandbox (see init.rs) → `Ready` with what was enforced
+//!   S: `go` → I starts the command; S reads output until I exits
+//!
+//! The wall clock is enforced here: past it, I is killed through its pidfd,
+//! and with it every process of the sandbox's pid namespace.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+
+use super::init::{INIT_ARGV0, InitRequest};
+use super::plan::{Layer, MountEntry, SandboxPlan};
+use super::status::{Enforcement, InitMessage};
+use super::sys;
+
+/// Why a run could not happen. The command's own failure is not an error:
+/// it is a [`RunOutcome`].
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("could not create the sandbox's namespaces: {source}{hint}")]
+    Namespaces { source: io::Error, hint: String },
+    #[error("the required sandbox layer `{}` is not available: {detail}", .layer.name())]
+    LayerUnavailable { layer: Layer, detail: String },
+    #[error("sandbox set-up failed: could not {step}: {error}")]
+    Setup { step: String, error: String },
+    #[error("failed to {what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Io { what, source }
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RunExit {
+    Exited { code: i32 },
+    Signaled { signal: i32 },
+    TimedOut { seconds: u64 },
+}
+
+impl RunExit {
+    pub fn success(&self) -> bool {
+        matches!(self, RunExit::Exited { code: 0 })
+    }
+}
+
+/// Options that do not change what the sandbox enforces.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Write the command's whole output (stdout and stderr) here.
+    pub log_path: Option<PathBuf>,
+    /// Also copy the output, control characters escaped, to our stderr.
+    pub echo: bool,
+    /// Keep at most this many bytes of the log (0: 64 MiB).
+    pub max_log_bytes: u64,
+    /// sdist-box's executable to run as init (default: this process's).
+    pub init_exe: Option<PathBuf>,
+}
+
+/// What happened in a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub enforcement: Enforcement,
+    pub exit: RunExit,
+    pub peak_processes: u64,
+    pub max_rss_kib: u64,
+    /// The last bytes of the command's output.
+    pub output_tail: Vec<u8>,
+    pub output_bytes: u64,
+    pub output_truncated: bool,
+    /// From the start of set-up until the command was started.
+    pub setup: Duration,
+    pub total: Duration,
+}
+
+const TAIL_BYTES: usize = 16 * 1024;
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+fn pipe() -> Result<Pipe, SandboxError> {
+    let (read, write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| io_err("create a pipe")(e.into()))?;
+    Ok(Pipe { read, write })
+}
+
+fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd, SandboxError> {
+    nix::fcntl::open(
+        path,
+        flags | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| io_err(format!("open `{}`", path.display()))(e.into()))
+}
+
+fn namespace_hint(err: &io::Error) -> String {
+    let max = fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
+    if max.trim() == "0" {
+        return " (user.max_user_namespaces is 0 on this host; raise it, or see `sdist-box doctor`)".into();
+    }
+    let apparmor = fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .unwrap_or_default();
+    if apparmor.trim() == "1" {
+        return " (AppArmor restricts unprivileged user namespaces here; see `sdist-box doctor`)"
+            .into();
+    }
+    if err.raw_os_error() == Some(libc::EPERM) {
+        return " (inside a container, user namespaces are usually blocked by its seccomp profile; see `sdist-box doctor`)".into();
+    }
+    String::new()
+}
+
+/// Run `plan` in a new sandbox and wait for it to end.
+pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
+    let started = Instant::now();
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
+    let is_root = euid == 0;
+    let (host_uid, host_gid) = if is_root {
+        (plan.root_maps_to, plan.root_maps_to)
+    } else {
+        (euid, egid)
+    };
+
+    // Bind sources: checked here for a clear error, opened by the clone
+    // child (see sys::ChildExec::sources).
+    let mut sources: Vec<(usize, &Path)> = Vec::new();
+    for (i, entry) in plan.mounts.iter().enumerate() {
+        if let MountEntry::Bind { source, .. } | MountEntry::Device { source, .. } = entry {
+            fs::metadata(source)
+                .map_err(io_err(format!("use `{}` in the sandbox", source.display())))?;
+            sources.push((i, source));
+        }
+    }
+    let exe_path = opts
+        .init_exe
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let exe = open_path(&exe_path, OFlag::O_RDONLY)?;
+    let devnull = open_path(Path::new("/dev/null"), OFlag::O_RDONLY)?;
+    let control = pipe()?;
+    let status = pipe()?;
+    let output = pipe()?;
+
+    let raw = |fd: &OwnedFd| fd.as_raw_fd();
+    // Above every descriptor the child needs, so dup3 clobbers none of them.
+    let base = [
+        &exe,
+        &devnull,
+        &control.read,
+        &control.write,
+        &status.read,
+        &status.write,
+        &output.read,
+        &output.write,
+    ]
+    .iter()
+    .map(|fd| raw(fd))
+    .max()
+    .unwrap_or(2)
+        + 1;
+    let mut source_raw: Vec<RawFd> = vec![-1; plan.mounts.len()];
+    for (n, (i, _)) in sources.iter().enumerate() {
+        source_raw[*i] = base + n as RawFd;
+    }
+    let mut keep: Vec<RawFd> = Vec::new();
+    keep.push(raw(&control.read));
+    keep.push(raw(&status.write));
+    let cstr = |s: String| CString::new(s).expect("no NUL in generated argument");
+    let child = sys::ChildExec {
+        go_fd: raw(&control.read),
+        status_fd: raw(&status.write),
+        stdin_fd: raw(&devnull),
+        output_fd: raw(&output.write),
+        keep_fds: keep,
+        sources: sources
+            .iter()
+            .map(|(_, p)| {
+                CString::new(path_bytes(p)).map_err(|_| {
+                    io_err("pass a path with a NUL byte")(io::ErrorKind::InvalidInput.into())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        source_base_fd: base,
+        exe_fd: raw(&exe),
+        drop_groups: is_root,
+        argv: vec![
+            cstr(INIT_ARGV0.to_string()),
+            cstr("--control-fd".into()),
+            cstr(raw(&control.read).to_string()),
+            cstr("--status-fd".into()),
+            cstr(raw(&status.write).to_string()),
+        ],
+        envp: Vec::new(),
+    };
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
+        let hint = namespace_hint(&source);
+        SandboxError::Namespaces { source, hint }
+    })?;
+    let pidfd = started_child.pidfd;
+    let kill = |pidfd: &OwnedFd| {
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = sys::wait_pidfd(pidfd.as_fd());
+    };
+
+    // Child-side descriptors: ours are closed now, so EOF on the status and
+    // output pipes means the sandbox is gone.
+    let Pipe {
+        read: control_read,
+        write: control_write,
+    } = control;
+    let Pipe {
+        read: status_read,
+        write: status_write,
+    } = status;
+    let Pipe {
+        read: output_read,
+        write: output_write,
+    } = output;
+    drop((control_read, status_write, output_write, devnull, exe));
+
+    let mut control_write = fs::File::from(control_write);
+    let maps = write_id_maps(started_child.pid, is_root, host_uid, host_gid)
+        .and_then(|()| control_write.write_all(b"G"));
+    let request = InitRequest {
+        plan: plan.clone(),
+        source_fds: source_raw,
+        host_uid,
+    };
+    let send_plan = maps.and_then(|()| {
+        let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
+        line.push(b'\n');
+        control_write.write_all(&line)
+    });
+    if let Err(e) = send_plan {
+        kill(&pidfd);
+        return Err(io_err("hand the plan to the sandbox")(e));
+    }
+
+    let output_thread = spawn_output_reader(output_read, opts)?;
+    let (tx, rx) = mpsc::channel();
+    let status_thread = std::thread::spawn(move || {
+        let reader = BufReader::new(fs::File::from(status_read));
+        for line in reader.split(b'\n') {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let deadline = started + Duration::from_secs(plan.limits.wall_seconds);
+    let mut enforcement = None;
+    let mut exited = None;
+    let mut setup = Duration::ZERO;
+    let mut timed_out = false;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+            break;
+        }
+        let line = match rx.recv_timeout(deadline - now) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if let [b'E', a, b, ..] = line[..] {
+            let code = (a.wrapping_sub(b'0')) * 10 + b.wrapping_sub(b'0');
+            let fields: Vec<usize> = String::from_utf8_lossy(&line[3..])
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let (index, errno) = (
+                fields.first().copied().unwrap_or(0),
+                fields.get(1).copied().unwrap_or(0),
+            );
+            let mut error = format!(
+                "{}: {}",
+                sys::pre_exec_failure(code),
+                io::Error::from_raw_os_error(errno as i32)
+            );
+            if (code == 7 || code == 8)
+                && let Some((_, p)) = sources.get(index)
+            {
+                error = format!("{error} (`{}`)", p.display());
+            }
+            kill(&pidfd);
+            return Err(SandboxError::Setup {
+                step: "start the sandbox init".into(),
+                error,
+            });
+        }
+        let msg: InitMessage = match serde_json::from_slice(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                kill(&pidfd);
+                return Err(SandboxError::Setup {
+                    step: "read the sandbox's status".into(),
+                    error: e.to_string(),
+                });
+            }
+        };
+        match msg {
+            InitMessage::Failed { step, error, layer } => {
+                kill(&pidfd);
+                return Err(match layer {
+                    Some(layer) if step.starts_with("enforce the required layer") => {
+                        SandboxError::LayerUnavailable {
+                            layer,
+                            detail: error,
+                        }
+                    }
+                    _ => SandboxError::Setup { step, error },
+                });
+            }
+            InitMessage::Ready { enforcement: e } => {
+                enforcement = Some(e);
+                setup = started.elapsed();
+                if let Err(e) = control_write.write_all(b"go\n") {
+                    kill(&pidfd);
+                    return Err(io_err("start the command in the sandbox")(e));
+                }
+            }
+            InitMessage::Exited { .. } => {
+                exited = Some(msg);
+            }
+        }
+    }
+    if timed_out {
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+    }
+    let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
+    drop(control_write);
+    let _ = status_thread.join();
+    let log = output_thread.join().unwrap_or_default();
+
+    let Some(enforcement) = enforcement else {
+        return Err(SandboxError::Setup {
+            step: "start the sandbox".into(),
+            error: format!("the sandbox init ended before it was ready ({init_status:?})"),
+        });
+    };
+    let (exit, peak_processes, max_rss_kib) = match (timed_out, exited) {
+        (true, _) => (
+            RunExit::TimedOut {
+                seconds: plan.limits.wall_seconds,
+            },
+            0,
+            0,
+        ),
+        (
+            false,
+            Some(InitMessage::Exited {
+                code,
+                signal,
+                peak_processes,
+                max_rss_kib,
+                ..
+            }),
+        ) => (
+            match (code, signal) {
+                (Some(code), _) => RunExit::Exited { code },
+                (None, Some(signal)) => RunExit::Signaled { signal },
+                (None, None) => RunExit::Exited { code: 127 },
+            },
+            peak_processes,
+            max_rss_kib,
+        ),
+        (false, _) => (
+            match init_status {
+                sys::ExitStatus::Exited(code) => RunExit::Exited { code },
+                sys::ExitStatus::Signaled(signal) => RunExit::Signaled { signal },
+            },
+            0,
+            0,
+        ),
+    };
+    Ok(RunOutcome {
+        enforcement,
+        exit,
+        peak_processes,
+        max_rss_kib,
+        output_tail: log.tail,
+        output_bytes: log.bytes,
+        output_truncated: log.truncated,
+        setup,
+        total: started.elapsed(),
+    })
+}
+
+fn write_id_maps(pid: libc::pid_t, is_root: bool, uid: u32, gid: u32) -> io::Result<()> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if !is_root {
+        // Unprivileged writers must deny setgroups before writing gid_map.
+        fs::write(proc.join("setgroups"), "deny")?;
+    }
+    fs::write(proc.join("uid_map"), format!("0 {uid} 1\n"))?;
+    fs::write(proc.join("gid_map"), format!("0 {gid} 1\n"))?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Log {
+    tail: Vec<u8>,
+    bytes: u64,
+    truncated: bool,
+}
+
+fn spawn_output_reader(
+    read: OwnedFd,
+    opts: &RunOptions,
+) -> Result<std::thread::JoinHandle<Log>, SandboxError> {
+    let mut file = match &opts.log_path {
+        Some(p) => {
+            Some(fs::File::create(p).map_err(io_err(format!("create the log `{}`", p.display())))?)
+        }
+        None => None,
+    };
+    let echo = opts.echo;
+    let max = if opts.max_log_bytes == 0 {
+        64 << 20
+    } else {
+        opts.max_log_bytes
+    };
+    Ok(std::thread::spawn(move || {
+        let mut log = Log::default();
+        let mut reader = fs::File::from(read);
+        let mut buf = vec![0u8; 64 * 1024];
+        let stderr = io::stderr();
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let chunk = &buf[..n];
+            if let Some(f) = file.as_mut() {
+                let room = max.saturating_sub(log.bytes) as usize;
+                if room < n {
+                    log.truncated = true;
+                }
+                let _ = f.write_all(&chunk[..n.min(room)]);
+            }
+            log.bytes += n as u64;
+            log.tail.extend_from_slice(chunk);
+            if log.tail.len() > TAIL_BYTES * 2 {
+                log.tail.drain(..log.tail.len() - TAIL_BYTES);
+            }
+            if echo {
+                let _ = stderr.lock().write_all(&crate::text::escape_bytes(chunk));
+            }
+        }
+        if log.tail.len() > TAIL_BYTES {
+            log.tail.drain(..log.tail.len() - TAIL_BYTES);
+        }
+        log
+    }))
+}
+
+/// The path as bytes, for callers building argv.
+pub fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}

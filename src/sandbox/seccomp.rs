@@ -1,0 +1,191 @@
+//! The seccomp deny filter: system calls a build never needs and an attacker
+//! would love, refused with `EPERM` (or `ENOSYS` where libc must fall back).
+//!
+//! Compiled with seccompiler (serde-free Rust front end → BPF). Two things
+//! seccompiler cannot say are added around its output: the x32 ABI (same
+//! audit arch as x86-64, syscall numbers with bit 30 set) is killed, and
+//! `clone3` answers `ENOSYS` so that libc falls back to `clone`, whose flags
+//! a classic BPF filter *can* inspect.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("failed to compile the seccomp filter: {0}")]
+    Compile(#[from] seccompiler::BackendError),
+    #[error("this architecture (`{0}`) has no seccomp filter in sdist-box")]
+    Arch(&'static str),
+}
+
+/// System calls refused outright with `EPERM`.
+pub const DENIED: &[(&str, i64)] = &[
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("ptrace", libc::SYS_ptrace),
+    ("process_vm_readv", libc::SYS_process_vm_readv),
+    ("process_vm_writev", libc::SYS_process_vm_writev),
+    ("pidfd_getfd", libc::SYS_pidfd_getfd),
+    ("bpf", libc::SYS_bpf),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("keyctl", libc::SYS_keyctl),
+    ("add_key", libc::SYS_add_key),
+    ("request_key", libc::SYS_request_key),
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("chroot", libc::SYS_chroot),
+    ("open_tree", libc::SYS_open_tree),
+    ("move_mount", libc::SYS_move_mount),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("mount_setattr", libc::SYS_mount_setattr),
+    ("unshare", libc::SYS_unshare),
+    ("setns", libc::SYS_setns),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+    ("personality", libc::SYS_personality),
+    ("acct", libc::SYS_acct),
+    ("swapon", libc::SYS_swapon),
+    ("swapoff", libc::SYS_swapoff),
+    ("reboot", libc::SYS_reboot),
+    ("syslog", libc::SYS_syslog),
+    ("quotactl", libc::SYS_quotactl),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("iopl", libc::SYS_iopl),
+    ("ioperm", libc::SYS_ioperm),
+    ("settimeofday", libc::SYS_settimeofday),
+    ("clock_settime", libc::SYS_clock_settime),
+    ("clock_adjtime", libc::SYS_clock_adjtime),
+    ("adjtimex", libc::SYS_adjtimex),
+];
+
+/// Namespace flags `clone` may not carry.
+const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWTIME as u64,
+];
+
+fn arch() -> Result<TargetArch, SeccompError> {
+    TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|_| SeccompError::Arch(std::env::consts::ARCH))
+}
+
+/// The deny filter: `EPERM` for [`DENIED`], namespace-creating `clone`, and
+/// terminal-injecting ioctls; x32 system calls kill the process.
+pub fn deny_filter() -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|&(_, nr)| (nr, vec![])).collect();
+    let clone_rules = NAMESPACE_FLAGS
+        .iter()
+        .map(|&flag| {
+            SeccompRule::new(vec![SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )?])
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    rules.insert(libc::SYS_clone, clone_rules);
+    let ioctl_rules = [libc::TIOCSTI, libc::TIOCLINUX]
+        .iter()
+        .map(|&req| {
+            SeccompRule::new(vec![SeccompCondition::new(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                req,
+            )?])
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    rules.insert(libc::SYS_ioctl, ioctl_rules);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )?;
+    let mut program: BpfProgram = filter.try_into()?;
+    if arch == TargetArch::x86_64 {
+        insert_x32_kill(&mut program);
+    }
+    Ok(program)
+}
+
+/// `clone3` → `ENOSYS`, so that libc falls back to `clone`.
+pub fn clone3_filter() -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, vec![])].into_iter().collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )?;
+    Ok(filter.try_into()?)
+}
+
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const BPF_RET_K: u16 = 0x06;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// After seccompiler's 3-instruction arch check, add: load nr; if bit 30 is
+/// set, kill. seccompiler's body reloads nr itself, and all its jumps are
+/// relative and internal, so inserting at this boundary keeps them right.
+fn insert_x32_kill(program: &mut BpfProgram) {
+    let insn = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+    let check = [
+        insn(BPF_LD_W_ABS, 0, 0, 0),
+        insn(BPF_JMP_JSET_K, 0, 1, X32_SYSCALL_BIT),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    let at = 3.min(program.len());
+    program.splice(at..at, check);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_filter_compiles_and_starts_with_arch_and_x32_checks() {
+        let program = deny_filter().expect("filter compiles");
+        assert!(program.len() > DENIED.len());
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(program[4].code, BPF_JMP_JSET_K);
+            assert_eq!(program[4].k, X32_SYSCALL_BIT);
+            assert_eq!(program[5].k, libc::SECCOMP_RET_KILL_PROCESS);
+        }
+    }
+
+    #[test]
+    fn clone3_filter_compiles() {
+        let program = clone3_filter().expect("filter compiles");
+        assert!(
+            program
+                .iter()
+                .any(|i| i.k == libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)
+        );
+    }
+}

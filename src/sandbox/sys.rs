@@ -1,0 +1,483 @@
+//! The syscall layer: the only module of sdist-box that may use `unsafe`.
+//!
+//! Every function here is a thin, typed wrapper over one kernel interface
+//! (clone, pidfds, execveat, mount_setattr, seccomp, ioctls). None of them
+//! decides policy; callers pass in exactly what to do. Each `unsafe` block
+//! carries a `SAFETY:` comment saying why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// What the child of [`clone_into_namespaces`] does before it becomes the
+/// sandbox's init: everything is prepared by the parent, so the child runs
+/// only async-signal-safe system calls and allocates nothing.
+pub struct ChildExec {
+    /// Read end of the parent→child pipe; the child waits for one byte
+    /// (the parent has written the id maps) before going on.
+    pub go_fd: RawFd,
+    /// Where the child reports a failure before exec (one line).
+    pub status_fd: RawFd,
+    /// Becomes the child's stdin.
+    pub stdin_fd: RawFd,
+    /// Becomes the child's stdout and stderr.
+    pub output_fd: RawFd,
+    /// Descriptors that must survive exec (CLOEXEC cleared).
+    pub keep_fds: Vec<RawFd>,
+    /// Bind sources, opened `O_PATH` by the child *inside its new mount
+    /// namespace* (a mount from another namespace cannot be bound) and
+    /// *before* it switches uid (so that what the caller can reach, e.g.
+    /// an interpreter under /root, stays reachable). Source `i` lands on
+    /// descriptor `source_base_fd + i`.
+    pub sources: Vec<CString>,
+    pub source_base_fd: RawFd,
+    /// The executable (sdist-box itself), opened by the parent.
+    pub exe_fd: RawFd,
+    /// Drop supplementary groups (only possible, and only needed, when the
+    /// parent is root and did not deny setgroups).
+    pub drop_groups: bool,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+/// A started child: its pid in the parent's namespace and a pidfd.
+pub struct Started {
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+}
+
+/// `clone(2)` into new namespaces, then in the child run [`ChildExec`] and
+/// `execveat` sdist-box's init. Returns in the parent only.
+pub fn clone_into_namespaces(flags: libc::c_int, child: &ChildExec) -> io::Result<Started> {
+    // Pointer arrays are built before the clone so that the child allocates
+    // nothing (the parent may be multi-threaded; malloc locks could be held).
+    let mut argv: Vec<*const libc::c_char> = child.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = child.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let empty: &CStr = c"";
+    let mut pidfd: libc::c_int = -1;
+
+    // SAFETY: a raw clone without CLONE_VM and with a NULL stack behaves like
+    // fork(2): the child gets a copy-on-write copy of this address space and
+    // continues on its own copy of the current stack. The child only calls
+    // async-signal-safe system calls on data prepared above and then execs or
+    // exits with `_exit`, so no Rust or libc state is observed inconsistently.
+    // CLONE_PIDFD makes the kernel store the pidfd in `pidfd`, which lives in
+    // this frame.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: see above; `child_after_clone` never returns.
+        unsafe { child_after_clone(child, argv.as_ptr(), envp.as_ptr(), empty.as_ptr()) }
+    }
+    // SAFETY: the kernel returned a new pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Started {
+        pid: ret as libc::pid_t,
+        pidfd,
+    })
+}
+
+/// The child's side of the clone. Only async-signal-safe calls.
+///
+/// # Safety
+/// Must only be called in the child right after `clone`; the pointers must
+/// point to NULL-terminated arrays that stay valid (they are in the copied
+/// address space).
+unsafe fn child_after_clone(
+    child: &ChildExec,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    empty: *const libc::c_char,
+) -> ! {
+    unsafe fn fail_with(status_fd: RawFd, code: u8, index: usize, errno: i32) -> ! {
+        // "E<code> <index> <errno>\n": the parent reads it as a pre-exec
+        // failure. Formatted by hand into a stack buffer: no allocation.
+        let mut msg = [0u8; 48];
+        let mut len = 0;
+        let mut push = |b: u8| {
+            msg[len] = b;
+            len += 1;
+        };
+        push(b'E');
+        push(b'0' + code / 10);
+        push(b'0' + code % 10);
+        for value in [index as u64, errno.unsigned_abs() as u64] {
+            push(b' ');
+            let mut digits = [0u8; 20];
+            let mut n = 0;
+            let mut v = value;
+            loop {
+                digits[n] = b'0' + (v % 10) as u8;
+                n += 1;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            for i in (0..n).rev() {
+                push(digits[i]);
+            }
+        }
+        push(b'\n');
+        // SAFETY: writing a stack buffer to an fd and exiting are
+        // async-signal-safe.
+        unsafe {
+            libc::write(status_fd, msg.as_ptr().cast(), len);
+            libc::_exit(127)
+        }
+    }
+    unsafe fn fail(status_fd: RawFd, code: u8) -> ! {
+        // SAFETY: as fail_with.
+        unsafe { fail_with(status_fd, code, 0, *libc::__errno_location()) }
+    }
+    // SAFETY: all calls below are async-signal-safe system calls on fds and
+    // pointers prepared by the parent before the clone.
+    unsafe {
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(child.go_fd, (&mut byte as *mut u8).cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            // The parent went away or refused: nothing to do.
+            libc::_exit(126);
+        }
+        for (i, source) in child.sources.iter().enumerate() {
+            let fd = libc::open(source.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd < 0 {
+                fail_with(child.status_fd, 7, i, *libc::__errno_location());
+            }
+            // The copy (without O_CLOEXEC) survives exec into init.
+            let want = child.source_base_fd + i as RawFd;
+            if fd == want {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    fail_with(child.status_fd, 8, i, *libc::__errno_location());
+                }
+            } else {
+                if libc::dup3(fd, want, 0) < 0 {
+                    fail_with(child.status_fd, 8, i, *libc::__errno_location());
+                }
+                libc::close(fd);
+            }
+        }
+        if child.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+            fail(child.status_fd, 1);
+        }
+        if libc::setresgid(0, 0, 0) != 0 {
+            fail(child.status_fd, 2);
+        }
+        if libc::setresuid(0, 0, 0) != 0 {
+            fail(child.status_fd, 3);
+        }
+        if libc::dup2(child.stdin_fd, 0) < 0
+            || libc::dup2(child.output_fd, 1) < 0
+            || libc::dup2(child.output_fd, 2) < 0
+        {
+            fail(child.status_fd, 4);
+        }
+        for &fd in &child.keep_fds {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                fail(child.status_fd, 5);
+            }
+        }
+        libc::syscall(
+            libc::SYS_execveat,
+            child.exe_fd,
+            empty,
+            argv,
+            envp,
+            libc::AT_EMPTY_PATH,
+        );
+        fail(child.status_fd, 6)
+    }
+}
+
+/// Describes the pre-exec failure codes written by the clone child.
+pub fn pre_exec_failure(code: u8) -> &'static str {
+    match code {
+        1 => "could not drop supplementary groups",
+        2 => "could not switch to the mapped gid",
+        3 => "could not switch to the mapped uid",
+        4 => "could not set up standard descriptors",
+        5 => "could not pass descriptors to the sandbox init",
+        6 => "could not execute sdist-box's sandbox init",
+        7 => "could not open a bind source",
+        8 => "could not place a bind source descriptor",
+        _ => "unknown failure before exec",
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Wait for the process behind `pidfd` to end and reap it.
+pub fn wait_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<ExitStatus> {
+    loop {
+        // SAFETY: siginfo_t is plain data; zeroed is a valid value. waitid
+        // writes into it and nothing else.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: P_PIDFD with a valid pidfd and a valid out pointer.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: waitid filled a CLD_* siginfo; si_status is valid for it.
+        let status = unsafe { info.si_status() };
+        return Ok(if info.si_code == libc::CLD_EXITED {
+            ExitStatus::Exited(status)
+        } else {
+            ExitStatus::Signaled(status)
+        });
+    }
+}
+
+/// Send a signal through a pidfd (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid pidfd; NULL siginfo means "as kill".
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Duplicate descriptor `fd` of the process behind `pidfd` into this one.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; on success it returns a new descriptor that we
+    // own exclusively.
+    let ret = cvt(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: `ret` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+/// `mount_setattr(2)`: set mount attributes on `path` (and, if `recursive`,
+/// every mount beneath it).
+pub fn mount_setattr(path: &Path, recursive: bool, set: u64) -> io::Result<()> {
+    let path = cstring(path)?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW;
+    // SAFETY: valid NUL-terminated path and a correctly sized, initialized
+    // struct that outlives the call.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: creating a socket has no memory-safety preconditions.
+    let fd = cvt(
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+            as libc::c_long,
+    )?;
+    // SAFETY: fresh descriptor, owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read/write the ifreq we own.
+    unsafe {
+        cvt(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) as libc::c_long)?;
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        cvt(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) as libc::c_long)?;
+    }
+    Ok(())
+}
+
+/// Close every descriptor from 3 up except those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    let mut start: u32 = 3;
+    for fd in keep {
+        let fd = fd as u32;
+        if fd > start {
+            // SAFETY: close_range only closes descriptors; the kept ones are
+            // outside the ranges passed.
+            unsafe { libc::syscall(libc::SYS_close_range, start, fd - 1, 0) };
+        }
+        start = fd + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, start, u32::MAX, 0) };
+}
+
+/// Set `PR_SET_NO_NEW_PRIVS`.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Make this process a child subreaper-free pid 1 helper: die with parent.
+pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Install a classic BPF seccomp filter. With `new_listener`, returns the
+/// user-notification listener descriptor.
+pub fn seccomp_install(
+    program: &[libc::sock_filter],
+    new_listener: bool,
+) -> io::Result<Option<OwnedFd>> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp program too long"))?,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    let flags = if new_listener {
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+    } else {
+        0
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel
+    // copies the filter.
+    let ret = cvt(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    })?;
+    if new_listener {
+        // SAFETY: with NEW_LISTENER the return value is a fresh descriptor.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Is seccomp filtering available here at all (`PR_GET_SECCOMP`)?
+pub fn seccomp_available() -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
+}
+
+/// Take ownership of a descriptor that our own parent placed in this process
+/// (the sandbox init's status and control pipes).
+pub fn file_from_fd(fd: RawFd) -> std::fs::File {
+    // SAFETY: the descriptor numbers come from our parent's argv for us;
+    // nothing else in this fresh process refers to them.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
+
+/// `fork(2)` for a process known to be single-threaded (the sandbox init).
+pub fn fork_single_threaded() -> nix::Result<nix::unistd::ForkResult> {
+    // SAFETY: the caller guarantees there are no other threads, so the child
+    // may use the allocator and any other state freely.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Install a filter compiled by seccompiler (no listener).
+pub fn seccomp_install_compiled(program: &[seccompiler::sock_filter]) -> io::Result<()> {
+    let converted: Vec<libc::sock_filter> = program
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    seccomp_install(&converted, false).map(drop)
+}
+
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; returns a fresh descriptor on success.
+    let ret = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Wait until `fd` is readable or `timeout` passes.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}
