@@ -191,6 +191,7 @@ fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     let paths = BuildPaths {
         src: args.workdir.clone(),
         read_only_same_path: read_only,
+        supervise: true,
         ..BuildPaths::default()
     };
     let compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
@@ -218,6 +219,14 @@ fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
             outcome.setup.as_secs_f64() * 1e3,
             outcome.total.as_secs_f64() * 1e3
         );
+        if let Some(k) = &outcome.kernel {
+            for e in &k.events {
+                eprintln!(
+                    "sdist-box: kernel: {}",
+                    serde_json::to_string(e).unwrap_or_default()
+                );
+            }
+        }
     }
     Ok(match outcome.exit {
         RunExit::Exited { code: 0 } => exit::OK,

@@ -1,6 +1,178 @@
-//! placeholder
-#[derive(Debug, clap::Args)]
-pub struct DoctorArgs {}
-pub fn doctor_command(_: &DoctorArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("todo")
+//! `sdist-box doctor`: what this host can enforce, layer by layer, and what
+//! to do where it can't.
+//!
+//! The verdict comes from a real probe: a trivial command is run in the full
+//! sandbox and the layers init reports as enforced are shown. Host facts
+//! (sysctls, Landlock ABI, container hints) explain the gaps.
+
+use std::fs;
+
+use clap::Args;
+
+use crate::cli::exit;
+use crate::policy::{self, BuildPaths, HostLayout, Profile};
+use crate::sandbox::{self, LayerState, RunOptions, SandboxError};
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Check against this profile's required layers.
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn in_container() -> Option<&'static str> {
+    if std::path::Path::new("/.dockerenv").exists() {
+        return Some("docker");
+    }
+    if std::path::Path::new("/run/.containerenv").exists() {
+        return Some("podman");
+    }
+    let cg = fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    if cg.contains("kubepods") {
+        return Some("kubernetes");
+    }
+    None
+}
+
+/// The host facts, as lines of text.
+pub fn host_facts() -> Vec<String> {
+    let mut facts = Vec::new();
+    let uname = nix::sys::utsname::uname().ok();
+    if let Some(u) = &uname {
+        facts.push(format!("kernel {}", u.release().to_string_lossy()));
+    }
+    let euid = nix::unistd::geteuid();
+    facts.push(if euid.is_root() {
+        format!(
+            "running as root: the sandbox maps to unprivileged host uid {}",
+            policy::ROOT_MAPS_TO
+        )
+    } else {
+        format!("running as uid {euid}: the sandbox runs as this uid on the host")
+    });
+    match read_trim("/proc/sys/user/max_user_namespaces") {
+        Some(v) if v == "0" => facts.push(
+            "user.max_user_namespaces = 0: user namespaces are disabled (fix: sysctl -w user.max_user_namespaces=15000)".into(),
+        ),
+        Some(v) => facts.push(format!("user.max_user_namespaces = {v}")),
+        None => {}
+    }
+    if let Some(v) = read_trim("/proc/sys/kernel/unprivileged_userns_clone") {
+        if v == "0" {
+            facts.push("kernel.unprivileged_userns_clone = 0: only root may create user namespaces (fix: sysctl -w kernel.unprivileged_userns_clone=1)".into());
+        }
+    }
+    if let Some(v) = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") {
+        if v == "1" {
+            facts.push("AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+); fix: an AppArmor profile for sdist-box granting `userns,`, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0".into());
+        }
+    }
+    match sandbox::sys::landlock_abi() {
+        Ok(abi) => facts.push(format!(
+            "landlock ABI {abi}{}",
+            if abi < 4 {
+                " (TCP rules need ABI 4, Linux 6.7)"
+            } else if abi < 6 {
+                " (signal/abstract-socket scoping needs ABI 6, Linux 6.12)"
+            } else {
+                ""
+            }
+        )),
+        Err(e) if e == libc::EOPNOTSUPP => facts.push(
+            "landlock is built in but disabled: add `landlock` to the kernel's `lsm=` boot parameter".into(),
+        ),
+        Err(_) => facts.push("this kernel has no landlock (Linux 5.13+ with CONFIG_SECURITY_LANDLOCK)".into()),
+    }
+    match read_trim("/proc/sys/kernel/seccomp/actions_avail") {
+        Some(a) => facts.push(format!("seccomp actions: {a}")),
+        None => facts.push(
+            "seccomp: no /proc/sys/kernel/seccomp (kernel without CONFIG_SECCOMP_FILTER?)".into(),
+        ),
+    }
+    if let Some(kind) = in_container() {
+        facts.push(format!(
+            "inside a {kind} container: user namespaces usually need `--security-opt seccomp=unconfined` (or a seccomp profile allowing clone/unshare with CLONE_NEWUSER) and `--security-opt apparmor=unconfined`; see docs/container.md"
+        ));
+    }
+    facts
+}
+
+pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
+    let profile = Profile::load(&args.profile)?;
+    println!("sdist-box doctor — what this host can enforce\n");
+    for fact in host_facts() {
+        println!("  · {fact}");
+    }
+    println!();
+    let compiled = policy::compile(
+        &profile,
+        &HostLayout::detect(),
+        &BuildPaths::default(),
+        vec!["/bin/true".into()],
+        &[],
+    );
+    let mut plan = compiled.plan;
+    // Probe everything; judge against the profile below.
+    plan.required.clear();
+    match sandbox::run(&plan, &RunOptions::default()) {
+        Ok(outcome) => {
+            let mut missing = 0;
+            for l in &outcome.enforcement.layers {
+                let required = profile.require.contains(&l.layer);
+                let mark = match l.state {
+                    LayerState::Enforced => "ok  ",
+                    LayerState::Partial => "part",
+                    LayerState::NotEnforced => "NO  ",
+                };
+                if required && l.state != LayerState::Enforced {
+                    missing += 1;
+                }
+                println!(
+                    "  [{mark}] {:<15} {}{}",
+                    l.layer.name(),
+                    l.detail,
+                    if required {
+                        ""
+                    } else {
+                        "  (not required by this profile)"
+                    }
+                );
+            }
+            println!(
+                "\n  sandbox set-up took {:.1} ms",
+                outcome.setup.as_secs_f64() * 1e3
+            );
+            if missing == 0 {
+                println!(
+                    "\nverdict: every layer the `{}` profile requires is enforced here.",
+                    args.profile
+                );
+                Ok(exit::OK)
+            } else {
+                println!(
+                    "\nverdict: {missing} layer(s) the `{}` profile requires cannot be enforced here; builds will be refused.",
+                    args.profile
+                );
+                Ok(exit::SANDBOX_UNAVAILABLE)
+            }
+        }
+        Err(e) => {
+            println!("  [NO  ] the sandbox could not be started: {e}");
+            if let SandboxError::Namespaces { .. } = e {
+                println!(
+                    "\n  Without user namespaces no layer of sdist-box's sandbox can be built."
+                );
+                println!("  Fixes: see the host facts above; in a container, run it with");
+                println!(
+                    "  `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`."
+                );
+            }
+            println!("\nverdict: builds will be refused on this host.");
+            Ok(exit::SANDBOX_UNAVAILABLE)
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod archive;
 pub mod buildenv;
 pub mod cli;
 pub mod doctor;
+pub mod events;
 pub mod pipeline;
 pub mod policy;
 pub mod project;

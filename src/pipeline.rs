@@ -1,11 +1,1002 @@
-//! placeholder
-#[derive(Debug, clap::Args)]
-pub struct BuildArgs {}
-#[derive(Debug, clap::Args)]
-pub struct InspectArgs {}
-pub fn build_command(_: &BuildArgs, _: u8) -> anyhow::Result<u8> {
-    anyhow::bail!("todo")
+//! One build, end to end: verify → extract → metadata → build env →
+//! `get_requires_for_build_wheel` in the sandbox → second-round build env →
+//! `build_wheel` in the sandbox → copy the wheel out → report.
+//!
+//! Invariants: nothing from the sdist runs outside the sandbox; the sandbox
+//! never writes the output directory (the wheel is copied out by us, after
+//! every process of the sandbox has ended, as one regular file with a valid
+//! wheel name); every file we read back from the sandbox's directories is
+//! opened without following links and with a size bound; outputs are written
+//! atomically.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, Limits as ArchiveLimits};
+use crate::buildenv::{self, IndexOptions};
+use crate::cli::exit;
+use crate::policy::{self, BuildPaths, HostLayout, Profile, inside};
+use crate::project;
+use crate::report::{
+    BuildEnvInfo, BuildReport, HookRun, Input, InterpreterInfo, LimitHit, Outcome, ProfileInfo,
+    SandboxInfo, Status, Timings, Tool, WheelInfo,
+};
+use crate::sandbox::{self, RunExit, RunOptions, SandboxError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A short summary for people (on stderr; the report file is JSON).
+    Text,
+    /// The JSON report on stdout.
+    Json,
 }
-pub fn inspect_command(_: &InspectArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("todo")
+
+/// Limits on what an archive may unpack to.
+#[derive(Debug, Clone, Args)]
+pub struct ArchiveLimitArgs {
+    /// Most entries an archive may have.
+    #[arg(long, value_name = "N", default_value_t = ArchiveLimits::default().max_entries)]
+    pub max_entries: u64,
+    /// Most bytes an archive may unpack to, in total (e.g. 2G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, default_value = "2G")]
+    pub max_unpacked_size: u64,
+    /// Largest single file an archive may hold (e.g. 512M).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, default_value = "512M")]
+    pub max_file_size: u64,
+    /// Highest ratio of unpacked bytes to archive bytes.
+    #[arg(long, value_name = "N", default_value_t = ArchiveLimits::default().max_ratio)]
+    pub max_ratio: u64,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    policy::profile::parse_size(s).ok_or_else(|| format!("`{s}` is not a size (like 512M or 2G)"))
+}
+
+impl ArchiveLimitArgs {
+    pub fn limits(&self) -> ArchiveLimits {
+        ArchiveLimits {
+            max_entries: self.max_entries,
+            max_total_bytes: self.max_unpacked_size,
+            max_file_bytes: self.max_file_size,
+            max_ratio: self.max_ratio,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// The sdist to build (.tar.gz, .zip, .tar.bz2, .tar.xz).
+    pub sdist: PathBuf,
+    /// Directory for the wheel, its report (`<sdist>.sdist-box.json`) and the build log.
+    #[arg(short = 'o', long = "out-dir", default_value = "dist")]
+    pub out_dir: PathBuf,
+    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
+    #[arg(long)]
+    pub python: Option<OsString>,
+    /// Refuse the sdist unless its SHA-256 is this (hex).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Look for build-requirement wheels in this directory (repeatable).
+    #[arg(long = "find-links", value_name = "DIR")]
+    pub find_links: Vec<PathBuf>,
+    /// Do not use any package index for build requirements (with --find-links).
+    #[arg(long)]
+    pub no_index: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// What to print when done.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Where build environments are cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Create the temporary work directory under this directory (default: $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the work directory (extracted sources, hook results) for inspection.
+    #[arg(long)]
+    pub keep_work: bool,
+    /// Do not call `prepare_metadata_for_build_wheel` before `build_wheel`.
+    #[arg(long)]
+    pub no_prepare_metadata: bool,
+    /// Also record every file open in the sandbox (slower; off by default).
+    #[arg(long)]
+    pub trace_files: bool,
+    #[command(flatten)]
+    pub archive_limits: ArchiveLimitArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// The sdist to inspect.
+    pub sdist: PathBuf,
+    /// Refuse the sdist unless its SHA-256 is this (hex).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Keep the extracted tree in this new directory (must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub extract_to: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive_limits: ArchiveLimitArgs,
+}
+
+/// A failure that ends the build before a wheel exists, classified so the
+/// report and the exit code can say which kind it was.
+#[derive(Debug)]
+struct Failure {
+    status: Status,
+    error: anyhow::Error,
+    limit_hit: Option<LimitHit>,
+}
+
+impl Failure {
+    fn new(status: Status, error: anyhow::Error) -> Failure {
+        Failure {
+            status,
+            error,
+            limit_hit: None,
+        }
+    }
+}
+
+fn refused(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::new(Status::Refused, e.into())
+}
+
+fn errored(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::new(Status::Error, e.into())
+}
+
+fn from_sandbox(e: SandboxError) -> Failure {
+    Failure::new(Status::SandboxUnavailable, e.into())
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Everything one build needs, resolved from the command line.
+pub struct BuildRequest {
+    pub sdist: PathBuf,
+    pub out_dir: PathBuf,
+    pub profile: Profile,
+    pub python: Option<OsString>,
+    pub sha256: Option<String>,
+    pub index: IndexOptions,
+    pub cache_dir: PathBuf,
+    pub work_parent: Option<PathBuf>,
+    pub keep_work: bool,
+    pub prepare_metadata: bool,
+    pub archive_limits: ArchiveLimits,
+    /// Copy the build's output to stderr as it happens.
+    pub echo: bool,
+    /// Notify the open family too (costly; see the benchmark).
+    pub trace_files: bool,
+}
+
+/// Build one sdist. Always returns a report; `report.outcome` says how it went.
+pub fn build(req: &BuildRequest) -> BuildReport {
+    let started = Instant::now();
+    let mut report = BuildReport {
+        schema_version: crate::report::SCHEMA_VERSION,
+        tool: Tool::default(),
+        input: Input {
+            path: req.sdist.clone(),
+            filename: req
+                .sdist
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..Input::default()
+        },
+        project: None,
+        profile: ProfileInfo {
+            name: req.profile.origin.clone(),
+            description: req.profile.description.clone(),
+            required_layers: req.profile.require.clone(),
+        },
+        interpreter: None,
+        build_env: None,
+        sandbox: None,
+        hooks: Vec::new(),
+        outcome: Outcome {
+            status: Status::Built,
+            reason: None,
+            limit_hit: None,
+        },
+        wheel: None,
+        log: None,
+        timings: Timings::default(),
+    };
+    let mut work: Option<tempfile::TempDir> = None;
+    let result = build_inner(req, &mut report, &mut work);
+    if let Err(failure) = result {
+        report.outcome = Outcome {
+            status: failure.status,
+            reason: Some(format!("{:#}", failure.error)),
+            limit_hit: failure.limit_hit,
+        };
+    }
+    if let Some(work) = work {
+        if req.keep_work {
+            let kept = work.keep();
+            eprintln!("sdist-box: work directory kept at {}", kept.display());
+        } else {
+            force_remove(work.path());
+        }
+    }
+    report.timings.total_ms = ms(started);
+    report
+}
+
+fn build_inner(
+    req: &BuildRequest,
+    report: &mut BuildReport,
+    work_slot: &mut Option<tempfile::TempDir>,
+) -> Result<(), Failure> {
+    // 1. verify: the hash first, before any byte of the archive is parsed.
+    let t = Instant::now();
+    let meta = fs::metadata(&req.sdist)
+        .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
+        .map_err(refused)?;
+    if !meta.is_file() {
+        return Err(refused(anyhow::anyhow!(
+            "`{}` is not a regular file",
+            req.sdist.display()
+        )));
+    }
+    report.input.size_bytes = meta.len();
+    let sha = match &req.sha256 {
+        Some(expected) => {
+            let sha = archive::verify_sha256(&req.sdist, expected).map_err(refused)?;
+            report.input.sha256_pinned = true;
+            sha
+        }
+        None => archive::sha256_file(&req.sdist).map_err(refused)?,
+    };
+    report.input.sha256 = Some(sha);
+    report.timings.verify_ms = ms(t);
+
+    // 2. extract into a fresh work directory.
+    let t = Instant::now();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("sdist-box-");
+    let work = match &req.work_parent {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .context("cannot create a work directory")
+    .map_err(errored)?;
+    let work_path = work.path().to_path_buf();
+    *work_slot = Some(work);
+    let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
+        .map_err(refused)?;
+    let src = extracted.root.clone();
+    report.input.archive = Some(extracted);
+    report.timings.extract_ms = ms(t);
+
+    // 3. static metadata.
+    let t = Instant::now();
+    let project = project::read_project(&src).map_err(refused)?;
+    report.project = Some(project.clone());
+    report.timings.metadata_ms = ms(t);
+
+    // 4. the build environment (trusted: wheels only, outside the sandbox).
+    let t = Instant::now();
+    let interp = buildenv::resolve_interpreter(req.python.as_deref()).map_err(errored)?;
+    report.interpreter = Some(InterpreterInfo {
+        executable: interp.executable.clone(),
+        version: interp.version.clone(),
+    });
+    let static_reqs = project.build_system.requires.clone();
+    let mut env =
+        buildenv::ensure(&interp, &static_reqs, &req.index, &req.cache_dir).map_err(errored)?;
+    report.build_env = Some(env_info(&env, &[]));
+    report.timings.buildenv_ms = ms(t);
+
+    fs::create_dir_all(&req.out_dir)
+        .with_context(|| {
+            format!(
+                "cannot create the output directory `{}`",
+                req.out_dir.display()
+            )
+        })
+        .map_err(errored)?;
+    let stem = sdist_stem(&report.input.filename);
+    let log_path = req.out_dir.join(format!("{stem}.build.log"));
+    report.log = Some(log_path.clone());
+
+    // 5. get_requires_for_build_wheel, in the sandbox.
+    let t = Instant::now();
+    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp.read_paths)?;
+    let first = ctx.run_phase(report, &env, "requires", &log_path, false)?;
+    report.timings.requires_ms = ms(t);
+    let dynamic: Vec<String> = first
+        .get("hooks")
+        .and_then(|h| h.as_array())
+        .and_then(|hooks| {
+            hooks
+                .iter()
+                .find(|h| h["name"] == "get_requires_for_build_wheel")
+        })
+        .and_then(|h| h["return"].as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default();
+    let new: Vec<String> = dynamic
+        .iter()
+        .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
+        .cloned()
+        .collect();
+
+    // 6. second round: what the backend asked for at run time.
+    if !new.is_empty() {
+        let t = Instant::now();
+        let mut all = static_reqs.clone();
+        all.extend(new.iter().cloned());
+        tracing::info!(
+            "the backend asked for {:?}: second build-environment round",
+            new
+        );
+        env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir).map_err(errored)?;
+        report.timings.buildenv_ms += ms(t);
+    }
+    report.build_env = Some(env_info(&env, &dynamic));
+
+    // 7. build_wheel, in the sandbox.
+    let t = Instant::now();
+    let second = ctx.run_phase(report, &env, "wheel", &log_path, true)?;
+    report.timings.wheel_ms = ms(t);
+    let wheel_name = second
+        .get("hooks")
+        .and_then(|h| h.as_array())
+        .and_then(|hooks| hooks.iter().find(|h| h["name"] == "build_wheel"))
+        .and_then(|h| h["return"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Failure::new(
+                Status::BuildFailed,
+                anyhow::anyhow!("build_wheel returned no wheel name"),
+            )
+        })?;
+
+    // 8. copy the wheel out.
+    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir)
+        .map_err(|e| Failure::new(Status::BuildFailed, e))?;
+    report.wheel = Some(wheel);
+    Ok(())
+}
+
+fn env_info(env: &buildenv::BuildEnv, dynamic: &[String]) -> BuildEnvInfo {
+    BuildEnvInfo {
+        key: env.key.clone(),
+        path: env.path.clone(),
+        requirements: env.requirements.clone(),
+        reused: env.reused,
+        dynamic_requirements: dynamic.to_vec(),
+        installed: env.installed.clone(),
+    }
+}
+
+/// Requirement strings compared loosely: case and spaces do not matter.
+fn same_requirement(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| {
+                if c == '_' || c == '.' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// `pkg-1.0.tar.gz` → `pkg-1.0`.
+pub fn sdist_stem(filename: &str) -> String {
+    for ext in [".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip"] {
+        if let Some(stem) = filename.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    filename.to_string()
+}
+
+/// The parts of a build that stay the same across its sandboxed runs.
+struct SandboxContext<'a> {
+    req: &'a BuildRequest,
+    work: PathBuf,
+    src: PathBuf,
+    out: PathBuf,
+    shim: PathBuf,
+    interp_paths: Vec<PathBuf>,
+    backend: String,
+    backend_path: Vec<String>,
+    host: HostLayout,
+    runs: std::cell::Cell<u32>,
+}
+
+impl<'a> SandboxContext<'a> {
+    fn new(
+        req: &'a BuildRequest,
+        work: &Path,
+        src: &Path,
+        project: &project::ProjectMeta,
+        interp_paths: &[PathBuf],
+    ) -> Result<Self, Failure> {
+        let out = work.join("out");
+        let shim = work.join("shim");
+        fs::create_dir(&out)
+            .and_then(|()| crate::shim::install(&shim))
+            .context("cannot prepare the work directory")
+            .map_err(errored)?;
+        let ctx = SandboxContext {
+            req,
+            work: work.to_path_buf(),
+            src: src.to_path_buf(),
+            out,
+            shim,
+            interp_paths: interp_paths.to_vec(),
+            backend: project.build_system.build_backend.clone(),
+            backend_path: project.build_system.backend_path.clone(),
+            host: HostLayout::detect(),
+            runs: std::cell::Cell::new(0),
+        };
+        hand_over(&ctx.work).map_err(errored)?;
+        Ok(ctx)
+    }
+
+    /// One sandboxed run of the hook runner for `phase`; returns its result.
+    fn run_phase(
+        &self,
+        report: &mut BuildReport,
+        env: &buildenv::BuildEnv,
+        phase: &str,
+        log_path: &Path,
+        append_log: bool,
+    ) -> Result<serde_json::Value, Failure> {
+        let n = self.runs.get() + 1;
+        self.runs.set(n);
+        // A fresh control directory per run: nothing the previous run left
+        // there is ever read or written through.
+        let control = self.work.join(format!("control-{n}"));
+        fs::create_dir(&control)
+            .context("cannot create a control directory")
+            .map_err(errored)?;
+        let backend_path: Vec<String> = self
+            .backend_path
+            .iter()
+            .map(|p| format!("{}/{}", inside::SRC, p.trim_start_matches("./")))
+            .collect();
+        let input = serde_json::json!({
+            "protocol": 1,
+            "source_dir": inside::SRC,
+            "backend": self.backend,
+            "backend_path": backend_path,
+            "phase": phase,
+            "config_settings": {},
+            "wheel_directory": inside::OUT,
+            "metadata_directory": format!("{}/metadata", inside::CONTROL),
+            "prepare_metadata": self.req.prepare_metadata,
+        });
+        fs::write(control.join("input.json"), input.to_string())
+            .context("cannot write the hook runner's input")
+            .map_err(errored)?;
+        hand_over(&control).map_err(errored)?;
+
+        let mut read_only = self.interp_paths.clone();
+        read_only.push(env.path.clone());
+        let paths = BuildPaths {
+            src: Some(self.src.clone()),
+            out: Some(self.out.clone()),
+            control: Some(control.clone()),
+            shim: Some(self.shim.clone()),
+            read_only_same_path: read_only,
+            bin_dir: Some(env.path.clone()),
+            supervise: true,
+            trace_files: self.req.trace_files,
+        };
+        let argv = vec![
+            env.python.display().to_string(),
+            format!("{}/{}", inside::SHIM, crate::shim::HOOK_RUNNER),
+            inside::CONTROL.to_string(),
+        ];
+        let compiled = policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
+        let opts = RunOptions {
+            log_path: Some(log_path.to_path_buf()),
+            echo: self.req.echo,
+            append_log,
+            ..RunOptions::default()
+        };
+        let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
+        report.sandbox = Some(SandboxInfo {
+            enforcement: outcome.enforcement.clone(),
+            dropped_env: compiled.dropped_env.clone(),
+            limits: compiled.plan.limits.clone(),
+        });
+        let result = read_bounded_json(&control.join("result.json"));
+        report.hooks.push(HookRun {
+            phase: phase.to_string(),
+            result: result.clone(),
+            exit: outcome.exit,
+            peak_processes: outcome.peak_processes,
+            max_rss_kib: outcome.max_rss_kib,
+            setup_ms: outcome.setup.as_secs_f64() * 1e3,
+            total_ms: outcome.total.as_secs_f64() * 1e3,
+        });
+        let runner_outcome = result
+            .as_ref()
+            .and_then(|r| r.get("outcome"))
+            .and_then(|o| o.as_str())
+            .unwrap_or("")
+            .to_string();
+        let limits = &compiled.plan.limits;
+        let near_process_limit = limits
+            .processes
+            .is_some_and(|max| outcome.peak_processes + 4 >= max);
+        let limit_hit = match (&outcome.exit, runner_outcome.as_str()) {
+            (RunExit::TimedOut { .. }, _) => Some(LimitHit::WallClock),
+            (_, "memory-limit") => Some(LimitHit::Memory),
+            (_, "process-limit") => Some(LimitHit::Processes),
+            (_, "file-size-limit") => Some(LimitHit::FileSize),
+            (RunExit::Signaled { signal }, _) if *signal == libc::SIGXCPU => Some(LimitHit::Cpu),
+            _ if near_process_limit => Some(LimitHit::Processes),
+            _ => None,
+        };
+        if runner_outcome == "ok" && outcome.exit.success() && limit_hit.is_none() {
+            return Ok(result.unwrap_or_default());
+        }
+        let reason = failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits);
+        print_tail(&outcome.output_tail, log_path);
+        Err(Failure {
+            status: Status::BuildFailed,
+            error: anyhow::anyhow!(reason),
+            limit_hit,
+        })
+    }
+}
+
+fn failure_reason(
+    phase: &str,
+    outcome: &sandbox::RunOutcome,
+    result: Option<&serde_json::Value>,
+    limit: Option<LimitHit>,
+    limits: &sandbox::Limits,
+) -> String {
+    let hook = if phase == "requires" {
+        "get_requires_for_build_wheel"
+    } else {
+        "build_wheel"
+    };
+    let gib = |b: Option<u64>| {
+        b.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+            .unwrap_or_default()
+    };
+    match limit {
+        Some(LimitHit::WallClock) => {
+            return format!(
+                "{hook} exceeded the wall-clock limit of {} s and was killed with everything it started",
+                limits.wall_seconds
+            );
+        }
+        Some(LimitHit::Memory) => {
+            return format!(
+                "{hook} ran out of memory: a process reached the memory limit ({} of address space)",
+                gib(limits.memory_bytes)
+            );
+        }
+        Some(LimitHit::Processes) => {
+            return format!(
+                "{hook} hit the process limit ({} processes; peak seen {}): a fork bomb or a runaway build",
+                limits.processes.unwrap_or(0),
+                outcome.peak_processes
+            );
+        }
+        Some(LimitHit::FileSize) => {
+            return format!(
+                "{hook} tried to write a file larger than the file-size limit ({})",
+                gib(limits.file_size_bytes)
+            );
+        }
+        Some(LimitHit::Cpu) => {
+            return format!(
+                "{hook} used more than the CPU-time limit ({} s)",
+                limits.cpu_seconds.unwrap_or(0)
+            );
+        }
+        None => {}
+    }
+    let Some(result) = result else {
+        return format!(
+            "{hook} ended ({}) without a result from the hook runner: the package ended the process itself",
+            describe_exit(&outcome.exit)
+        );
+    };
+    let kind = result["outcome"].as_str().unwrap_or("unknown");
+    let err_type = result["error"]["type"].as_str().unwrap_or("");
+    let err_msg = result["error"]["message"].as_str().unwrap_or("");
+    let detail = if err_type.is_empty() && err_msg.is_empty() {
+        String::new()
+    } else {
+        format!(": {err_type}: {}", crate::text::one_line(err_msg, 300))
+    };
+    match kind {
+        "backend-unavailable" => format!("the build backend could not be imported{detail}"),
+        "backend-invalid" => format!("the build backend is not inside its backend-path{detail}"),
+        "hook-missing" => format!("the build backend has no {hook} hook{detail}"),
+        "backend-error" => format!("{hook} raised an exception{detail}"),
+        _ => format!(
+            "{hook} failed ({}, outcome `{kind}`){detail}",
+            describe_exit(&outcome.exit)
+        ),
+    }
+}
+
+fn describe_exit(exit: &RunExit) -> String {
+    match exit {
+        RunExit::Exited { code } => format!("exit code {code}"),
+        RunExit::Signaled { signal } => format!("killed by signal {signal}"),
+        RunExit::TimedOut { seconds } => format!("timed out after {seconds} s"),
+    }
+}
+
+fn print_tail(tail: &[u8], log: &Path) {
+    let text = String::from_utf8_lossy(&crate::text::escape_bytes(tail)).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(30);
+    if !lines.is_empty() {
+        eprintln!(
+            "---- last {} lines of the build output (all of it: {}) ----",
+            lines.len() - start,
+            log.display()
+        );
+        for line in &lines[start..] {
+            eprintln!("  {line}");
+        }
+        eprintln!("----");
+    }
+}
+
+fn host_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// When we run as root, the sandbox runs as an unprivileged host uid: give
+/// it the tree it may write. Links are not followed.
+fn hand_over(dir: &Path) -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let id = Some(policy::ROOT_MAPS_TO);
+    fn walk(p: &Path, id: Option<u32>) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(p, id, id)?;
+        let meta = fs::symlink_metadata(p)?;
+        if meta.is_dir() {
+            for entry in fs::read_dir(p)? {
+                walk(&entry?.path(), id)?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, id).with_context(|| format!("cannot hand `{}` to the sandbox's uid", dir.display()))
+}
+
+/// Remove a tree the sandbox may have made hard to remove (read-only
+/// directories). Links are never followed.
+fn force_remove(dir: &Path) {
+    fn open_up(p: &Path) {
+        if let Ok(meta) = fs::symlink_metadata(p) {
+            if meta.is_dir() {
+                let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
+                if let Ok(entries) = fs::read_dir(p) {
+                    for e in entries.flatten() {
+                        open_up(&e.path());
+                    }
+                }
+            }
+        }
+    }
+    if fs::remove_dir_all(dir).is_err() {
+        open_up(dir);
+        if let Err(e) = fs::remove_dir_all(dir) {
+            tracing::warn!("could not remove the work directory {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Open a file the sandbox could have written: no links, regular file only.
+fn open_untrusted(path: &Path) -> std::io::Result<(fs::File, fs::Metadata)> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok((file, meta))
+}
+
+fn read_bounded_json(path: &Path) -> Option<serde_json::Value> {
+    const MAX: u64 = 4 << 20;
+    let (file, _) = open_untrusted(path).ok()?;
+    let mut text = String::new();
+    file.take(MAX).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// A wheel file name: `{dist}-{version}(-{build})?-{py}-{abi}-{plat}.whl`,
+/// one path component, a conservative character set.
+pub fn valid_wheel_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".whl") else {
+        return false;
+    };
+    let parts = stem.split('-').count();
+    name.len() <= 255
+        && (parts == 5 || parts == 6)
+        && stem.split('-').all(|p| !p.is_empty())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'))
+        && !name.starts_with('.')
+}
+
+const MAX_WHEEL_BYTES: u64 = 2 << 30;
+
+fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<WheelInfo> {
+    if !valid_wheel_name(name) {
+        anyhow::bail!(
+            "the backend returned `{}`, which is not a valid wheel file name",
+            crate::text::one_line(name, 200)
+        );
+    }
+    let source = out.join(name);
+    let (file, meta) = open_untrusted(&source).with_context(|| {
+        format!("the backend named `{name}` but did not leave it as a regular file")
+    })?;
+    if meta.size() > MAX_WHEEL_BYTES {
+        anyhow::bail!("the wheel `{name}` is larger than {MAX_WHEEL_BYTES} bytes");
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sdist-box-")
+        .suffix(".whl.part")
+        .tempfile_in(dest_dir)
+        .with_context(|| format!("cannot write into `{}`", dest_dir.display()))?;
+    let mut hasher = Sha256::new();
+    let mut reader = file.take(MAX_WHEEL_BYTES + 1);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    if size > MAX_WHEEL_BYTES {
+        anyhow::bail!("the wheel `{name}` grew past {MAX_WHEEL_BYTES} bytes while copied");
+    }
+    tmp.as_file().sync_all()?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
+    let dest = dest_dir.join(name);
+    tmp.persist(&dest)
+        .with_context(|| format!("cannot move the wheel into place at `{}`", dest.display()))?;
+    Ok(WheelInfo {
+        filename: name.to_string(),
+        path: dest,
+        sha256: hex::encode(hasher.finalize()),
+        size_bytes: size,
+    })
+}
+
+/// Write `text` to `path` atomically (temporary file + rename).
+pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sdist-box-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write into `{}`", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// `sdist-box build`.
+pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
+    let profile = Profile::load(&args.profile)?;
+    let req = BuildRequest {
+        sdist: args.sdist.clone(),
+        out_dir: args.out_dir.clone(),
+        profile,
+        python: args.python.clone(),
+        sha256: args.sha256.clone(),
+        index: IndexOptions {
+            find_links: args.find_links.clone(),
+            no_index: args.no_index,
+        },
+        cache_dir: args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(buildenv::default_cache_dir),
+        work_parent: args.work_dir.clone(),
+        keep_work: args.keep_work,
+        prepare_metadata: !args.no_prepare_metadata,
+        archive_limits: args.archive_limits.limits(),
+        echo: verbose > 0,
+        trace_files: args.trace_files,
+    };
+    if verbose == 0 {
+        eprintln!(
+            "sdist-box: building {} in the sandbox…",
+            args.sdist.display()
+        );
+    }
+    let report = build(&req);
+    let json = report.to_json();
+    let stem = sdist_stem(&report.input.filename);
+    let beside = args.out_dir.join(format!("{stem}.sdist-box.json"));
+    if args.out_dir.is_dir() {
+        write_atomic(&beside, &json)?;
+    }
+    if let Some(path) = &args.report {
+        write_atomic(path, &json)?;
+    }
+    match args.format {
+        Format::Json => println!("{json}"),
+        Format::Text => eprint!(
+            "{}",
+            crate::report::text::summary(&report, crate::report::text::Style::detect())
+        ),
+    }
+    Ok(match report.outcome.status {
+        Status::Built => exit::OK,
+        Status::BuildFailed => exit::BUILD_FAILED,
+        Status::Refused => exit::INPUT_REFUSED,
+        Status::SandboxUnavailable => exit::SANDBOX_UNAVAILABLE,
+        Status::Error => exit::ERROR,
+    })
+}
+
+/// `sdist-box inspect`: verify, extract, read metadata; run nothing.
+pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
+    let sha = match &args.sha256 {
+        Some(expected) => archive::verify_sha256(&args.sdist, expected)?,
+        None => archive::sha256_file(&args.sdist)?,
+    };
+    let (tmp, dest) = match &args.extract_to {
+        Some(dir) => (None, dir.clone()),
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("sdist-box-inspect-")
+                .tempdir()?;
+            let dest = tmp.path().join("sdist");
+            (Some(tmp), dest)
+        }
+    };
+    let extracted = archive::extract(&args.sdist, &dest, &args.archive_limits.limits())?;
+    let project = project::read_project(&extracted.root)?;
+    let value = serde_json::json!({
+        "schema_version": crate::report::SCHEMA_VERSION,
+        "input": {
+            "path": args.sdist,
+            "sha256": sha,
+            "sha256_pinned": args.sha256.is_some(),
+        },
+        "archive": extracted,
+        "project": project,
+    });
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Text => {
+            let t = crate::text::one_line;
+            let bs = &project.build_system;
+            println!("sdist      {}", args.sdist.display());
+            println!(
+                "sha256     {sha}{}",
+                if args.sha256.is_some() {
+                    " (pinned, matches)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "archive    {:?}, {} entries, {} bytes unpacked, top-level `{}`",
+                extracted.format,
+                extracted.entries,
+                extracted.total_bytes,
+                t(&extracted.top_level, 200)
+            );
+            if !extracted.stripped_modes.is_empty() {
+                println!(
+                    "stripped   setuid/setgid/sticky bits on: {}",
+                    t(&extracted.stripped_modes.join(", "), 400)
+                );
+            }
+            println!(
+                "name       {}",
+                t(project.name.as_deref().unwrap_or("(unknown)"), 200)
+            );
+            println!(
+                "version    {}",
+                t(project.version.as_deref().unwrap_or("(unknown)"), 200)
+            );
+            println!("backend    {}", t(&bs.build_backend, 200));
+            println!("requires   {}", t(&bs.requires.join(", "), 800));
+            if !bs.backend_path.is_empty() {
+                println!("backend-path {}", t(&bs.backend_path.join(", "), 400));
+            }
+            println!("source     {:?}", bs.source);
+            if args.extract_to.is_some() {
+                println!("extracted  {}", extracted.root.display());
+            }
+        }
+    }
+    drop(tmp);
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_names() {
+        assert!(valid_wheel_name("six-1.16.0-py2.py3-none-any.whl"));
+        assert!(valid_wheel_name(
+            "markupsafe-2.1.5-cp311-cp311-linux_x86_64.whl"
+        ));
+        assert!(valid_wheel_name("pkg-1.0-1-py3-none-any.whl"));
+        assert!(!valid_wheel_name("../evil-1.0-py3-none-any.whl"));
+        assert!(!valid_wheel_name("a/b-1.0-py3-none-any.whl"));
+        assert!(!valid_wheel_name("pkg-1.0.tar.gz"));
+        assert!(!valid_wheel_name("pkg-1.0-py3-none.whl"));
+        assert!(!valid_wheel_name(".hidden-1.0-py3-none-any.whl"));
+        assert!(!valid_wheel_name("pkg-1.0-py3-none-any\n.whl"));
+    }
+
+    #[test]
+    fn stems_and_requirements() {
+        assert_eq!(sdist_stem("six-1.16.0.tar.gz"), "six-1.16.0");
+        assert_eq!(sdist_stem("x-1.zip"), "x-1");
+        assert!(same_requirement(
+            "setuptools >= 40.8.0",
+            "Setuptools>=40.8.0"
+        ));
+        assert!(same_requirement("setuptools_scm", "setuptools-scm"));
+        assert!(!same_requirement("wheel", "setuptools"));
+    }
 }

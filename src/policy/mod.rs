@@ -97,6 +97,10 @@ pub struct BuildPaths {
     pub read_only_same_path: Vec<PathBuf>,
     /// The directory whose `bin/` goes first on PATH (the build env).
     pub bin_dir: Option<PathBuf>,
+    /// Run the seccomp supervisor (the kernel stream).
+    pub supervise: bool,
+    /// Also notify the open family.
+    pub trace_files: bool,
 }
 
 /// A compiled plan and what the environment policy dropped.
@@ -249,6 +253,11 @@ pub fn compile(
             inner_uid: INNER_ID,
             inner_gid: INNER_ID,
             root_maps_to: ROOT_MAPS_TO,
+            notify: crate::sandbox::plan::NotifyPlan {
+                enabled: paths.supervise,
+                trace_files: paths.trace_files,
+            },
+            events_fd: None,
         },
         dropped_env,
     }

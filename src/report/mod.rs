@@ -1,1 +1,166 @@
-//! placeholder
+//! The build report: one typed value, rendered as JSON (versioned, for
+//! machines) and as a short summary for people.
+//!
+//! Everything in the report that came from the package (names, versions,
+//! hook output, error messages) is attacker text: the text renderer escapes
+//! it; the JSON renderer relies on JSON string escaping.
+
+pub mod text;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::sandbox::{Enforcement, Layer};
+
+/// Bumped on any incompatible change of the JSON form.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub input: Input,
+    pub project: Option<crate::project::ProjectMeta>,
+    pub profile: ProfileInfo,
+    pub interpreter: Option<InterpreterInfo>,
+    pub build_env: Option<BuildEnvInfo>,
+    pub sandbox: Option<SandboxInfo>,
+    pub hooks: Vec<HookRun>,
+    pub outcome: Outcome,
+    pub wheel: Option<WheelInfo>,
+    pub log: Option<PathBuf>,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: "sdist-box",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Input {
+    pub path: PathBuf,
+    pub filename: String,
+    pub sha256: Option<String>,
+    /// True when `--sha256` pinned it and the pin matched.
+    pub sha256_pinned: bool,
+    pub size_bytes: u64,
+    pub archive: Option<crate::archive::Extracted>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
+    pub required_layers: Vec<Layer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InterpreterInfo {
+    pub executable: PathBuf,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildEnvInfo {
+    /// The environment the wheel was built in.
+    pub key: String,
+    pub path: PathBuf,
+    pub requirements: Vec<String>,
+    pub reused: bool,
+    /// What `get_requires_for_build_wheel` asked for at run time.
+    pub dynamic_requirements: Vec<String>,
+    /// `(name, version)` of every distribution installed in it.
+    pub installed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxInfo {
+    pub enforcement: Enforcement,
+    /// Names (never values) of host environment variables the build did not see.
+    pub dropped_env: Vec<String>,
+    pub limits: crate::sandbox::Limits,
+}
+
+/// One sandboxed run of the hook runner.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookRun {
+    pub phase: String,
+    /// What the hook runner reported (null if it reported nothing).
+    pub result: Option<serde_json::Value>,
+    pub exit: crate::sandbox::RunExit,
+    pub peak_processes: u64,
+    pub max_rss_kib: u64,
+    pub setup_ms: f64,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// The wheel was built.
+    Built,
+    /// The package's build failed; its output is in the log.
+    BuildFailed,
+    /// The input was refused before anything ran.
+    Refused,
+    /// The sandbox could not be set up as the profile requires.
+    SandboxUnavailable,
+    /// Anything else (I/O, build requirements).
+    Error,
+}
+
+/// A resource limit the build ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitHit {
+    WallClock,
+    Memory,
+    Processes,
+    FileSize,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub status: Status,
+    /// One sentence for people; absent when built.
+    pub reason: Option<String>,
+    pub limit_hit: Option<LimitHit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WheelInfo {
+    pub filename: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub verify_ms: f64,
+    pub extract_ms: f64,
+    pub metadata_ms: f64,
+    pub buildenv_ms: f64,
+    pub requires_ms: f64,
+    pub wheel_ms: f64,
+    pub total_ms: f64,
+}
+
+impl BuildReport {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serializes")
+    }
+}

@@ -16,7 +16,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,8 @@ pub struct InitRequest {
     pub source_fds: Vec<RawFd>,
     /// Host uid/gid the sandbox's root maps to (for the report).
     pub host_uid: u32,
+    /// The write end of the Python event stream, if any.
+    pub events_fd: Option<RawFd>,
 }
 
 struct Init {
@@ -237,6 +239,41 @@ pub fn main(args: &[String]) -> ! {
         }
         Err(e) => init.fail("compile the seccomp filter", e, Some(Layer::SeccompDeny)),
     }
+    // 14. The kernel stream: the notify filter, installed last so that the
+    //     deny filter's verdicts take precedence; its listener goes to the
+    //     parent before the command starts.
+    let mut listener = None;
+    if plan.notify.enabled {
+        let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        if plan.notify.trace_files {
+            nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
+        }
+        match seccomp::notify_filter(&nrs)
+            .map_err(|e| e.to_string())
+            .and_then(|p| sys::seccomp_install_notify(&p).map_err(|e| e.to_string()))
+        {
+            Ok(fd) => {
+                layers.push(enforced(
+                    Layer::SeccompNotify,
+                    format!(
+                        "supervisor sees {} system calls{}",
+                        nrs.len(),
+                        if plan.notify.trace_files {
+                            " (with the open family)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+                listener = Some(fd);
+            }
+            Err(e) => init.fail(
+                "install the seccomp notify filter",
+                e,
+                Some(Layer::SeccompNotify),
+            ),
+        }
+    }
     layers.push(enforced(
         Layer::Environment,
         format!("{} variables passed, all others dropped", plan.env.len()),
@@ -256,15 +293,20 @@ pub fn main(args: &[String]) -> ! {
             Some(missing.layer),
         );
     }
-    init.send(&InitMessage::Ready { enforcement });
+    init.send(&InitMessage::Ready {
+        enforcement,
+        listener_fd: listener.as_ref().map(|fd| fd.as_raw_fd()),
+    });
     // The parent answers once it is ready for the command to start.
     let mut ack = String::new();
     if control.read_line(&mut ack).is_err() || ack.trim() != "go" {
         std::process::exit(125);
     }
     drop(control);
+    // The parent holds its own copy now; ours must not reach the command.
+    drop(listener);
 
-    // 14. Start the command and reap everything until it ends.
+    // 15. Start the command and reap everything until it ends.
     let argv: Vec<CString> = plan
         .argv
         .iter()
@@ -280,6 +322,14 @@ pub fn main(args: &[String]) -> ! {
     let child = match sys::fork_single_threaded() {
         Ok(ForkResult::Child) => {
             let _ = nix::unistd::setsid();
+            if let Some(fd) = req.events_fd {
+                // The event stream's write end, at the number the plan names,
+                // open across exec.
+                let want = plan.events_fd.unwrap_or(3);
+                if sys::dup_to(fd, want).is_err() {
+                    std::process::exit(127);
+                }
+            }
             if let Err(e) = chdir(&cwd) {
                 eprintln!("sdist-box: cannot enter {}: {e}", cwd.display());
                 std::process::exit(127);

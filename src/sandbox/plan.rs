@@ -31,6 +31,8 @@ pub enum Layer {
     Rlimits,
     /// The seccomp deny filter.
     SeccompDeny,
+    /// The seccomp user-notification supervisor (the kernel stream).
+    SeccompNotify,
     /// The empty network namespace with only `lo`.
     Network,
     /// The scrubbed environment.
@@ -38,7 +40,7 @@ pub enum Layer {
 }
 
 impl Layer {
-    pub const ALL: [Layer; 11] = [
+    pub const ALL: [Layer; 12] = [
         Layer::Namespaces,
         Layer::Mounts,
         Layer::Uid,
@@ -48,6 +50,7 @@ impl Layer {
         Layer::LandlockScope,
         Layer::Rlimits,
         Layer::SeccompDeny,
+        Layer::SeccompNotify,
         Layer::Network,
         Layer::Environment,
     ];
@@ -63,6 +66,7 @@ impl Layer {
             Layer::LandlockScope => "landlock-scope",
             Layer::Rlimits => "rlimits",
             Layer::SeccompDeny => "seccomp-deny",
+            Layer::SeccompNotify => "seccomp-notify",
             Layer::Network => "network",
             Layer::Environment => "environment",
         }
@@ -167,6 +171,15 @@ impl Default for Limits {
     }
 }
 
+/// What the seccomp user-notification supervisor is told about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyPlan {
+    /// Network and exec system calls (the kernel stream).
+    pub enabled: bool,
+    /// Also the open family (`--trace-files`).
+    pub trace_files: bool,
+}
+
 /// Everything the sandbox needs to start one command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxPlan {
@@ -188,4 +201,9 @@ pub struct SandboxPlan {
     pub inner_gid: u32,
     /// Host uid/gid the sandbox maps to when sdist-box runs as root.
     pub root_maps_to: u32,
+    /// The kernel stream.
+    pub notify: NotifyPlan,
+    /// Give the command the write end of the Python event stream on this
+    /// descriptor number (and its number in `SDIST_BOX_EVENTS_FD`).
+    pub events_fd: Option<i32>,
 }

@@ -28,6 +28,7 @@ use super::init::{INIT_ARGV0, InitRequest};
 use super::plan::{Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
 use super::sys;
+use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits};
 
 /// Why a run could not happen. The command's own failure is not an error:
 /// it is a [`RunOutcome`].
@@ -73,6 +74,8 @@ pub struct RunOptions {
     pub echo: bool,
     /// Keep at most this many bytes of the log (0: 64 MiB).
     pub max_log_bytes: u64,
+    /// Append to the log instead of replacing it.
+    pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
 }
@@ -91,9 +94,15 @@ pub struct RunOutcome {
     /// From the start of set-up until the command was started.
     pub setup: Duration,
     pub total: Duration,
+    /// The kernel stream, when the plan asked for it.
+    pub kernel: Option<KernelLog>,
+    /// The raw Python stream (JSON lines), when the plan asked for it.
+    pub python_events: Vec<u8>,
 }
 
 const TAIL_BYTES: usize = 16 * 1024;
+/// Bound on the Python stream kept from one run.
+const MAX_EVENT_BYTES: u64 = 64 << 20;
 
 struct Pipe {
     read: OwnedFd,
@@ -163,6 +172,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     let control = pipe()?;
     let status = pipe()?;
     let output = pipe()?;
+    let events = if plan.events_fd.is_some() {
+        Some(pipe()?)
+    } else {
+        None
+    };
 
     let raw = |fd: &OwnedFd| fd.as_raw_fd();
     // Above every descriptor the child needs, so dup3 clobbers none of them.
@@ -185,9 +199,9 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     for (n, (i, _)) in sources.iter().enumerate() {
         source_raw[*i] = base + n as RawFd;
     }
-    let mut keep: Vec<RawFd> = Vec::new();
-    keep.push(raw(&control.read));
-    keep.push(raw(&status.write));
+    let mut keep: Vec<RawFd> = vec![raw(&control.read), raw(&status.write)];
+    let events_write_raw = events.as_ref().map(|e| raw(&e.write));
+    keep.extend(events_write_raw);
     let cstr = |s: String| CString::new(s).expect("no NUL in generated argument");
     let child = sys::ChildExec {
         go_fd: raw(&control.read),
@@ -246,6 +260,10 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         write: output_write,
     } = output;
     drop((control_read, status_write, output_write, devnull, exe));
+    let events_read = events.map(|Pipe { read, write }| {
+        drop(write);
+        read
+    });
 
     let mut control_write = fs::File::from(control_write);
     let maps = write_id_maps(started_child.pid, is_root, host_uid, host_gid)
@@ -254,6 +272,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         plan: plan.clone(),
         source_fds: source_raw,
         host_uid,
+        events_fd: events_write_raw,
     };
     let send_plan = maps.and_then(|()| {
         let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
@@ -266,6 +285,15 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     }
 
     let output_thread = spawn_output_reader(output_read, opts)?;
+    let events_thread = events_read.map(|read| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = fs::File::from(read)
+                .take(MAX_EVENT_BYTES)
+                .read_to_end(&mut buf);
+            buf
+        })
+    });
     let (tx, rx) = mpsc::channel();
     let status_thread = std::thread::spawn(move || {
         let reader = BufReader::new(fs::File::from(status_read));
@@ -279,6 +307,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
 
     let deadline = started + Duration::from_secs(plan.limits.wall_seconds);
     let mut enforcement = None;
+    let mut supervisor: Option<Supervisor> = None;
     let mut exited = None;
     let mut setup = Duration::ZERO;
     let mut timed_out = false;
@@ -345,8 +374,26 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                     _ => SandboxError::Setup { step, error },
                 });
             }
-            InitMessage::Ready { enforcement: e } => {
+            InitMessage::Ready {
+                enforcement: e,
+                listener_fd,
+            } => {
                 enforcement = Some(e);
+                if let Some(fd) = listener_fd {
+                    match sys::pidfd_getfd(pidfd.as_fd(), fd) {
+                        Ok(listener) => {
+                            supervisor =
+                                Some(Supervisor::spawn(listener, SupervisorLimits::default()))
+                        }
+                        Err(e) => {
+                            kill(&pidfd);
+                            return Err(SandboxError::LayerUnavailable {
+                                layer: Layer::SeccompNotify,
+                                detail: format!("could not take the seccomp listener: {e}"),
+                            });
+                        }
+                    }
+                }
                 setup = started.elapsed();
                 if let Err(e) = control_write.write_all(b"go\n") {
                     kill(&pidfd);
@@ -365,6 +412,10 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     drop(control_write);
     let _ = status_thread.join();
     let log = output_thread.join().unwrap_or_default();
+    let kernel = supervisor.map(Supervisor::finish);
+    let python_events = events_thread
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
 
     let Some(enforcement) = enforcement else {
         return Err(SandboxError::Setup {
@@ -417,6 +468,8 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         output_truncated: log.truncated,
         setup,
         total: started.elapsed(),
+        kernel,
+        python_events,
     })
 }
 

@@ -145,6 +145,49 @@ pub fn clone3_filter() -> Result<BpfProgram, SeccompError> {
     Ok(filter.try_into()?)
 }
 
+/// System calls the supervisor is told about (the kernel stream).
+pub const NOTIFIED: &[(&str, i64)] = &[
+    ("connect", libc::SYS_connect),
+    ("bind", libc::SYS_bind),
+    ("sendto", libc::SYS_sendto),
+    ("sendmsg", libc::SYS_sendmsg),
+    ("sendmmsg", libc::SYS_sendmmsg),
+    ("execve", libc::SYS_execve),
+    ("execveat", libc::SYS_execveat),
+];
+
+/// The open family, notified with `--trace-files`.
+pub const NOTIFIED_FILES: &[(&str, i64)] = &[
+    ("open", libc::SYS_open),
+    ("openat", libc::SYS_openat),
+    ("openat2", libc::SYS_openat2),
+    ("creat", libc::SYS_creat),
+];
+
+/// seccompiler has no user-notification action: compile with this
+/// sentinel `Trace` value and rewrite it (see [`notify_filter`]).
+const NOTIFY_SENTINEL: u32 = 0x5db0;
+
+/// The user-notification filter for `syscalls`.
+pub fn notify_filter(syscalls: &[i64]) -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = syscalls.iter().map(|&nr| (nr, vec![])).collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Trace(NOTIFY_SENTINEL),
+        arch,
+    )?;
+    let mut program: BpfProgram = filter.try_into()?;
+    let sentinel = libc::SECCOMP_RET_TRACE | NOTIFY_SENTINEL;
+    for insn in program.iter_mut() {
+        if insn.code == BPF_RET_K && insn.k == sentinel {
+            insn.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+    }
+    Ok(program)
+}
+
 const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const BPF_JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const BPF_RET_K: u16 = 0x06;
@@ -177,6 +220,19 @@ mod tests {
             assert_eq!(program[4].k, X32_SYSCALL_BIT);
             assert_eq!(program[5].k, libc::SECCOMP_RET_KILL_PROCESS);
         }
+    }
+
+    #[test]
+    fn notify_filter_has_no_trace_left() {
+        let nrs: Vec<i64> = NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        let program = notify_filter(&nrs).unwrap();
+        let notif = program
+            .iter()
+            .filter(|i| i.code == BPF_RET_K && i.k == libc::SECCOMP_RET_USER_NOTIF)
+            .count();
+        assert!(notif >= NOTIFIED.len(), "{notif}");
+        assert!(!program.iter().any(|i| i.code == BPF_RET_K
+            && i.k & libc::SECCOMP_RET_ACTION_FULL == libc::SECCOMP_RET_TRACE));
     }
 
     #[test]

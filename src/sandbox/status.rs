@@ -65,8 +65,12 @@ pub enum InitMessage {
         error: String,
         layer: Option<Layer>,
     },
-    /// Every layer is in place; the command is about to start.
-    Ready { enforcement: Enforcement },
+    /// Every layer is in place; the command starts on `go`. With a
+    /// listener, the parent takes it (pidfd_getfd) before saying `go`.
+    Ready {
+        enforcement: Enforcement,
+        listener_fd: Option<i32>,
+    },
     /// The command ended (every other process of the sandbox ends with init).
     Exited {
         code: Option<i32>,

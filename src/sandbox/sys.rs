@@ -427,12 +427,6 @@ pub fn seccomp_install(
     }
 }
 
-/// Is seccomp filtering available here at all (`PR_GET_SECCOMP`)?
-pub fn seccomp_available() -> bool {
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
-}
-
 /// Take ownership of a descriptor that our own parent placed in this process
 /// (the sandbox init's status and control pipes).
 pub fn file_from_fd(fd: RawFd) -> std::fs::File {
@@ -480,4 +474,178 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) {
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: one valid pollfd, count 1.
     unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
+/// The Landlock ABI version of the running kernel, or the errno that says
+/// why there is none (`ENOSYS`: not built in; `EOPNOTSUPP`: not enabled).
+pub fn landlock_abi() -> Result<i32, i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with the VERSION flag, a NULL attr and size 0 are the
+    // documented way to ask for the ABI; nothing is written.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+/// One seccomp user notification, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Notification {
+    pub id: u64,
+    /// Pid of the caller in the listener holder's pid namespace.
+    pub pid: u32,
+    pub nr: i32,
+    pub args: [u64; 6],
+}
+
+/// `SECCOMP_IOCTL_NOTIF_RECV`: wait for the next notification.
+pub fn notif_recv(listener: BorrowedFd<'_>) -> io::Result<Notification> {
+    // SAFETY: seccomp_notif is plain data; the kernel requires it zeroed
+    // before RECV, which `zeroed` does.
+    let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: valid listener fd and a correctly sized out-struct.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut notif as *mut libc::seccomp_notif,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Notification {
+        id: notif.id,
+        pid: notif.pid,
+        nr: notif.data.nr,
+        args: notif.data.args,
+    })
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND`: answer a notification. `error` 0 with
+/// `allow` lets the call continue in the kernel; otherwise it fails with
+/// `-error`.
+pub fn notif_respond(listener: BorrowedFd<'_>, id: u64, allow: bool, error: i32) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: if allow { 0 } else { -error },
+        flags: if allow {
+            libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32
+        } else {
+            0
+        },
+    };
+    // SAFETY: valid listener fd and an initialized response struct.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &resp as *const libc::seccomp_notif_resp,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the notification still pending (the
+/// caller alive and waiting)? Checked after reading its memory.
+pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: valid listener fd and a pointer to a u64 that outlives the call.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &id as *const u64,
+        ) == 0
+    }
+}
+
+/// Read up to `len` bytes at `addr` in process `pid` (may return fewer).
+pub fn read_process_memory(pid: u32, addr: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: the local iovec points into `buf`, which is `len` bytes long;
+    // the remote iovec is only interpreted in the other process.
+    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// `poll(2)` one descriptor for input; returns its `revents` (0 on timeout).
+pub fn poll_events(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> i16 {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n <= 0 { 0 } else { pfd.revents }
+}
+
+/// Install a compiled user-notification filter; returns its listener.
+pub fn seccomp_install_notify(program: &[seccompiler::sock_filter]) -> io::Result<OwnedFd> {
+    let converted: Vec<libc::sock_filter> = program
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    seccomp_install(&converted, true)?
+        .ok_or_else(|| io::Error::other("the kernel returned no listener"))
+}
+
+/// Set close-on-exec on `fd`.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an integer descriptor; no memory is involved.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Make `want` a copy of `fd` that survives exec (no-op copy when equal).
+pub fn dup_to(fd: RawFd, want: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl/dup3 on integer descriptors; no memory is involved.
+    let ret = unsafe {
+        if fd == want {
+            libc::fcntl(fd, libc::F_SETFD, 0)
+        } else {
+            libc::dup3(fd, want, 0)
+        }
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

@@ -1,0 +1,727 @@
+//! The kernel stream: a supervisor thread that answers seccomp user
+//! notifications for network and exec system calls from every process of
+//! the sandbox, Python or not, and records what each one asked for.
+//!
+//! Verdicts: internet-family `connect`/`sendto`/`sendmsg`/`sendmmsg` fail
+//! with `EACCES`, except that a UDP `connect` is answered "success" without
+//! connecting anything (a resolver then sends its question, which is decoded
+//! and refused — that is how a DNS exfiltration's query name is seen);
+//! `bind` only to loopback; unix and netlink sockets and every exec continue
+//! and are recorded.
+//!
+//! Invariants: every notification is answered, at once; nothing read from
+//! the sandbox is trusted (it is decoded with bounds and only displayed
+//! escaped); memory is bounded per event and in total, so a flood of
+//! connects costs a counter, not an allocation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::sandbox::sys;
+
+/// Which system call was notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Syscall {
+    Connect,
+    Bind,
+    Sendto,
+    Sendmsg,
+    Sendmmsg,
+    Execve,
+    Execveat,
+    Open,
+    Other,
+}
+
+impl Syscall {
+    fn from_nr(nr: i64) -> Syscall {
+        match nr {
+            libc::SYS_connect => Syscall::Connect,
+            libc::SYS_bind => Syscall::Bind,
+            libc::SYS_sendto => Syscall::Sendto,
+            libc::SYS_sendmsg => Syscall::Sendmsg,
+            libc::SYS_sendmmsg => Syscall::Sendmmsg,
+            libc::SYS_execve => Syscall::Execve,
+            libc::SYS_execveat => Syscall::Execveat,
+            libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
+                Syscall::Open
+            }
+            _ => Syscall::Other,
+        }
+    }
+}
+
+/// A decoded socket address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum SockAddr {
+    Inet {
+        ip: IpAddr,
+        port: u16,
+    },
+    Unix {
+        path: String,
+        #[serde(rename = "abstract")]
+        is_abstract: bool,
+    },
+    Netlink,
+    Unknown {
+        number: u16,
+    },
+}
+
+impl SockAddr {
+    pub fn is_inet(&self) -> bool {
+        matches!(self, SockAddr::Inet { .. })
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        matches!(self, SockAddr::Inet { ip, .. } if ip.is_loopback())
+    }
+}
+
+impl std::fmt::Display for SockAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SockAddr::Inet {
+                ip: IpAddr::V6(ip),
+                port,
+            } => write!(f, "[{ip}]:{port}"),
+            SockAddr::Inet { ip, port } => write!(f, "{ip}:{port}"),
+            SockAddr::Unix { path, is_abstract } => {
+                write!(f, "unix:{}{}", if *is_abstract { "@" } else { "" }, path)
+            }
+            SockAddr::Netlink => write!(f, "netlink"),
+            SockAddr::Unknown { number } => write!(f, "address family {number}"),
+        }
+    }
+}
+
+/// What the call was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    Socket {
+        addr: Option<SockAddr>,
+        /// `stream`, `dgram`, … of the socket, when it could be read.
+        socket_type: Option<String>,
+        /// The DNS question in a datagram or stream to port 53.
+        dns_query: Option<String>,
+    },
+    Exec {
+        path: String,
+        argv: Vec<String>,
+        /// Names only, never values.
+        env_names: Vec<String>,
+    },
+    File {
+        path: String,
+        flags: u64,
+    },
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The call went on in the kernel.
+    Allowed,
+    /// The call failed with `errno`.
+    Denied,
+    /// The call was answered "success" without doing anything (a UDP
+    /// connect, so that the datagram after it can be seen and denied).
+    Faked,
+}
+
+/// The process that made the call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessInfo {
+    /// Pid in the host's (sdist-box's) pid namespace.
+    pub host_pid: u32,
+    /// Pid inside the sandbox.
+    pub pid: Option<u32>,
+    /// Parent's pid inside the sandbox.
+    pub ppid: Option<u32>,
+    pub exe: Option<String>,
+    pub argv: Vec<String>,
+}
+
+/// One notified system call.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelEvent {
+    /// CLOCK_MONOTONIC, nanoseconds (the same clock as Python's
+    /// `time.monotonic_ns()`, so the two streams can be ordered).
+    pub t_ns: u64,
+    pub syscall: Syscall,
+    pub process: ProcessInfo,
+    pub target: Target,
+    pub verdict: Verdict,
+    /// The errno returned when denied.
+    pub errno: Option<i32>,
+}
+
+/// Everything the supervisor saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KernelLog {
+    pub events: Vec<KernelEvent>,
+    /// Notifications answered, in total.
+    pub notifications: u64,
+    /// Events answered but not kept in detail (the flood guard).
+    pub dropped: u64,
+    /// Notifications per system call.
+    pub counts: BTreeMap<String, u64>,
+    /// Notifications that could not be decoded or answered.
+    pub errors: u64,
+}
+
+/// Limits of the supervisor's memory.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorLimits {
+    pub max_events: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for SupervisorLimits {
+    fn default() -> Self {
+        SupervisorLimits {
+            max_events: 10_000,
+            max_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A running supervisor.
+pub struct Supervisor {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<KernelLog>,
+}
+
+impl Supervisor {
+    /// Start answering notifications from `listener`.
+    pub fn spawn(listener: OwnedFd, limits: SupervisorLimits) -> Supervisor {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("sdist-box-supervisor".into())
+            .spawn(move || supervise(listener, limits, &flag))
+            .expect("spawn the supervisor thread");
+        Supervisor { stop, handle }
+    }
+
+    /// Stop (once the sandbox has ended) and return what was seen.
+    pub fn finish(self) -> KernelLog {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
+fn supervise(listener: OwnedFd, limits: SupervisorLimits, stop: &AtomicBool) -> KernelLog {
+    let mut log = KernelLog::default();
+    let mut procs: HashMap<u32, ProcessInfo> = HashMap::new();
+    let mut fake_peers: HashMap<(u32, i32), SockAddr> = HashMap::new();
+    let mut bytes = 0usize;
+    loop {
+        let revents = sys::poll_events(listener.as_fd(), Duration::from_millis(100));
+        if revents == 0 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
+        }
+        if revents & libc::POLLIN == 0 {
+            // POLLHUP: no process uses the filter any more.
+            break;
+        }
+        let notif = match sys::notif_recv(listener.as_fd()) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue, // the caller died
+            Err(_) => break,
+        };
+        log.notifications += 1;
+        let syscall = Syscall::from_nr(notif.nr as i64);
+        *log.counts
+            .entry(format!("{syscall:?}").to_lowercase())
+            .or_default() += 1;
+        let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
+        let (mut target, verdict, errno) = decide(&notif, syscall);
+        let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
+        // Who called, read while the caller is still blocked (for an exec,
+        // that is the image *before* the exec: the one that asked for it).
+        let process = if keep_detail {
+            procs
+                .entry(notif.pid)
+                .or_insert_with(|| process_info(notif.pid))
+                .clone()
+        } else {
+            ProcessInfo::default()
+        };
+        if is_exec {
+            // The image changes: read it afresh next time.
+            procs.remove(&notif.pid);
+        }
+        let answered = match verdict {
+            Verdict::Allowed => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
+            Verdict::Faked => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
+            Verdict::Denied => sys::notif_respond(
+                listener.as_fd(),
+                notif.id,
+                false,
+                errno.unwrap_or(libc::EACCES),
+            ),
+        };
+        // A faked UDP connect leaves no peer in the kernel: remember it, so
+        // the send that follows is shown with its destination.
+        let key = (notif.pid, notif.args[0] as i32);
+        if let Target::Socket {
+            addr, dns_query, ..
+        } = &mut target
+        {
+            match (syscall, verdict) {
+                (Syscall::Connect, Verdict::Faked) => {
+                    if let Some(a) = addr.clone() {
+                        if fake_peers.len() < 4096 {
+                            fake_peers.insert(key, a);
+                        }
+                    }
+                }
+                (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) if addr.is_none() => {
+                    *addr = fake_peers.get(&key).cloned();
+                    if dns_query.is_none() {
+                        *dns_query = dns_from_payload(&notif, syscall, addr.as_ref());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if answered.is_err() {
+            log.errors += 1;
+        }
+        if !keep_detail {
+            log.dropped += 1;
+            continue;
+        }
+        bytes += approx_size(&process, &target);
+        log.events.push(KernelEvent {
+            t_ns: monotonic_ns(),
+            syscall,
+            process,
+            target,
+            verdict,
+            errno,
+        });
+        if procs.len() > 4096 {
+            procs.clear();
+        }
+    }
+    log
+}
+
+fn approx_size(p: &ProcessInfo, t: &Target) -> usize {
+    let strings = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
+    let target = match t {
+        Target::Exec {
+            path,
+            argv,
+            env_names,
+        } => path.len() + strings(argv) + strings(env_names),
+        Target::File { path, .. } => path.len(),
+        _ => 64,
+    };
+    256 + strings(&p.argv) + p.exe.as_ref().map_or(0, |e| e.len()) + target
+}
+
+/// Decode the call and decide. Never blocks for long; never trusts memory.
+fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i32>) {
+    let deny = |t| (t, Verdict::Denied, Some(libc::EACCES));
+    match syscall {
+        Syscall::Connect
+        | Syscall::Bind
+        | Syscall::Sendto
+        | Syscall::Sendmsg
+        | Syscall::Sendmmsg => {
+            let fd = n.args[0] as i32;
+            let (addr_ptr, addr_len, payload) = match syscall {
+                Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, None),
+                Syscall::Sendto => (
+                    n.args[4],
+                    n.args[5] as usize,
+                    Some((n.args[1], n.args[2] as usize)),
+                ),
+                _ => match read_msghdr(n.pid, n.args[1]) {
+                    Some(m) => (m.name, m.namelen, m.first_iov),
+                    None => (0, 0, None),
+                },
+            };
+            let mut addr = if addr_ptr != 0 && addr_len > 0 {
+                sys::read_process_memory(n.pid, addr_ptr, addr_len.min(128))
+                    .ok()
+                    .and_then(|b| decode_sockaddr(&b))
+            } else {
+                None
+            };
+            let sock = SocketPeek::new(n.pid, fd);
+            if addr.is_none() {
+                addr = sock.as_ref().and_then(|s| s.peer());
+            }
+            let socket_type = sock.as_ref().and_then(|s| s.kind());
+            let dns_query: Option<String> = None;
+            let _ = payload;
+            let inet = addr.as_ref().is_some_and(SockAddr::is_inet)
+                || (addr.is_none() && sock.as_ref().is_some_and(|s| s.is_inet()));
+            let udp = socket_type.as_deref() == Some("dgram");
+            let dns_query = dns_query.or_else(|| dns_from_payload(n, syscall, addr.as_ref()));
+            let target = Target::Socket {
+                addr: addr.clone(),
+                socket_type,
+                dns_query,
+            };
+            match syscall {
+                _ if !inet => (target, Verdict::Allowed, None),
+                // A UDP connect sends nothing: answer success without
+                // connecting, and see (and deny) the datagram after it.
+                Syscall::Connect if udp => (target, Verdict::Faked, None),
+                Syscall::Bind if addr.as_ref().is_some_and(SockAddr::is_loopback) => {
+                    (target, Verdict::Allowed, None)
+                }
+                _ => deny(target),
+            }
+        }
+        Syscall::Execve | Syscall::Execveat => {
+            let (path_ptr, argv_ptr, envp_ptr) = if syscall == Syscall::Execve {
+                (n.args[0], n.args[1], n.args[2])
+            } else {
+                (n.args[1], n.args[2], n.args[3])
+            };
+            let mut path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
+            if syscall == Syscall::Execveat && path.is_empty() {
+                path = format!("(fd {})", n.args[0] as i32);
+            }
+            let argv = read_string_array(n.pid, argv_ptr, 32, 256);
+            let env_names = read_string_array(n.pid, envp_ptr, 64, 256)
+                .into_iter()
+                .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
+                .collect();
+            (
+                Target::Exec {
+                    path,
+                    argv,
+                    env_names,
+                },
+                Verdict::Allowed,
+                None,
+            )
+        }
+        Syscall::Open => {
+            let (path_ptr, flags) = match n.nr as i64 {
+                libc::SYS_open => (n.args[0], n.args[1]),
+                libc::SYS_creat => (n.args[0], libc::O_CREAT as u64 | libc::O_WRONLY as u64),
+                libc::SYS_openat2 => (
+                    n.args[1],
+                    sys::read_process_memory(n.pid, n.args[2], 8)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_ne_bytes)
+                        .unwrap_or(0),
+                ),
+                _ => (n.args[1], n.args[2]),
+            };
+            let path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
+            (Target::File { path, flags }, Verdict::Allowed, None)
+        }
+        Syscall::Other => (Target::Unknown, Verdict::Allowed, None),
+    }
+}
+
+/// The DNS question in what a send call would send to port 53.
+fn dns_from_payload(
+    n: &sys::Notification,
+    syscall: Syscall,
+    addr: Option<&SockAddr>,
+) -> Option<String> {
+    let Some(SockAddr::Inet { port: 53, .. }) = addr else {
+        return None;
+    };
+    let (ptr, len) = match syscall {
+        Syscall::Sendto => (n.args[1], n.args[2] as usize),
+        Syscall::Sendmsg | Syscall::Sendmmsg => read_msghdr(n.pid, n.args[1])?.first_iov?,
+        _ => return None,
+    };
+    let payload = sys::read_process_memory(n.pid, ptr, len.min(512)).ok()?;
+    super::dns::query_name(&payload)
+        .or_else(|| super::dns::query_name_tcp(&payload))
+        .map(|(name, _)| name)
+}
+
+struct MsgHdr {
+    name: u64,
+    namelen: usize,
+    first_iov: Option<(u64, usize)>,
+}
+
+/// `struct msghdr` on 64-bit Linux: name(8) namelen(4)+pad(4) iov(8)
+/// iovlen(8) control(8) controllen(8) flags(4)+pad(4).
+fn read_msghdr(pid: u32, ptr: u64) -> Option<MsgHdr> {
+    let b = sys::read_process_memory(pid, ptr, 56).ok()?;
+    if b.len() < 32 {
+        return None;
+    }
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    let name = u64_at(0);
+    let namelen = u32::from_ne_bytes(b[8..12].try_into().unwrap()) as usize;
+    let iov = u64_at(16);
+    let iovlen = u64_at(24);
+    let first_iov = if iov != 0 && iovlen > 0 {
+        let v = sys::read_process_memory(pid, iov, 16).ok()?;
+        (v.len() == 16).then(|| {
+            (
+                u64::from_ne_bytes(v[0..8].try_into().unwrap()),
+                u64::from_ne_bytes(v[8..16].try_into().unwrap()) as usize,
+            )
+        })
+    } else {
+        None
+    };
+    Some(MsgHdr {
+        name,
+        namelen,
+        first_iov,
+    })
+}
+
+/// Decode a `struct sockaddr` of any family we care about.
+pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
+    let family = u16::from_ne_bytes(b.get(0..2)?.try_into().ok()?);
+    Some(match family as i32 {
+        libc::AF_INET => {
+            let port = u16::from_be_bytes(b.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+            SockAddr::Inet {
+                ip: IpAddr::V4(Ipv4Addr::from(ip)),
+                port,
+            }
+        }
+        libc::AF_INET6 => {
+            let port = u16::from_be_bytes(b.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 16] = b.get(8..24)?.try_into().ok()?;
+            let ip = Ipv6Addr::from(ip);
+            SockAddr::Inet {
+                ip: match ip.to_ipv4_mapped() {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => IpAddr::V6(ip),
+                },
+                port,
+            }
+        }
+        libc::AF_UNIX => {
+            let raw = b.get(2..).unwrap_or(&[]);
+            let is_abstract = raw.first() == Some(&0) && raw.len() > 1;
+            let raw = if is_abstract { &raw[1..] } else { raw };
+            let end = if is_abstract {
+                raw.len()
+            } else {
+                raw.iter().position(|&c| c == 0).unwrap_or(raw.len())
+            };
+            SockAddr::Unix {
+                path: String::from_utf8_lossy(&raw[..end])
+                    .chars()
+                    .take(108)
+                    .collect(),
+                is_abstract,
+            }
+        }
+        libc::AF_NETLINK => SockAddr::Netlink,
+        _ => SockAddr::Unknown { number: family },
+    })
+}
+
+/// A duplicate of the caller's socket, to ask its type and peer.
+struct SocketPeek {
+    fd: OwnedFd,
+}
+
+impl SocketPeek {
+    fn new(pid: u32, fd: i32) -> Option<SocketPeek> {
+        let pidfd = sys::pidfd_open(pid as i32).ok()?;
+        let fd = sys::pidfd_getfd(pidfd.as_fd(), fd).ok()?;
+        Some(SocketPeek { fd })
+    }
+
+    fn kind(&self) -> Option<String> {
+        use nix::sys::socket::{SockType, getsockopt, sockopt};
+        let t = getsockopt(&self.fd, sockopt::SockType).ok()?;
+        Some(
+            match t {
+                SockType::Stream => "stream",
+                SockType::Datagram => "dgram",
+                SockType::Raw => "raw",
+                SockType::SeqPacket => "seqpacket",
+                _ => "other",
+            }
+            .to_string(),
+        )
+    }
+
+    fn is_inet(&self) -> bool {
+        use nix::sys::socket::{SockaddrLike, SockaddrStorage, getsockname};
+        getsockname::<SockaddrStorage>(self.fd.as_raw_fd())
+            .ok()
+            .and_then(|a| a.family())
+            .is_some_and(|f| {
+                matches!(
+                    f,
+                    nix::sys::socket::AddressFamily::Inet | nix::sys::socket::AddressFamily::Inet6
+                )
+            })
+    }
+
+    fn peer(&self) -> Option<SockAddr> {
+        use nix::sys::socket::{SockaddrLike, SockaddrStorage, getpeername};
+        let a: SockaddrStorage = getpeername(self.fd.as_raw_fd()).ok()?;
+        if let Some(v4) = a.as_sockaddr_in() {
+            return Some(SockAddr::Inet {
+                ip: IpAddr::V4(v4.ip()),
+                port: v4.port(),
+            });
+        }
+        if let Some(v6) = a.as_sockaddr_in6() {
+            return Some(SockAddr::Inet {
+                ip: IpAddr::V6(v6.ip()),
+                port: v6.port(),
+            });
+        }
+        a.family().map(|f| match f {
+            nix::sys::socket::AddressFamily::Unix => SockAddr::Unix {
+                path: String::new(),
+                is_abstract: false,
+            },
+            other => SockAddr::Unknown {
+                number: other as u16,
+            },
+        })
+    }
+}
+
+/// Read a NUL-terminated string of at most `max` bytes from `pid`.
+fn read_cstring(pid: u32, addr: u64, max: usize) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < max {
+        // Stay within one page per read: a string may end just before an
+        // unmapped page.
+        let page_left = 4096 - (at as usize % 4096);
+        let chunk = sys::read_process_memory(pid, at, page_left.min(max - out.len())).ok()?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(end) = chunk.iter().position(|&c| c == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(String::from_utf8_lossy(&out).into_owned());
+        }
+        at += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+    }
+    let mut s = String::from_utf8_lossy(&out).into_owned();
+    s.push('…');
+    Some(s)
+}
+
+/// Read a NULL-terminated array of string pointers (argv, envp).
+fn read_string_array(pid: u32, addr: u64, max_items: usize, max_len: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return out;
+    }
+    let Ok(ptrs) = sys::read_process_memory(pid, addr, 8 * max_items) else {
+        return out;
+    };
+    for chunk in ptrs.chunks_exact(8) {
+        let p = u64::from_ne_bytes(chunk.try_into().unwrap());
+        if p == 0 {
+            break;
+        }
+        out.push(read_cstring(pid, p, max_len).unwrap_or_default());
+    }
+    out
+}
+
+/// Who is `pid` (host pid), in the sandbox's terms.
+pub fn process_info(pid: u32) -> ProcessInfo {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> Option<String> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_string())
+    };
+    let ns_pid = field("NSpid:").and_then(|v| v.split_whitespace().last()?.parse().ok());
+    let host_ppid: Option<u32> = field("PPid:").and_then(|v| v.parse().ok());
+    let ppid = host_ppid.and_then(|pp| {
+        let s = std::fs::read_to_string(format!("/proc/{pp}/status")).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("NSpid:"))?
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
+    });
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string());
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .take(32)
+                .map(|a| String::from_utf8_lossy(&a[..a.len().min(256)]).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ProcessInfo {
+        host_pid: pid,
+        pid: ns_pid,
+        ppid,
+        exe,
+        argv,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_inet_inet6_unix() {
+        let mut v4 = vec![0u8; 16];
+        v4[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&443u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[10, 0, 0, 5]);
+        assert_eq!(decode_sockaddr(&v4).unwrap().to_string(), "10.0.0.5:443");
+        let mut v6 = vec![0u8; 28];
+        v6[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(decode_sockaddr(&v6).unwrap().to_string(), "[::1]:53");
+        let mut un = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        un.extend_from_slice(b"\0hidden");
+        assert_eq!(decode_sockaddr(&un).unwrap().to_string(), "unix:@hidden");
+        assert_eq!(decode_sockaddr(&[1]), None);
+    }
+}

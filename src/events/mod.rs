@@ -1,0 +1,5 @@
+//! What the package tried: the kernel stream (seccomp notifications, every
+//! process) and, later, the Python stream (audit hook) and their pairing.
+
+pub mod dns;
+pub mod kernel;

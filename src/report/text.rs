@@ -1,0 +1,106 @@
+//! The report for people: a few lines on the terminal.
+
+use std::fmt::Write;
+
+use super::{BuildReport, Status};
+use crate::sandbox::LayerState;
+use crate::text::one_line;
+
+/// Colours only when asked (a TTY without `NO_COLOR`).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        Style {
+            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// The summary printed after a build.
+pub fn summary(report: &BuildReport, style: Style) -> String {
+    let mut out = String::new();
+    let name = report
+        .project
+        .as_ref()
+        .and_then(|p| p.name.clone())
+        .unwrap_or_else(|| report.input.filename.clone());
+    let version = report
+        .project
+        .as_ref()
+        .and_then(|p| p.version.clone())
+        .unwrap_or_default();
+    let head = match report.outcome.status {
+        Status::Built => style.paint("1;32", "BUILT"),
+        Status::BuildFailed => style.paint("1;31", "FAILED"),
+        Status::Refused => style.paint("1;31", "REFUSED"),
+        Status::SandboxUnavailable => style.paint("1;31", "NO SANDBOX"),
+        Status::Error => style.paint("1;31", "ERROR"),
+    };
+    let _ = writeln!(
+        out,
+        "{head} {} {}",
+        one_line(&name, 80),
+        one_line(&version, 40)
+    );
+    if let Some(w) = &report.wheel {
+        let _ = writeln!(out, "  wheel    {}", w.path.display());
+        let _ = writeln!(out, "  sha256   {}", w.sha256);
+    }
+    if let Some(reason) = &report.outcome.reason {
+        let _ = writeln!(out, "  reason   {}", one_line(reason, 400));
+    }
+    if let Some(p) = &report.project {
+        let bs = &p.build_system;
+        let _ = writeln!(
+            out,
+            "  backend  {} (requires: {})",
+            one_line(&bs.build_backend, 100),
+            one_line(&bs.requires.join(", "), 200)
+        );
+    }
+    if let Some(sb) = &report.sandbox {
+        let layers: Vec<String> = sb
+            .enforcement
+            .layers
+            .iter()
+            .map(|l| match l.state {
+                LayerState::Enforced => l.layer.name().to_string(),
+                LayerState::Partial => format!("{} (partial)", l.layer.name()),
+                LayerState::NotEnforced => format!("{} (NOT enforced)", l.layer.name()),
+            })
+            .collect();
+        let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+        if !sb.dropped_env.is_empty() {
+            let _ = writeln!(
+                out,
+                "  env      {} host variables withheld from the build",
+                sb.dropped_env.len()
+            );
+        }
+    }
+    let t = &report.timings;
+    let _ = writeln!(
+        out,
+        "  time     {:.2} s (build env {:.2} s, hooks {:.2} s)",
+        t.total_ms / 1e3,
+        t.buildenv_ms / 1e3,
+        (t.requires_ms + t.wheel_ms) / 1e3
+    );
+    if let Some(log) = &report.log {
+        let _ = writeln!(out, "  log      {}", log.display());
+    }
+    out
+}

@@ -1,0 +1,491 @@
+//! Shared helpers for the integration tests: run the real `sdist-box`
+//! binary, make tiny sdists, canary homes and loopback listeners.
+//!
+//! The sandbox is never applied to the test process itself: every test runs
+//! the binary as a child process.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+pub const REQUIRE_ALL: &str = "SDIST_BOX_REQUIRE_ALL";
+
+/// Skip a test (printing `skipped: <why>`) unless the CI variable says
+/// every feature must be present, in which case fail.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            if std::env::var_os($crate::common::REQUIRE_ALL).is_some() {
+                panic!("required feature missing: {}", $why);
+            }
+            eprintln!("skipped: {}", $why);
+            return;
+        }
+    };
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sdist-box"))
+}
+
+/// The offline wheelhouse made by `tests/setup/make_wheelhouse.sh`.
+pub fn wheelhouse() -> Option<PathBuf> {
+    let p = std::env::var_os("SDIST_BOX_WHEELHOUSE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("tests/.cache/wheelhouse"));
+    p.join(".complete").exists().then_some(p).or_else(|| {
+        std::fs::read_dir(&p)
+            .ok()
+            .filter(|mut d| d.next().is_some())
+            .map(|_| p.clone())
+    })
+}
+
+/// Real sdists fetched by `tests/setup/fetch_sdists.py`.
+pub fn sdist_cache() -> PathBuf {
+    repo().join("tests/.cache/sdists")
+}
+
+/// Shared cache of build environments, so tests reuse them.
+pub fn env_cache() -> PathBuf {
+    let p = repo().join("tests/.cache/envs");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// The real interpreter tests build with (a pyenv shim is resolved by
+/// sdist-box itself; this is only for venvs the tests make).
+pub fn python() -> String {
+    std::env::var("SDIST_BOX_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub fn userns_available() -> bool {
+    std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(false)
+}
+
+/// A tiny sdist written at test time.
+pub struct Sdist {
+    pub name: String,
+    pub version: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Sdist {
+    pub fn new(name: &str, version: &str) -> Sdist {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "PKG-INFO".to_string(),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes(),
+        );
+        Sdist {
+            name: name.into(),
+            version: version.into(),
+            files,
+        }
+    }
+
+    pub fn file(mut self, path: &str, text: &str) -> Sdist {
+        self.files
+            .insert(path.to_string(), text.as_bytes().to_vec());
+        self
+    }
+
+    /// A setuptools package with `setup.py` running `attack` at import time
+    /// and a module `<name_>` with `VALUE = 1`.
+    pub fn setuptools_with(name: &str, attack: &str) -> Sdist {
+        let module = name.replace('-', "_");
+        let setup = format!(
+            "import os, sys\nfrom setuptools import setup\n\n{attack}\n\nsetup(name={name:?}, version='0.1', py_modules=[{module:?}])\n"
+        );
+        Sdist::new(name, "0.1")
+            .file("setup.py", &setup)
+            .file(&format!("{module}.py"), "VALUE = 1\n")
+    }
+
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let top = format!("{}-{}", self.name.replace('-', "_"), self.version);
+        let path = dir.join(format!("{top}.tar.gz"));
+        let file = std::fs::File::create(&path).unwrap();
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in &self.files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(1_700_000_000);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("{top}/{name}"), &data[..])
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        path
+    }
+}
+
+/// A temporary HOME full of canary secrets.
+pub struct CanaryHome {
+    pub dir: tempfile::TempDir,
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+pub const SECRET: &str = "CANARY-SECRET-7f3a9c";
+
+impl CanaryHome {
+    pub fn new() -> CanaryHome {
+        let dir = tempfile::Builder::new()
+            .prefix("canary-home-")
+            .tempdir()
+            .unwrap();
+        let mut files = Vec::new();
+        for (rel, text) in [
+            (
+                ".ssh/id_rsa",
+                format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n"),
+            ),
+            (".pypirc", format!("[pypi]\npassword = {SECRET}\n")),
+            (
+                ".netrc",
+                format!("machine example login me password {SECRET}\n"),
+            ),
+            (
+                ".aws/credentials",
+                format!("[default]\naws_secret_access_key = {SECRET}\n"),
+            ),
+            (".bashrc", "# canary bashrc\n".to_string()),
+        ] {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &text).unwrap();
+            files.push((p, text.into_bytes()));
+        }
+        CanaryHome { dir, files }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every canary still holds exactly what it held, and no file was added.
+    pub fn assert_unchanged(&self) {
+        for (p, text) in &self.files {
+            assert_eq!(&std::fs::read(p).unwrap(), text, "{} changed", p.display());
+        }
+        let mut count = 0;
+        for e in walk(self.dir.path()) {
+            if e.is_file() {
+                count += 1;
+            }
+        }
+        assert_eq!(
+            count,
+            self.files.len(),
+            "files were added under the canary home"
+        );
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Watches files for any open or read (inotify) while a test runs.
+pub struct AccessWatch {
+    inotify: nix::sys::inotify::Inotify,
+}
+
+impl AccessWatch {
+    pub fn new(paths: &[&Path]) -> AccessWatch {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap();
+        for p in paths {
+            inotify
+                .add_watch(
+                    *p,
+                    AddWatchFlags::IN_OPEN | AddWatchFlags::IN_ACCESS | AddWatchFlags::IN_MODIFY,
+                )
+                .unwrap();
+        }
+        AccessWatch { inotify }
+    }
+
+    /// Number of open/read/modify events seen so far.
+    pub fn events(&self) -> usize {
+        match self.inotify.read_events() {
+            Ok(ev) => ev.len(),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that records every connection and byte.
+pub struct Listener {
+    pub port: u16,
+    pub received: Arc<Mutex<(usize, Vec<u8>)>>,
+}
+
+impl Listener {
+    pub fn start() -> Listener {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new((0usize, Vec::new())));
+        let r = received.clone();
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                let Ok(mut s) = stream else { break };
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf);
+                let mut g = r.lock().unwrap();
+                g.0 += 1;
+                g.1.extend(buf);
+            }
+        });
+        Listener { port, received }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.received.lock().unwrap().0
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.received.lock().unwrap().1.clone()
+    }
+
+    /// The listener works: a connection from the test process itself is seen.
+    pub fn self_check(&self) {
+        let before = self.connections();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.write_all(b"self-check").unwrap();
+        drop(s);
+        for _ in 0..100 {
+            if self.connections() > before {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(self.connections() > before, "the listener does not work");
+        self.received.lock().unwrap().0 = 0;
+        self.received.lock().unwrap().1.clear();
+    }
+}
+
+/// The result of one `sdist-box build`.
+pub struct Built {
+    pub output: Output,
+    pub out_dir: PathBuf,
+    pub report: Option<serde_json::Value>,
+    pub log: String,
+}
+
+impl Built {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn status(&self) -> String {
+        self.report
+            .as_ref()
+            .and_then(|r| r["outcome"]["status"].as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn wheel(&self) -> Option<PathBuf> {
+        let name = self.report.as_ref()?["wheel"]["filename"].as_str()?;
+        Some(self.out_dir.join(name))
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {}\nstderr:\n{}\nlog:\n{}\nreport outcome: {}",
+            self.code(),
+            self.stderr(),
+            self.log,
+            self.report
+                .as_ref()
+                .map(|r| r["outcome"].to_string())
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Options for [`build`].
+#[derive(Default)]
+pub struct BuildOpts<'a> {
+    pub home: Option<&'a Path>,
+    pub profile: Option<&'a str>,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Run as this (uid, gid) through setpriv.
+    pub as_user: Option<(u32, u32)>,
+    pub python: Option<String>,
+    pub cache: Option<PathBuf>,
+    pub wheelhouse: Option<PathBuf>,
+}
+
+pub fn build(sdist: &Path, out_dir: &Path, opts: BuildOpts<'_>) -> Built {
+    let binary = match opts.as_user {
+        Some(_) => shared_binary(),
+        None => bin(),
+    };
+    let mut cmd = match opts.as_user {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(&binary);
+            c
+        }
+        None => Command::new(&binary),
+    };
+    cmd.arg("build").arg(sdist).arg("-o").arg(out_dir);
+    if let Some(p) = opts.profile {
+        cmd.args(["--profile", p]);
+    }
+    let wheelhouse = opts.wheelhouse.clone().or_else(wheelhouse);
+    if let Some(wh) = wheelhouse {
+        cmd.arg("--find-links").arg(wh).arg("--no-index");
+    }
+    cmd.arg("--cache-dir")
+        .arg(opts.cache.clone().unwrap_or_else(env_cache));
+    if let Some(py) = &opts.python {
+        cmd.args(["--python", py]);
+    }
+    cmd.args(&opts.extra_args);
+    if let Some(home) = opts.home {
+        cmd.env("HOME", home);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.env("NO_COLOR", "1");
+    let output = cmd.output().expect("run sdist-box");
+    let stem = sdist
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".zip")
+        .to_string();
+    let report = std::fs::read_to_string(out_dir.join(format!("{stem}.sdist-box.json")))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let log =
+        std::fs::read_to_string(out_dir.join(format!("{stem}.build.log"))).unwrap_or_default();
+    Built {
+        output,
+        out_dir: out_dir.to_path_buf(),
+        report,
+        log,
+    }
+}
+
+/// A copy of the binary that any user can execute (the build tree may sit
+/// under a directory only root can enter).
+pub fn shared_binary() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sdist-box-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dest = dir.join("sdist-box");
+        std::fs::copy(bin(), &dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dest
+    })
+    .clone()
+}
+
+/// The unprivileged test user made by `tests/setup/test-user.sh`.
+pub fn test_user() -> Option<(u32, u32)> {
+    let out = Command::new("id")
+        .args(["-u", "sdistbox-test"])
+        .output()
+        .ok()?;
+    let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    let out = Command::new("id")
+        .args(["-g", "sdistbox-test"])
+        .output()
+        .ok()?;
+    let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some((uid, gid))
+}
+
+/// A temporary directory owned by `owner` (for tests run as that user).
+pub fn tempdir_for(owner: Option<(u32, u32)>) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::Builder::new()
+        .prefix("sdist-box-test-")
+        .tempdir()
+        .unwrap();
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(d.path(), Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    d
+}
+
+/// Install `wheel` into a fresh venv and run `code` with its python.
+pub fn install_and_run(wheel: &Path, code: &str) -> Output {
+    let venv = tempfile::tempdir().unwrap();
+    let real = Command::new(python())
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let py = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let ok = Command::new(&py)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(venv.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let vpy = venv.path().join("bin/python");
+    let out = Command::new(&py)
+        .args(["-m", "pip", "--python"])
+        .arg(&vpy)
+        .args(["install", "--no-deps", "--no-index", "-q"])
+        .arg(wheel)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip install {} failed: {}",
+        wheel.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Command::new(&vpy).args(["-c", code]).output().unwrap()
+}
