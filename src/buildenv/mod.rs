@@ -1,40 +1,407 @@
-//! TEMPORARY stub
-use std::ffi::OsStr;
+//! Build environments: the trusted stage, outside the sandbox.
+//!
+//! Build requirements are installed *as wheels only* (`--only-binary
+//! :all:`): no code from an sdist ever runs here. Each environment is a
+//! venv (no system site-packages) keyed by interpreter, the sorted
+//! requirement set and the index options; it is built in place under an
+//! exclusive lock and becomes usable only when its completion marker is
+//! written last, so a crash or a concurrent build never yields a half-made
+//! environment. The sandbox mounts it read-only.
+
+mod python;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use python::{Interpreter, minimal_roots, resolve_interpreter};
+
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
-#[error("buildenv")]
-pub struct BuildEnvError;
-#[derive(Debug, Clone)]
-pub struct Interpreter {
-    pub executable: PathBuf,
-    pub version: String,
-    pub read_paths: Vec<PathBuf>,
+pub enum BuildEnvError {
+    #[error("cannot use the interpreter `{spec}`: {reason}")]
+    Interpreter { spec: String, reason: String },
+    #[error("failed to {what} `{path}`: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "could not install the build requirements [{requirements}] as wheels (sdists are never built outside the sandbox, so a requirement without a wheel cannot be used):\n{output}"
+    )]
+    Install {
+        requirements: String,
+        output: String,
+    },
 }
-#[derive(Debug, Clone, Default)]
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildEnvError {
+    let path = path.to_path_buf();
+    move |source| BuildEnvError::Io { what, path, source }
+}
+
+/// Where build requirements come from.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct IndexOptions {
     pub find_links: Vec<PathBuf>,
     pub no_index: bool,
 }
-#[derive(Debug, Clone)]
+
+/// A ready build environment.
+#[derive(Debug, Clone, Serialize)]
 pub struct BuildEnv {
+    /// The venv's root.
     pub path: PathBuf,
+    /// Its `bin/python`.
     pub python: PathBuf,
     pub key: String,
     pub requirements: Vec<String>,
+    /// True when an existing environment was used.
     pub reused: bool,
+    pub site_packages: PathBuf,
+    /// `(name, version)` of every installed distribution.
     pub installed: Vec<(String, String)>,
 }
-pub fn resolve_interpreter(_: Option<&OsStr>) -> Result<Interpreter, BuildEnvError> {
-    Err(BuildEnvError)
+
+#[derive(Serialize, Deserialize)]
+struct Marker {
+    key: String,
+    requirements: Vec<String>,
+    interpreter: PathBuf,
+    installed: Vec<(String, String)>,
 }
-pub fn ensure(
-    _: &Interpreter,
-    _: &[String],
-    _: &IndexOptions,
-    _: &Path,
-) -> Result<BuildEnv, BuildEnvError> {
-    Err(BuildEnvError)
-}
+
+const MARKER: &str = ".sdist-box-complete.json";
+
+/// `$SDIST_BOX_CACHE`, else `$XDG_CACHE_HOME/sdist-box`, else `~/.cache/sdist-box`.
 pub fn default_cache_dir() -> PathBuf {
-    PathBuf::new()
+    if let Some(p) = std::env::var_os("SDIST_BOX_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("sdist-box");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache/sdist-box")
+}
+
+fn normalized_requirements(requirements: &[String]) -> Vec<String> {
+    let mut reqs: Vec<String> = requirements
+        .iter()
+        .map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|r| !r.is_empty())
+        .collect();
+    reqs.sort();
+    reqs.dedup();
+    reqs
+}
+
+/// The cache key: interpreter, sorted requirements, index options.
+pub fn env_key(interp: &Interpreter, requirements: &[String], index: &IndexOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sdist-box-env-v1\0");
+    h.update(interp.executable.as_os_str().as_encoded_bytes());
+    h.update(b"\0");
+    h.update(interp.version.as_bytes());
+    h.update(b"\0");
+    for r in normalized_requirements(requirements) {
+        h.update(r.as_bytes());
+        h.update(b"\0");
+    }
+    h.update(if index.no_index {
+        &b"no-index\0"[..]
+    } else {
+        &b"index\0"[..]
+    });
+    for l in &index.find_links {
+        h.update(l.as_os_str().as_encoded_bytes());
+        h.update(b"\0");
+    }
+    hex::encode(h.finalize())[..24].to_string()
+}
+
+fn site_packages(env: &Path, interp: &Interpreter) -> PathBuf {
+    let mm: Vec<&str> = interp.version.split('.').take(2).collect();
+    env.join(format!("lib/python{}/site-packages", mm.join(".")))
+}
+
+fn installed(site: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(site) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".dist-info") {
+                if let Some((n, v)) = stem.rsplit_once('-') {
+                    out.push((n.to_string(), v.to_string()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn load(env: &Path, key: &str, interp: &Interpreter) -> Option<BuildEnv> {
+    let text = fs::read_to_string(env.join(MARKER)).ok()?;
+    let m: Marker = serde_json::from_str(&text).ok()?;
+    (m.key == key).then(|| BuildEnv {
+        path: env.to_path_buf(),
+        python: env.join("bin/python"),
+        key: m.key,
+        requirements: m.requirements,
+        reused: true,
+        site_packages: site_packages(env, interp),
+        installed: m.installed,
+    })
+}
+
+/// Make every file readable (and directories traversable) by other uids:
+/// the sandbox may run as another host uid.
+fn open_up(path: &Path) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if meta.is_dir() {
+        fs::set_permissions(path, fs::Permissions::from_mode((mode | 0o755) & 0o777))?;
+        for e in fs::read_dir(path)? {
+            open_up(&e?.path())?;
+        }
+    } else {
+        let exec = if mode & 0o100 != 0 { 0o755 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode((mode | exec) & 0o777))?;
+    }
+    Ok(())
+}
+
+/// The environment for `requirements`, made if needed.
+pub fn ensure(
+    interp: &Interpreter,
+    requirements: &[String],
+    index: &IndexOptions,
+    cache_dir: &Path,
+) -> Result<BuildEnv, BuildEnvError> {
+    let reqs = normalized_requirements(requirements);
+    let key = env_key(interp, &reqs, index);
+    let envs = cache_dir.join("envs");
+    let env = envs.join(&key);
+    if let Some(found) = load(&env, &key, interp) {
+        return Ok(found);
+    }
+    fs::create_dir_all(&envs).map_err(io_err("create", &envs))?;
+    let _ = fs::set_permissions(cache_dir, fs::Permissions::from_mode(0o755));
+    let _ = fs::set_permissions(&envs, fs::Permissions::from_mode(0o755));
+    let lock_path = envs.join(format!("{key}.lock"));
+    let lock_file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err("open the lock", &lock_path))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_err("lock", &lock_path)(e.into()))?;
+    // Someone else may have finished it while we waited.
+    if let Some(found) = load(&env, &key, interp) {
+        return Ok(found);
+    }
+    if env.exists() {
+        fs::remove_dir_all(&env).map_err(io_err("remove the incomplete environment", &env))?;
+    }
+    tracing::info!("creating build environment {key} for {reqs:?}");
+    let result = create(interp, &reqs, index, &env, &key);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&env);
+    }
+    result
+}
+
+fn create(
+    interp: &Interpreter,
+    reqs: &[String],
+    index: &IndexOptions,
+    env: &Path,
+    key: &str,
+) -> Result<BuildEnv, BuildEnvError> {
+    let out = Command::new(&interp.executable)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(env)
+        .output()
+        .map_err(io_err("run venv for", env))?;
+    if !out.status.success() {
+        return Err(BuildEnvError::Install {
+            requirements: reqs.join(", "),
+            output: format!(
+                "creating the venv failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
+    }
+    if !reqs.is_empty() {
+        let mut cmd = Command::new(&interp.executable);
+        cmd.args(["-m", "pip", "--python"])
+            .arg(env.join("bin/python"))
+            .args([
+                "install",
+                "--only-binary",
+                ":all:",
+                "--no-warn-script-location",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ]);
+        if index.no_index {
+            cmd.arg("--no-index");
+        }
+        for l in &index.find_links {
+            cmd.arg("--find-links").arg(l);
+        }
+        cmd.arg("--").args(reqs);
+        let out = cmd.output().map_err(io_err("run pip for", env))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            return Err(BuildEnvError::Install {
+                requirements: reqs.join(", "),
+                output: tail,
+            });
+        }
+    }
+    open_up(env).map_err(io_err("set permissions on", env))?;
+    let site = site_packages(env, interp);
+    let marker = Marker {
+        key: key.to_string(),
+        requirements: reqs.to_vec(),
+        interpreter: interp.executable.clone(),
+        installed: installed(&site),
+    };
+    let tmp = env.join(format!("{MARKER}.tmp"));
+    let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
+    f.write_all(
+        serde_json::to_string_pretty(&marker)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .and_then(|()| f.sync_all())
+    .map_err(io_err("write", &tmp))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).map_err(io_err("write", &tmp))?;
+    fs::rename(&tmp, env.join(MARKER)).map_err(io_err("write", &tmp))?;
+    Ok(BuildEnv {
+        path: env.to_path_buf(),
+        python: env.join("bin/python"),
+        key: key.to_string(),
+        requirements: reqs.to_vec(),
+        reused: false,
+        site_packages: site,
+        installed: marker.installed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interp() -> Interpreter {
+        resolve_interpreter(None).expect("python3 on PATH")
+    }
+
+    #[test]
+    fn the_pyenv_shim_resolves_to_a_real_elf() {
+        let i = interp();
+        assert!(i.executable.is_absolute());
+        let mut magic = [0u8; 4];
+        use std::io::Read;
+        fs::File::open(&i.executable)
+            .unwrap()
+            .read_exact(&mut magic)
+            .unwrap();
+        assert_eq!(&magic, b"\x7fELF");
+        assert!(i.read_paths.iter().any(|p| i.executable.starts_with(p)));
+        let d = resolve_interpreter(Some(std::ffi::OsStr::new("/usr/bin/python3"))).unwrap();
+        assert!(d.executable.starts_with("/usr/bin"));
+        let e = resolve_interpreter(Some(std::ffi::OsStr::new("python9-nonexistent"))).unwrap_err();
+        assert!(
+            e.to_string().contains("python9-nonexistent") && e.to_string().contains("--python"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keys_ignore_order_and_spacing_but_not_index() {
+        let i = interp();
+        let a = env_key(&i, &["b>=1".into(), "a".into()], &IndexOptions::default());
+        let b = env_key(
+            &i,
+            &["a".into(), "b >=1".into(), "a".into()],
+            &IndexOptions::default(),
+        );
+        assert_eq!(a, b);
+        let c = env_key(
+            &i,
+            &["a".into(), "b>=1".into()],
+            &IndexOptions {
+                no_index: true,
+                ..Default::default()
+            },
+        );
+        assert_ne!(a, c);
+        assert_ne!(a, env_key(&i, &["a".into()], &IndexOptions::default()));
+    }
+
+    #[test]
+    fn an_empty_env_is_made_once_and_reused_concurrently() {
+        let i = interp();
+        let cache = tempfile::tempdir().unwrap();
+        let index = IndexOptions {
+            no_index: true,
+            ..Default::default()
+        };
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (i, cache, index) = (i.clone(), cache.path().to_path_buf(), index.clone());
+                std::thread::spawn(move || ensure(&i, &[], &index, &cache).unwrap())
+            })
+            .collect();
+        let envs: Vec<BuildEnv> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(envs[0].path, envs[1].path);
+        assert_eq!(envs.iter().filter(|e| e.reused).count(), 1);
+        assert!(envs[0].python.exists());
+        assert!(envs[0].path.join(MARKER).exists());
+        let again = ensure(&i, &[], &index, cache.path()).unwrap();
+        assert!(again.reused);
+    }
+
+    #[test]
+    fn a_failed_install_names_the_requirement_and_leaves_nothing() {
+        let i = interp();
+        let cache = tempfile::tempdir().unwrap();
+        let index = IndexOptions {
+            no_index: true,
+            find_links: vec![cache.path().to_path_buf()],
+        };
+        let e = ensure(
+            &i,
+            &["surely-not-a-package-sdist-box==9.9".into()],
+            &index,
+            cache.path(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("surely-not-a-package-sdist-box==9.9"),
+            "{e}"
+        );
+        let key = env_key(&i, &["surely-not-a-package-sdist-box==9.9".into()], &index);
+        assert!(!cache.path().join("envs").join(key).exists());
+    }
 }

@@ -201,6 +201,7 @@ impl Default for SupervisorLimits {
 /// A running supervisor.
 pub struct Supervisor {
     stop: Arc<AtomicBool>,
+    wake: OwnedFd,
     handle: JoinHandle<KernelLog>,
 }
 
@@ -209,16 +210,19 @@ impl Supervisor {
     pub fn spawn(listener: OwnedFd, limits: SupervisorLimits) -> Supervisor {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (wake_read, wake) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .expect("create the supervisor's wake pipe");
         let handle = std::thread::Builder::new()
             .name("sdist-box-supervisor".into())
-            .spawn(move || supervise(listener, limits, &flag))
+            .spawn(move || supervise(listener, wake_read, limits, &flag))
             .expect("spawn the supervisor thread");
-        Supervisor { stop, handle }
+        Supervisor { stop, wake, handle }
     }
 
     /// Stop (once the sandbox has ended) and return what was seen.
     pub fn finish(self) -> KernelLog {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = nix::unistd::write(&self.wake, b"x");
         self.handle.join().unwrap_or_default()
     }
 }
@@ -229,17 +233,23 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
-fn supervise(listener: OwnedFd, limits: SupervisorLimits, stop: &AtomicBool) -> KernelLog {
+fn supervise(
+    listener: OwnedFd,
+    wake: OwnedFd,
+    limits: SupervisorLimits,
+    stop: &AtomicBool,
+) -> KernelLog {
     let mut log = KernelLog::default();
     let mut procs: HashMap<u32, ProcessInfo> = HashMap::new();
     let mut fake_peers: HashMap<(u32, i32), SockAddr> = HashMap::new();
     let mut bytes = 0usize;
     loop {
-        let revents = sys::poll_events(listener.as_fd(), Duration::from_millis(100));
+        let (revents, woken) =
+            sys::poll_two(listener.as_fd(), wake.as_fd(), Duration::from_millis(500));
+        if revents & libc::POLLIN == 0 && (woken != 0 || stop.load(Ordering::SeqCst)) {
+            break;
+        }
         if revents == 0 {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
             continue;
         }
         if revents & libc::POLLIN == 0 {
@@ -259,6 +269,12 @@ fn supervise(listener: OwnedFd, limits: SupervisorLimits, stop: &AtomicBool) -> 
             .or_default() += 1;
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
         let (mut target, verdict, errno) = decide(&notif, syscall);
+        // What we read of its memory is only meaningful if the caller is
+        // still the one waiting (pids can be reused).
+        if !sys::notif_id_valid(listener.as_fd(), notif.id) {
+            log.errors += 1;
+            continue;
+        }
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).

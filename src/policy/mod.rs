@@ -334,6 +334,7 @@ mod tests {
                 "/root/.cache/sdist-box/envs/abc".into(),
             ],
             bin_dir: Some("/root/.cache/sdist-box/envs/abc".into()),
+            ..BuildPaths::default()
         }
     }
 

@@ -105,7 +105,15 @@ pub fn main(args: &[String]) -> ! {
         .collect();
     keep.push(status_fd);
     keep.push(control_fd);
+    keep.extend(req.events_fd);
     sys::close_fds_except(&keep);
+    // Our parent cleared close-on-exec so these reached us; set it again so
+    // that none of them reaches the command (it could forge our messages).
+    for &fd in &keep {
+        if let Err(e) = sys::set_cloexec(fd) {
+            init.fail("protect the sandbox's own descriptors", e, None);
+        }
+    }
 
     let plan = &req.plan;
     let mut layers: Vec<LayerStatus> = Vec::new();

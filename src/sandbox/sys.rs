@@ -594,17 +594,29 @@ pub fn read_process_memory(pid: u32, addr: u64, len: usize) -> io::Result<Vec<u8
     Ok(buf)
 }
 
-/// `poll(2)` one descriptor for input; returns its `revents` (0 on timeout).
-pub fn poll_events(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> i16 {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+/// `poll(2)` two descriptors for input; returns their `revents` (zeros on
+/// timeout).
+pub fn poll_two(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout: std::time::Duration) -> (i16, i16) {
+    let mut pfds = [
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd, count 1.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n <= 0 { 0 } else { pfd.revents }
+    // SAFETY: an array of two valid pollfds, count 2.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
+    if n <= 0 {
+        (0, 0)
+    } else {
+        (pfds[0].revents, pfds[1].revents)
+    }
 }
 
 /// Install a compiled user-notification filter; returns its listener.

@@ -1,0 +1,791 @@
+//! Pairing the two streams into findings.
+//!
+//! The kernel stream says what happened (every process, no way to hide);
+//! the Python stream says where in the package it came from (but is
+//! attacker-writable, so it only ever *adds* explanation). A finding is one
+//! operation the package attempted: its kind, target, verdict, the layer
+//! that decided, the origin `file:line` with that line's text, and the
+//! process chain.
+//!
+//! Evasion findings rank first: a kernel event from a hooked Python process
+//! with no audit counterpart (ctypes, raw syscalls), a Python process that
+//! ran without the hook (`-I`, `-S`, `-E`), a malformed or forged stream.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::kernel::{KernelEvent, KernelLog, SockAddr, Syscall, Target, Verdict};
+use super::python::{AuditEvent, Origin, ProcessStart, StreamIssue};
+
+/// What kind of operation a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    FsRead,
+    FsWrite,
+    NetConnect,
+    NetSend,
+    NetBind,
+    Dns,
+    Exec,
+    Signal,
+    Ptrace,
+    NativeCode,
+    DynamicCode,
+    HookMissing,
+    StreamTampered,
+}
+
+impl OpKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::FsRead => "fs-read",
+            OpKind::FsWrite => "fs-write",
+            OpKind::NetConnect => "net-connect",
+            OpKind::NetSend => "net-send",
+            OpKind::NetBind => "net-bind",
+            OpKind::Dns => "dns",
+            OpKind::Exec => "exec",
+            OpKind::Signal => "signal",
+            OpKind::Ptrace => "ptrace",
+            OpKind::NativeCode => "native-code",
+            OpKind::DynamicCode => "dynamic-code",
+            OpKind::HookMissing => "hook-missing",
+            OpKind::StreamTampered => "stream-tampered",
+        }
+    }
+}
+
+/// How serious a finding is; the order is the report's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// The package got around the explainer; the kernel still enforced.
+    Evasion,
+    /// The package tried something the sandbox refused.
+    Blocked,
+    /// Allowed, but worth a reviewer's look (exec, dynamic code, ctypes).
+    Notice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingVerdict {
+    Blocked,
+    Allowed,
+}
+
+/// Where in the sdist an operation came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLocation {
+    /// Relative to the sdist's top-level directory when inside it.
+    pub file: String,
+    pub line: u32,
+    /// That line of the extracted source, trimmed (absent outside the tree).
+    pub text: Option<String>,
+    /// True when the file is part of the sdist.
+    pub in_sdist: bool,
+    /// Origins come from the audit hook, which the package could forge.
+    pub supplied_by: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub kind: OpKind,
+    pub target: String,
+    pub verdict: FindingVerdict,
+    /// The layer that decided (`landlock (read-only rule set)`, …).
+    pub decided_by: Option<String>,
+    pub origin: Option<SourceLocation>,
+    /// `python setup.py` → `sh -c …` → `curl …`.
+    pub process_chain: Vec<String>,
+    /// Which streams saw it: `kernel`, `audit-hook`.
+    pub seen_by: Vec<&'static str>,
+    /// One sentence.
+    pub message: String,
+    /// How many identical attempts this finding stands for.
+    pub count: u64,
+}
+
+/// What the pairing needs to know about the sandbox.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The source tree inside the sandbox (`/build/src`) and on the host.
+    pub inside_src: PathBuf,
+    pub host_src: PathBuf,
+    /// Paths the build may write (inside the sandbox).
+    pub writable: Vec<PathBuf>,
+    /// Paths the build may read (inside the sandbox).
+    pub readable: Vec<PathBuf>,
+    /// The sandbox's HOME (an empty tmpfs).
+    pub home: PathBuf,
+    /// The interpreter executables (to recognise Python processes).
+    pub python_executables: Vec<String>,
+}
+
+/// How long an audit event may precede its kernel counterpart.
+const PAIR_WINDOW_NS: u64 = 10_000_000_000;
+
+/// Sensitive paths: reading them is a finding even where it would succeed.
+const SENSITIVE: &[&str] = &[
+    ".ssh/", ".pypirc", ".netrc", ".aws/", ".config/gcloud", ".azure/", ".docker/config.json",
+    ".kube/config", ".gnupg/", ".git-credentials", ".npmrc", ".cargo/credentials",
+    "/etc/shadow", "/etc/sudoers", "/environ", ".bash_history", ".config/gh/",
+];
+
+fn is_sensitive(path: &str) -> bool {
+    SENSITIVE.iter().any(|s| path.contains(s))
+}
+
+/// Persistence targets: writing them is always worth saying.
+fn is_persistence(path: &str) -> bool {
+    path.ends_with(".pth")
+        || path.contains("/.bashrc")
+        || path.contains("/.profile")
+        || path.contains("/.zshrc")
+        || path.contains("sitecustomize")
+        || path.contains("usercustomize")
+        || path.contains("/.config/autostart")
+        || path.contains("/cron")
+        || path.contains("/.ssh/authorized_keys")
+}
+
+struct Pairing<'a> {
+    ctx: &'a Context,
+    audit: &'a [AuditEvent],
+    used: HashSet<usize>,
+    /// Sandbox pid → its parent, from kernel events.
+    parents: HashMap<u32, u32>,
+    /// Sandbox pid → a short command line.
+    commands: HashMap<u32, String>,
+    hooked: HashSet<u32>,
+    line_cache: HashMap<PathBuf, Vec<String>>,
+}
+
+fn short_command(argv: &[String]) -> String {
+    let joined = argv
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("{a:?}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::text::one_line(&joined, 120)
+}
+
+impl<'a> Pairing<'a> {
+    fn location(&mut self, origin: &Origin) -> SourceLocation {
+        let file = Path::new(&origin.file);
+        let rel = file.strip_prefix(&self.ctx.inside_src).ok().map(Path::to_path_buf);
+        let text = rel.as_ref().and_then(|rel| {
+            let host = self.ctx.host_src.join(rel);
+            let lines = self.line_cache.entry(host.clone()).or_insert_with(|| {
+                read_lines_bounded(&host).unwrap_or_default()
+            });
+            lines
+                .get(origin.line.saturating_sub(1) as usize)
+                .map(|l| crate::text::one_line(l.trim(), 200))
+        });
+        SourceLocation {
+            file: rel
+                .as_ref()
+                .map(|r| r.display().to_string())
+                .unwrap_or_else(|| origin.file.clone()),
+            line: origin.line,
+            text,
+            in_sdist: rel.is_some(),
+            supplied_by: "audit-hook",
+        }
+    }
+
+    fn chain(&self, pid: u32) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut at = Some(pid);
+        let mut seen = HashSet::new();
+        while let Some(p) = at {
+            if !seen.insert(p) || chain.len() >= 8 {
+                break;
+            }
+            if let Some(cmd) = self.commands.get(&p) {
+                chain.push(cmd.clone());
+            }
+            at = self.parents.get(&p).copied().filter(|&pp| pp > 1);
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The audit event that explains a kernel event, if any.
+    fn counterpart(&mut self, k: &KernelEvent) -> Option<usize> {
+        let pid = k.process.pid?;
+        let names: &[&str] = match (&k.syscall, &k.target) {
+            (Syscall::Connect, Target::Socket { addr: Some(SockAddr::Inet { port: 53, .. }), .. }) => {
+                &["socket.getaddrinfo", "socket.gethostbyname", "socket.connect"]
+            }
+            (Syscall::Connect, _) => &["socket.connect", "http.client.connect", "socket.getaddrinfo"],
+            (Syscall::Bind, _) => &["socket.bind"],
+            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, Target::Socket { dns_query: Some(_), .. }) => {
+                &["socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "socket.sendmsg"]
+            }
+            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => {
+                &["socket.sendto", "socket.sendmsg", "socket.connect", "http.client.send"]
+            }
+            (Syscall::Execve | Syscall::Execveat, _) => &[
+                "subprocess.Popen",
+                "os.system",
+                "os.exec",
+                "os.posix_spawn",
+                "os.spawn",
+            ],
+            _ => return None,
+        };
+        let is_exec = matches!(k.syscall, Syscall::Execve | Syscall::Execveat);
+        // An exec is done by the forked child of the Python process that
+        // asked for it (or by that process itself, for os.exec*).
+        let candidates: Vec<u32> = if is_exec {
+            let mut c = vec![pid];
+            let mut at = self.parents.get(&pid).copied();
+            for _ in 0..3 {
+                match at {
+                    Some(p) if p > 0 => {
+                        c.push(p);
+                        at = self.parents.get(&p).copied();
+                    }
+                    _ => break,
+                }
+            }
+            c
+        } else {
+            vec![pid]
+        };
+        let mut best: Option<(usize, u64)> = None;
+        for (i, a) in self.audit.iter().enumerate() {
+            if !candidates.contains(&a.pid) || !names.contains(&a.event.as_str()) {
+                continue;
+            }
+            if a.t_ns > k.t_ns + 50_000_000 || k.t_ns.saturating_sub(a.t_ns) > PAIR_WINDOW_NS {
+                continue;
+            }
+            // Prefer the closest in time; reuse is allowed for the resolver's
+            // several packets, but an unused event wins.
+            let distance = k.t_ns.abs_diff(a.t_ns) + if self.used.contains(&i) { PAIR_WINDOW_NS } else { 0 };
+            if best.is_none_or(|(_, d)| distance < d) {
+                best = Some((i, distance));
+            }
+        }
+        best.map(|(i, _)| {
+            self.used.insert(i);
+            i
+        })
+    }
+
+    /// For a process that did not explain itself (curl, sh), the audit
+    /// event of the nearest Python ancestor that started it.
+    fn ancestor_origin(&self, pid: u32) -> Option<&'a AuditEvent> {
+        let mut at = self.parents.get(&pid).copied();
+        for _ in 0..8 {
+            let p = at?;
+            let spawn = self.audit.iter().rev().find(|a| {
+                a.pid == p
+                    && matches!(
+                        a.event.as_str(),
+                        "subprocess.Popen" | "os.system" | "os.posix_spawn" | "os.spawn" | "os.exec"
+                    )
+            });
+            if spawn.is_some() {
+                return spawn;
+            }
+            at = self.parents.get(&p).copied();
+        }
+        None
+    }
+
+    fn is_python(&self, k: &KernelEvent) -> bool {
+        let exe = k.process.exe.as_deref().unwrap_or("");
+        let base = exe.rsplit('/').next().unwrap_or("");
+        base.starts_with("python") || self.ctx.python_executables.iter().any(|p| p == exe)
+    }
+}
+
+fn read_lines_bounded(path: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    f.take(4 << 20).read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).lines().map(str::to_string).collect())
+}
+
+fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
+    match (&k.syscall, &k.target) {
+        (_, Target::Socket { dns_query: Some(_), .. }) => Some(OpKind::Dns),
+        (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
+        (Syscall::Connect, Target::Socket { addr: Some(SockAddr::Inet { port: 53, .. }), .. })
+            if k.verdict == Verdict::Faked =>
+        {
+            None // the resolver's connect; its datagram is the finding
+        }
+        (Syscall::Connect, _) => Some(OpKind::NetConnect),
+        (Syscall::Bind, _) => Some(OpKind::NetBind),
+        (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => Some(OpKind::NetSend),
+        (Syscall::Execve | Syscall::Execveat, _) => Some(OpKind::Exec),
+        _ => None,
+    }
+}
+
+fn kernel_target(k: &KernelEvent) -> String {
+    match &k.target {
+        Target::Socket {
+            dns_query: Some(q), ..
+        } => format!("DNS query {}", crate::text::one_line(q, 200)),
+        Target::Socket { addr: Some(a), .. } => a.to_string(),
+        Target::Socket { .. } => "an unknown peer".into(),
+        Target::Exec { argv, path, .. } => {
+            if argv.is_empty() {
+                crate::text::one_line(path, 200)
+            } else {
+                short_command(argv)
+            }
+        }
+        Target::File { path, .. } => crate::text::one_line(path, 200),
+        Target::Unknown => "?".into(),
+    }
+}
+
+/// Join the streams. `kernel` may be absent (no supervisor), `audit` empty.
+pub fn pair(
+    ctx: &Context,
+    kernel: Option<&KernelLog>,
+    audit: &[AuditEvent],
+    starts: &[ProcessStart],
+    issues: &[StreamIssue],
+) -> Vec<Finding> {
+    let mut p = Pairing {
+        ctx,
+        audit,
+        used: HashSet::new(),
+        parents: HashMap::new(),
+        commands: HashMap::new(),
+        hooked: starts.iter().map(|s| s.pid).collect(),
+        line_cache: HashMap::new(),
+    };
+    let events: &[KernelEvent] = kernel.map(|k| k.events.as_slice()).unwrap_or(&[]);
+    for k in events {
+        if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
+            p.parents.entry(pid).or_insert(ppid);
+        }
+        if let Some(pid) = k.process.pid {
+            if !k.process.argv.is_empty() {
+                p.commands.entry(pid).or_insert_with(|| short_command(&k.process.argv));
+            }
+        }
+    }
+    for s in starts {
+        if let Some(ppid) = s.ppid {
+            p.parents.entry(s.pid).or_insert(ppid);
+        }
+        if !s.argv.is_empty() {
+            p.commands.entry(s.pid).or_insert_with(|| short_command(&s.argv));
+        }
+    }
+    // After an exec, the process is the new command.
+    for k in events {
+        if let (Some(pid), Target::Exec { argv, .. }) = (k.process.pid, &k.target) {
+            if !argv.is_empty() {
+                p.commands.insert(pid, short_command(argv));
+            }
+        }
+    }
+
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut unhooked_reported: HashSet<u32> = HashSet::new();
+
+    // 1. Kernel events, each explained by the audit stream where possible.
+    for k in events {
+        let Some(kind) = kernel_kind(k) else { continue };
+        let pid = k.process.pid.unwrap_or(0);
+        let blocked = k.verdict != Verdict::Allowed;
+        let verdict = if blocked {
+            FindingVerdict::Blocked
+        } else {
+            FindingVerdict::Allowed
+        };
+        let decided_by = match kind {
+            OpKind::Exec => None,
+            OpKind::Dns => Some("seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".to_string()),
+            _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
+            _ => Some("network namespace (loopback only)".to_string()),
+        };
+        let counterpart = p.counterpart(k);
+        let mut seen_by = vec!["kernel"];
+        let (origin, mut severity, mut message) = match counterpart {
+            Some(i) => {
+                seen_by.push("audit-hook");
+                let a = &audit[i];
+                let origin = a.origin.as_ref().map(|o| p.location(o));
+                (origin, if blocked { Severity::Blocked } else { Severity::Notice }, String::new())
+            }
+            None => {
+                let python = p.is_python(k);
+                if python && p.hooked.contains(&pid) {
+                    (
+                        None,
+                        Severity::Evasion,
+                        format!(
+                            "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
+                            kind.name()
+                        ),
+                    )
+                } else if python && kind != OpKind::Exec {
+                    unhooked_reported.insert(pid);
+                    (
+                        None,
+                        Severity::Evasion,
+                        "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
+                    )
+                } else {
+                    let origin = p
+                        .ancestor_origin(pid)
+                        .and_then(|a| a.origin.clone())
+                        .map(|o| p.location(&o));
+                    (origin, if blocked { Severity::Blocked } else { Severity::Notice }, String::new())
+                }
+            }
+        };
+        if matches!(kind, OpKind::Exec) && severity == Severity::Notice && k.process.pid == Some(2) && audit.is_empty() && origin.is_none() {
+            // The command sdist-box itself started.
+            continue;
+        }
+        if message.is_empty() {
+            message = match (kind, blocked) {
+                (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
+                (OpKind::Exec, _) => "a program was executed".into(),
+                (_, true) => format!("a {} was attempted and refused", kind.name()),
+                (_, false) => format!("a {} was allowed", kind.name()),
+            };
+        }
+        if severity == Severity::Notice && blocked {
+            severity = Severity::Blocked;
+        }
+        findings.push(Finding {
+            severity,
+            kind,
+            target: kernel_target(k),
+            verdict,
+            decided_by,
+            origin,
+            process_chain: p.chain(pid),
+            seen_by,
+            message,
+            count: 1,
+        });
+    }
+
+    // 2. Python processes seen by the kernel that never started the hook.
+    for k in events {
+        let Some(pid) = k.process.pid else { continue };
+        if let Target::Exec { path, argv, .. } = &k.target {
+            let base = path.rsplit('/').next().unwrap_or("");
+            let looks_python = base.starts_with("python");
+            let flags_off = argv.iter().skip(1).take_while(|a| a.starts_with('-')).any(|a| {
+                a.starts_with("-I") || a.starts_with("-S") || a.starts_with("-E") || (a.len() > 1 && !a.starts_with("--") && (a.contains('I') || a.contains('S') || a.contains('E')))
+            });
+            if looks_python && flags_off && !unhooked_reported.contains(&pid) {
+                unhooked_reported.insert(pid);
+                let origin = p
+                    .ancestor_origin(pid)
+                    .or_else(|| {
+                        audit.iter().rev().find(|a| {
+                            Some(a.pid) == k.process.pid.or(p.parents.get(&pid).copied())
+                                && a.event.starts_with("subprocess")
+                        })
+                    })
+                    .and_then(|a| a.origin.clone())
+                    .map(|o| p.location(&o));
+                findings.push(Finding {
+                    severity: Severity::Evasion,
+                    kind: OpKind::HookMissing,
+                    target: short_command(argv),
+                    verdict: FindingVerdict::Allowed,
+                    decided_by: None,
+                    origin,
+                    process_chain: p.chain(pid),
+                    seen_by: vec!["kernel"],
+                    message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
+                    count: 1,
+                });
+            }
+        }
+    }
+
+    // 3. Audit-only operations: the file system (Landlock and the mount
+    //    view deny those with a bare EACCES/ENOENT), signals, native code.
+    for a in audit {
+        if let Some(f) = audit_finding(&mut p, a) {
+            findings.push(f);
+        }
+    }
+
+    // 4. The stream itself.
+    for issue in issues {
+        let (target, message) = match issue {
+            StreamIssue::Malformed { line_no, excerpt } => (
+                format!("line {line_no}: {}", crate::text::one_line(excerpt, 80)),
+                "the audit stream carries a line the hook never writes: forged or corrupted".to_string(),
+            ),
+            StreamIssue::SequenceGap { pid, expected, got } => (
+                format!("pid {pid}: expected #{expected}, got #{got}"),
+                "audit events are missing or out of order: the stream was tampered with or closed early".to_string(),
+            ),
+            StreamIssue::TooLong { line_no } => (
+                format!("line {line_no}"),
+                "the audit stream carries an over-long line: forged".to_string(),
+            ),
+            StreamIssue::NoStart { pid } => (
+                format!("pid {pid}"),
+                "events from a process that never announced the hook: forged lines".to_string(),
+            ),
+        };
+        findings.push(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::StreamTampered,
+            target,
+            verdict: FindingVerdict::Allowed,
+            decided_by: None,
+            origin: None,
+            process_chain: vec![],
+            seen_by: vec!["audit-hook"],
+            message,
+            count: 1,
+        });
+    }
+
+    merge(findings)
+}
+
+fn arg_str(a: &AuditEvent, i: usize) -> Option<&str> {
+    a.args.get(i).and_then(|v| v.as_str())
+}
+
+fn beneath(path: &str, roots: &[PathBuf]) -> bool {
+    let p = Path::new(path);
+    roots.iter().any(|r| p.starts_with(r))
+}
+
+/// Normalize a path lexically (the hook reports it as passed).
+fn absolute(cwd: &Path, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        cwd.join(path)
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out.display().to_string()
+}
+
+fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
+    let ctx = p.ctx;
+    let origin = a.origin.as_ref().map(|o| p.location(o));
+    let base = |kind, target: String, verdict, decided_by: Option<String>, message: String, severity| Finding {
+        severity,
+        kind,
+        target,
+        verdict,
+        decided_by,
+        origin: origin.clone(),
+        process_chain: p.chain(a.pid),
+        seen_by: vec!["audit-hook"],
+        message,
+        count: 1,
+    };
+    match a.event.as_str() {
+        "open" => {
+            let raw = arg_str(a, 0)?;
+            let path = absolute(&ctx.inside_src, raw);
+            let mode = arg_str(a, 1).unwrap_or("r");
+            let flags = a.args.get(2).and_then(|v| v.as_i64()).unwrap_or(0);
+            let write = mode.contains(['w', 'a', 'x', '+'])
+                || flags & (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT) as i64 != 0;
+            let display = if path.starts_with(&ctx.home.display().to_string()) {
+                path.replacen(&ctx.home.display().to_string(), "~", 1)
+            } else {
+                path.clone()
+            };
+            if write {
+                if beneath(&path, &ctx.writable) {
+                    if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
+                        return Some(base(
+                            OpKind::FsWrite,
+                            display,
+                            FindingVerdict::Allowed,
+                            Some("the sandbox's HOME is a throw-away tmpfs".into()),
+                            "a persistence file was written in the sandbox's private HOME (discarded after the build)".into(),
+                            Severity::Notice,
+                        ));
+                    }
+                    return None;
+                }
+                let decided = if beneath(&path, &ctx.readable) {
+                    "read-only mount and landlock (read-only rule set)"
+                } else {
+                    "mount view (path not in the sandbox) and landlock (no rule)"
+                };
+                return Some(base(
+                    OpKind::FsWrite,
+                    display,
+                    FindingVerdict::Blocked,
+                    Some(decided.into()),
+                    if is_persistence(&path) {
+                        "a persistence file (.pth, shell rc, autostart) outside the build tree was targeted and refused".into()
+                    } else {
+                        "a write outside the build tree was refused".into()
+                    },
+                    Severity::Blocked,
+                ));
+            }
+            let readable = beneath(&path, &ctx.readable) || beneath(&path, &ctx.writable);
+            if !readable {
+                return Some(base(
+                    OpKind::FsRead,
+                    display,
+                    FindingVerdict::Blocked,
+                    Some("mount view (path not in the sandbox) and landlock (no rule)".into()),
+                    "a read outside what the build may see was refused".into(),
+                    Severity::Blocked,
+                ));
+            }
+            if is_sensitive(&path) {
+                let in_home = path.starts_with(&ctx.home.display().to_string());
+                return Some(base(
+                    OpKind::FsRead,
+                    display,
+                    if in_home { FindingVerdict::Blocked } else { FindingVerdict::Allowed },
+                    Some(if in_home {
+                        "mount view (the sandbox's HOME is empty: the user's secrets are not there)".into()
+                    } else {
+                        "landlock (read rule)".into()
+                    }),
+                    "a credential file was read or probed".into(),
+                    if in_home { Severity::Blocked } else { Severity::Notice },
+                ));
+            }
+            None
+        }
+        "os.kill" | "os.killpg" => {
+            let pid = a.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
+            let sig = a.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+            if sig == 0 {
+                return None;
+            }
+            let outside = pid <= 1;
+            Some(base(
+                OpKind::Signal,
+                format!("signal {sig} to pid {pid}"),
+                if outside { FindingVerdict::Blocked } else { FindingVerdict::Allowed },
+                Some(if outside {
+                    "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
+                } else {
+                    "pid namespace (only the build's own processes are reachable)".into()
+                }),
+                "a process tried to signal another process".into(),
+                if outside { Severity::Blocked } else { Severity::Notice },
+            ))
+        }
+        "ctypes.dlsym" => {
+            let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
+            let dangerous = ["ptrace", "process_vm_writev", "process_vm_readv", "syscall", "connect", "sendto", "execve", "socket"];
+            if name == "ptrace" || name.starts_with("process_vm") {
+                return Some(base(
+                    OpKind::Ptrace,
+                    format!("libc {name}()"),
+                    FindingVerdict::Blocked,
+                    Some("seccomp deny filter (ptrace, process_vm_*: EPERM)".into()),
+                    "native code looked up a process-tampering function".into(),
+                    Severity::Blocked,
+                ));
+            }
+            if dangerous.contains(&name) {
+                return Some(base(
+                    OpKind::NativeCode,
+                    format!("libc {name}() through ctypes"),
+                    FindingVerdict::Allowed,
+                    None,
+                    "ctypes looked up a system-call wrapper: calls through it bypass the audit hook (the kernel stream still sees them)".into(),
+                    Severity::Notice,
+                ));
+            }
+            None
+        }
+        "exec" | "compile" => {
+            // Only reported by the hook for code given as a string by the
+            // package (not for module imports).
+            let what = a.args.first().and_then(|v| v.as_str()).unwrap_or("");
+            if !what.starts_with("sha256:") {
+                return None;
+            }
+            Some(base(
+                OpKind::DynamicCode,
+                format!("{} of a string ({what})", a.event),
+                FindingVerdict::Allowed,
+                None,
+                "code built at run time was executed (an obfuscated payload?)".into(),
+                Severity::Notice,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Merge identical findings (same severity, kind, target, origin) into one
+/// with a count, and order by severity.
+fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut index: BTreeMap<(Severity, OpKind, String, Option<(String, u32)>), usize> = BTreeMap::new();
+    for f in findings {
+        let key = (
+            f.severity,
+            f.kind,
+            f.target.clone(),
+            f.origin.as_ref().map(|o| (o.file.clone(), o.line)),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                out[i].count += f.count;
+                for s in f.seen_by {
+                    if !out[i].seen_by.contains(&s) {
+                        out[i].seen_by.push(s);
+                    }
+                }
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(f);
+            }
+        }
+    }
+    out.sort_by_key(|f| f.severity);
+    out
+}
