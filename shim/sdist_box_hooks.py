@@ -200,9 +200,12 @@ def run(control_dir):
                     result["hooks"], backend, "prepare_metadata_for_build_wheel", False, meta_dir, config
                 )
                 if present:
-                    if not isinstance(value, str):
-                        raise TypeError("prepare_metadata_for_build_wheel must return a str")
-                    metadata = meta_dir
+                    if not isinstance(value, str) or "/" in value or value in ("", ".", ".."):
+                        raise TypeError(
+                            "prepare_metadata_for_build_wheel must return the .dist-info directory's name"
+                        )
+                    # PEP 517: build_wheel gets the .dist-info directory itself.
+                    metadata = os.path.join(meta_dir, value)
             _, value = _call(
                 result["hooks"], backend, "build_wheel", True, spec["wheel_directory"], config, metadata
             )

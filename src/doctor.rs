@@ -61,15 +61,15 @@ pub fn host_facts() -> Vec<String> {
         Some(v) => facts.push(format!("user.max_user_namespaces = {v}")),
         None => {}
     }
-    if let Some(v) = read_trim("/proc/sys/kernel/unprivileged_userns_clone") {
-        if v == "0" {
-            facts.push("kernel.unprivileged_userns_clone = 0: only root may create user namespaces (fix: sysctl -w kernel.unprivileged_userns_clone=1)".into());
-        }
+    if let Some(v) = read_trim("/proc/sys/kernel/unprivileged_userns_clone")
+        && v == "0"
+    {
+        facts.push("kernel.unprivileged_userns_clone = 0: only root may create user namespaces (fix: sysctl -w kernel.unprivileged_userns_clone=1)".into());
     }
-    if let Some(v) = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") {
-        if v == "1" {
-            facts.push("AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+); fix: an AppArmor profile for sdist-box granting `userns,`, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0".into());
-        }
+    if let Some(v) = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        && v == "1"
+    {
+        facts.push("AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+); fix: an AppArmor profile for sdist-box granting `userns,`, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0".into());
     }
     match sandbox::sys::landlock_abi() {
         Ok(abi) => facts.push(format!(

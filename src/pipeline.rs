@@ -56,6 +56,16 @@ pub struct ArchiveLimitArgs {
     pub max_ratio: u64,
 }
 
+fn parse_env_arg(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{k}` is not a variable name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
 fn parse_size_arg(s: &str) -> Result<u64, String> {
     policy::profile::parse_size(s).ok_or_else(|| format!("`{s}` is not a size (like 512M or 2G)"))
 }
@@ -111,6 +121,9 @@ pub struct BuildArgs {
     /// Do not call `prepare_metadata_for_build_wheel` before `build_wheel`.
     #[arg(long)]
     pub no_prepare_metadata: bool,
+    /// Set a variable in the build's environment (repeatable), e.g. CIBUILDWHEEL=1.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_arg)]
+    pub env: Vec<(String, String)>,
     /// Also record every file open in the sandbox (slower; off by default).
     #[arg(long)]
     pub trace_files: bool,
@@ -631,6 +644,11 @@ fn failure_reason(
         None => {}
     }
     let Some(result) = result else {
+        if outcome.exit == (RunExit::Exited { code: 127 }) {
+            return format!(
+                "{hook}: the hook runner could not be started in the sandbox (see the log)"
+            );
+        }
         return format!(
             "{hook} ended ({}) without a result from the hook runner: the package ended the process itself",
             describe_exit(&outcome.exit)
@@ -711,13 +729,13 @@ fn hand_over(dir: &Path) -> anyhow::Result<()> {
 /// directories). Links are never followed.
 fn force_remove(dir: &Path) {
     fn open_up(p: &Path) {
-        if let Ok(meta) = fs::symlink_metadata(p) {
-            if meta.is_dir() {
-                let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
-                if let Ok(entries) = fs::read_dir(p) {
-                    for e in entries.flatten() {
-                        open_up(&e.path());
-                    }
+        if let Ok(meta) = fs::symlink_metadata(p)
+            && meta.is_dir()
+        {
+            let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
+            if let Ok(entries) = fs::read_dir(p) {
+                for e in entries.flatten() {
+                    open_up(&e.path());
                 }
             }
         }
@@ -837,7 +855,19 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
-    let profile = Profile::load(&args.profile)?;
+    let mut profile = Profile::load(&args.profile)?;
+    for (k, v) in &args.env {
+        profile.environment.set.insert(k.clone(), v.clone());
+    }
+    // Paths go into the sandbox's mount table and the build env's scripts:
+    // make them absolute.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let cache_dir = absolute(
+        &args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(buildenv::default_cache_dir),
+    );
     let req = BuildRequest {
         sdist: args.sdist.clone(),
         out_dir: args.out_dir.clone(),
@@ -845,13 +875,10 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         python: args.python.clone(),
         sha256: args.sha256.clone(),
         index: IndexOptions {
-            find_links: args.find_links.clone(),
+            find_links: args.find_links.iter().map(|p| absolute(p)).collect(),
             no_index: args.no_index,
         },
-        cache_dir: args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(buildenv::default_cache_dir),
+        cache_dir,
         work_parent: args.work_dir.clone(),
         keep_work: args.keep_work,
         prepare_metadata: !args.no_prepare_metadata,

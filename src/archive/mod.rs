@@ -308,16 +308,16 @@ impl<'a> Extractor<'a> {
             ));
         }
         let lower = norm.to_lowercase();
-        if let Some(other) = self.seen_lower.get(&lower) {
-            if *other != norm {
-                return Err(entry_err(
-                    raw,
-                    format!(
-                        "collides with `{}` on a case-insensitive file system",
-                        crate::text::one_line(other, 200)
-                    ),
-                ));
-            }
+        if let Some(other) = self.seen_lower.get(&lower)
+            && *other != norm
+        {
+            return Err(entry_err(
+                raw,
+                format!(
+                    "collides with `{}` on a case-insensitive file system",
+                    crate::text::one_line(other, 200)
+                ),
+            ));
         }
         self.seen_lower.insert(lower, norm.clone());
         Ok(norm)
@@ -371,9 +371,7 @@ impl<'a> Extractor<'a> {
         if raw_mode & 0o7000 != 0 {
             self.stripped.push(norm.to_string());
         }
-        if dir {
-            0o755
-        } else if raw_mode & 0o111 != 0 {
+        if dir || raw_mode & 0o111 != 0 {
             0o755
         } else {
             0o644

@@ -138,10 +138,10 @@ fn installed(site: &Path) -> Vec<(String, String)> {
     if let Ok(rd) = fs::read_dir(site) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(stem) = name.strip_suffix(".dist-info") {
-                if let Some((n, v)) = stem.rsplit_once('-') {
-                    out.push((n.to_string(), v.to_string()));
-                }
+            if let Some(stem) = name.strip_suffix(".dist-info")
+                && let Some((n, v)) = stem.rsplit_once('-')
+            {
+                out.push((n.to_string(), v.to_string()));
             }
         }
     }

@@ -309,10 +309,10 @@ fn supervise(
         {
             match (syscall, verdict) {
                 (Syscall::Connect, Verdict::Faked) => {
-                    if let Some(a) = addr.clone() {
-                        if fake_peers.len() < 4096 {
-                            fake_peers.insert(key, a);
-                        }
+                    if let Some(a) = addr.clone()
+                        && fake_peers.len() < 4096
+                    {
+                        fake_peers.insert(key, a);
                     }
                 }
                 (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) if addr.is_none() => {

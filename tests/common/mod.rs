@@ -42,12 +42,13 @@ pub fn wheelhouse() -> Option<PathBuf> {
     let p = std::env::var_os("SDIST_BOX_WHEELHOUSE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("tests/.cache/wheelhouse"));
-    p.join(".complete").exists().then_some(p).or_else(|| {
-        std::fs::read_dir(&p)
-            .ok()
-            .filter(|mut d| d.next().is_some())
-            .map(|_| p.clone())
-    })
+    let has_wheels = std::fs::read_dir(&p)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".whl"))
+        })
+        .unwrap_or(false);
+    has_wheels.then_some(p)
 }
 
 /// Real sdists fetched by `tests/setup/fetch_sdists.py`.
@@ -459,25 +460,26 @@ pub fn tempdir_for(owner: Option<(u32, u32)>) -> tempfile::TempDir {
     d
 }
 
-/// Install `wheel` into a fresh venv and run `code` with its python.
+/// Install `wheel` (no dependencies) into a fresh directory and run `code`
+/// with the real interpreter importing from it.
 pub fn install_and_run(wheel: &Path, code: &str) -> Output {
-    let venv = tempfile::tempdir().unwrap();
+    let site = tempfile::tempdir().unwrap();
     let real = Command::new(python())
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
         .unwrap();
     let py = String::from_utf8_lossy(&real.stdout).trim().to_string();
-    let ok = Command::new(&py)
-        .args(["-m", "venv", "--without-pip"])
-        .arg(venv.path())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let vpy = venv.path().join("bin/python");
     let out = Command::new(&py)
-        .args(["-m", "pip", "--python"])
-        .arg(&vpy)
-        .args(["install", "--no-deps", "--no-index", "-q"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--target",
+        ])
+        .arg(site.path())
         .arg(wheel)
         .output()
         .unwrap();
@@ -487,5 +489,11 @@ pub fn install_and_run(wheel: &Path, code: &str) -> Output {
         wheel.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    Command::new(&vpy).args(["-c", code]).output().unwrap()
+    Command::new(&py)
+        .args(["-c", code])
+        .env("PYTHONPATH", site.path())
+        .env("PYTHONNOUSERSITE", "1")
+        .current_dir(site.path())
+        .output()
+        .unwrap()
 }
