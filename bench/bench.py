@@ -60,10 +60,21 @@ def main():
         rows = []
         # 1. set-up cost
         bare, _ = timed([py, "-c", "pass"], args.runs)
-        boxed, _ = timed([args.binary, "run", "--", py, "-c", "pass"], args.runs)
+        prefix = subprocess.run([py, "-c", "import sys; print(sys.base_prefix)"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        boxed, _ = timed([args.binary, "run", "--read", prefix, "--", py, "-c", "pass"], args.runs)
         rows.append(("python -c pass, bare", bare, 1.0))
         rows.append(("python -c pass, in the sandbox", boxed, boxed / bare))
         setup_ms = (boxed - bare) * 1e3
+        # sdist-box's own measure: from clone to the command's start.
+        internal = []
+        for _ in range(args.runs):
+            r = subprocess.run([args.binary, "-v", "run", "--", "/bin/true"],
+                               capture_output=True, text=True)
+            for line in r.stderr.splitlines():
+                if "set-up" in line:
+                    internal.append(float(line.split("set-up")[1].split("ms")[0]))
+        internal_ms = statistics.median(internal) if internal else float("nan")
 
         # 2. warm-cache build vs python -m build --no-isolation
         cache = os.path.join(work, "cache")
@@ -74,7 +85,7 @@ def main():
         venv = os.path.join(work, "venv")
         subprocess.run([py, "-m", "venv", venv], check=True)
         vpy = os.path.join(venv, "bin", "python")
-        reqs = ["build", "flit_core>=3.4,<4"]
+        reqs = ["build", "flit_core>=3.4"]
         subprocess.run([vpy, "-m", "pip", "install", "-q"] + index + reqs, check=True)
         base_out = os.path.join(work, "base-out")
         base_cmd = [vpy, "-m", "build", "--wheel", "--no-isolation", "--outdir", base_out, sdist]
@@ -90,7 +101,8 @@ def main():
         for name, secs, ratio in rows:
             print(f"{name:58} {secs*1e3:8.1f} ms {ratio:7.2f}")
         print()
-        print(f"sandbox set-up cost: {setup_ms:.1f} ms (target < 10 ms)")
+        print(f"sandbox set-up cost: {setup_ms:.1f} ms end to end for python -c pass (target < 10 ms)")
+        print(f"                     {internal_ms:.1f} ms from clone to the command's start (sdist-box's own clock)")
         print(f"warm build ratio:    {box/base:.2f} (target < 1.2)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
