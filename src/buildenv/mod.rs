@@ -112,7 +112,14 @@ pub fn env_key(interp: &Interpreter, requirements: &[String], index: &IndexOptio
     h.update(b"\0");
     h.update(interp.version.as_bytes());
     h.update(b"\0");
-    for r in normalized_requirements(requirements) {
+    // Whitespace is insignificant in PEP 508 (`b>=1` is `b >= 1`).
+    let mut keyed: Vec<String> = normalized_requirements(requirements)
+        .iter()
+        .map(|r| r.chars().filter(|c| !c.is_whitespace()).collect())
+        .collect();
+    keyed.sort();
+    keyed.dedup();
+    for r in keyed {
         h.update(r.as_bytes());
         h.update(b"\0");
     }

@@ -3,3 +3,5 @@
 
 pub mod dns;
 pub mod kernel;
+pub mod findings;
+pub mod python;
