@@ -116,9 +116,19 @@ def _origin(frame, src, quiet):
     """The first frame inside the source tree (else outside quiet paths)."""
     first_other = None
     stack = []
-    while frame is not None and len(stack) < 40:
+    depth = 0
+    while frame is not None and depth < 60:
+        depth += 1
         code = frame.f_code
         filename = code.co_filename
+        if _type(filename) is _str and filename.startswith("<") and not filename.startswith("<frozen"):
+            # Code exec'd from a string (setuptools runs setup.py that way):
+            # name it by its module's __file__ when that is a plain str.
+            g = frame.f_globals
+            if _type(g) is dict:
+                f = dict.get(g, "__file__")
+                if _type(f) is _str:
+                    filename = f
         if _type(filename) is _str:
             if filename.startswith(src):
                 loc = filename + ":" + _str(frame.f_lineno)
@@ -254,8 +264,20 @@ def _hook(event, args):
             code = args[0]
             t = _type(code)
             if t is _str or t is _bytes:
-                # Code given as text by the package: record its digest, never
-                # the text (it may be a payload, or a secret).
+                # Code given as text: recorded only when the package's own
+                # code asked for it (the stdlib does this all the time), as a
+                # digest, never the text (it may be a payload, or a secret).
+                try:
+                    caller = _getframe(1)
+                    cf = caller.f_code.co_filename
+                    if _type(cf) is _str and cf.startswith("<"):
+                        g = caller.f_globals
+                        f = dict.get(g, "__file__") if _type(g) is dict else None
+                        cf = f if _type(f) is _str else cf
+                except Exception:
+                    cf = ""
+                if not (_type(cf) is _str and cf.startswith(_config[0])):
+                    return
                 if event == "compile" and len(args) > 1:
                     name = args[1]
                     if _type(name) is _str and (name.endswith(".py") or name.startswith("<frozen")):

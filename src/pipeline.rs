@@ -33,10 +33,37 @@ use crate::sandbox::{self, RunExit, RunOptions, SandboxError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A short summary for people (on stderr; the report file is JSON).
+    /// A summary and the findings for people (on stderr).
     Text,
     /// The JSON report on stdout.
     Json,
+    /// SARIF 2.1.0 on stdout (for code-scanning tools).
+    Sarif,
+}
+
+/// Which findings make `build` exit with code 1 (when the wheel was built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A blocked operation or an evasion (the default).
+    Blocked,
+    /// Only an evasion of the audit hook.
+    Evasion,
+    /// Any finding, allowed ones included.
+    Any,
+    /// Never: exit 0 whenever the wheel was built.
+    Never,
+}
+
+impl FailOn {
+    pub fn matches(self, findings: &[crate::events::findings::Finding]) -> bool {
+        use crate::events::findings::Severity;
+        findings.iter().any(|f| match self {
+            FailOn::Blocked => matches!(f.severity, Severity::Blocked | Severity::Evasion),
+            FailOn::Evasion => f.severity == Severity::Evasion,
+            FailOn::Any => true,
+            FailOn::Never => false,
+        })
+    }
 }
 
 /// Limits on what an archive may unpack to.
@@ -103,9 +130,12 @@ pub struct BuildArgs {
     /// Do not use any package index for build requirements (with --find-links).
     #[arg(long)]
     pub no_index: bool,
-    /// Also write the JSON report to this file.
+    /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Exit with code 1 when the wheel was built but the report has findings of this kind.
+    #[arg(long, value_enum, default_value = "blocked")]
+    pub fail_on: FailOn,
     /// What to print when done.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -235,6 +265,9 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         wheel: None,
         log: None,
         timings: Timings::default(),
+        findings: Vec::new(),
+        streams: Default::default(),
+        kernel_events: Vec::new(),
     };
     let mut work: Option<tempfile::TempDir> = None;
     let result = build_inner(req, &mut report, &mut work);
@@ -538,7 +571,30 @@ impl<'a> SandboxContext<'a> {
             format!("{}/{}", inside::SHIM, crate::shim::HOOK_RUNNER),
             inside::CONTROL.to_string(),
         ];
-        let compiled = policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
+        let mut compiled =
+            policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
+        // The Python stream: the audit hook (shim/sitecustomize.py) in every
+        // Python process, writing to descriptor 3, or to a file in the
+        // control directory when a child lost the descriptor.
+        let quiet: Vec<String> = paths
+            .read_only_same_path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        compiled.plan.events_fd = Some(EVENTS_FD);
+        for (k, v) in [
+            ("PYTHONPATH", inside::SHIM.to_string()),
+            ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
+            (
+                "SDIST_BOX_EVENTS_FILE",
+                format!("{}/{EVENTS_FALLBACK}", inside::CONTROL),
+            ),
+            ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
+            ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
+        ] {
+            compiled.plan.env.retain(|(name, _)| name != k);
+            compiled.plan.env.push((k.to_string(), v));
+        }
         let opts = RunOptions {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
@@ -552,6 +608,7 @@ impl<'a> SandboxContext<'a> {
             limits: compiled.plan.limits.clone(),
         });
         let result = read_bounded_json(&control.join("result.json"));
+        self.explain(report, &outcome, &control, &compiled.plan);
         report.hooks.push(HookRun {
             phase: phase.to_string(),
             result: result.clone(),
@@ -591,6 +648,74 @@ impl<'a> SandboxContext<'a> {
             limit_hit,
         })
     }
+}
+
+/// The descriptor number of the Python stream inside the sandbox.
+const EVENTS_FD: i32 = 3;
+/// The Python stream's fallback file, in the control directory.
+const EVENTS_FALLBACK: &str = "events-fallback.jsonl";
+
+impl SandboxContext<'_> {
+    /// Pair the run's two streams into findings and add them to the report.
+    fn explain(
+        &self,
+        report: &mut BuildReport,
+        outcome: &sandbox::RunOutcome,
+        control: &Path,
+        plan: &sandbox::SandboxPlan,
+    ) {
+        use crate::events::{findings, python::PythonStream};
+        let mut stream = PythonStream::default();
+        stream.feed(&outcome.python_events);
+        if !stream_ends_with_newline(&outcome.python_events) {
+            stream.feed(b"\n");
+        }
+        if let Some(fallback) = read_bounded(&control.join(EVENTS_FALLBACK), 64 << 20) {
+            stream.feed(&fallback);
+        }
+        let dropped = stream.dropped;
+        let (audit, starts, issues) = stream.finish();
+        let ctx = findings::Context {
+            inside_src: PathBuf::from(inside::SRC),
+            host_src: self.src.clone(),
+            writable: plan.landlock.read_write.clone(),
+            readable: plan
+                .landlock
+                .read_exec
+                .iter()
+                .chain(&plan.landlock.read_only)
+                .cloned()
+                .collect(),
+            home: PathBuf::from(inside::HOME),
+            python_executables: vec![],
+        };
+        let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
+        let k = outcome.kernel.as_ref();
+        report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
+        report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
+        report.streams.audit_events += audit.len() as u64;
+        report.streams.audit_dropped += dropped;
+        report.streams.hooked_processes += starts.len() as u64;
+        report.findings.extend(found);
+        if let Some(k) = k {
+            let room = 2000usize.saturating_sub(report.kernel_events.len());
+            report
+                .kernel_events
+                .extend(k.events.iter().take(room).cloned());
+        }
+        report.findings = findings::merge(std::mem::take(&mut report.findings));
+    }
+}
+
+fn stream_ends_with_newline(bytes: &[u8]) -> bool {
+    bytes.last().is_none_or(|&b| b == b'\n')
+}
+
+fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let (file, _) = open_untrusted(path).ok()?;
+    let mut buf = Vec::new();
+    file.take(max).read_to_end(&mut buf).ok()?;
+    Some(buf)
 }
 
 fn failure_reason(
@@ -899,17 +1024,26 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     if args.out_dir.is_dir() {
         write_atomic(&beside, &json)?;
     }
+    let sarif = || {
+        serde_json::to_string_pretty(&crate::report::sarif::render(&report))
+            .expect("SARIF serializes")
+    };
     if let Some(path) = &args.report {
-        write_atomic(path, &json)?;
+        let is_sarif = path.to_string_lossy().ends_with(".sarif")
+            || path.to_string_lossy().ends_with(".sarif.json");
+        write_atomic(path, &if is_sarif { sarif() } else { json.clone() })?;
     }
     match args.format {
         Format::Json => println!("{json}"),
-        Format::Text => eprint!(
-            "{}",
-            crate::report::text::summary(&report, crate::report::text::Style::detect())
-        ),
+        Format::Sarif => println!("{}", sarif()),
+        Format::Text => {
+            let style = crate::report::text::Style::detect();
+            eprint!("{}", crate::report::text::summary(&report, style));
+            eprint!("{}", crate::report::text::findings(&report, style));
+        }
     }
     Ok(match report.outcome.status {
+        Status::Built if args.fail_on.matches(&report.findings) => exit::FINDINGS,
         Status::Built => exit::OK,
         Status::BuildFailed => exit::BUILD_FAILED,
         Status::Refused => exit::INPUT_REFUSED,
@@ -947,7 +1081,7 @@ pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
         "project": project,
     });
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Json | Format::Sarif => println!("{}", serde_json::to_string_pretty(&value)?),
         Format::Text => {
             let t = crate::text::one_line;
             let bs = &project.build_system;

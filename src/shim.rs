@@ -8,10 +8,13 @@ use std::io;
 use std::path::Path;
 
 /// (file name, contents) of every shim file.
-pub const FILES: &[(&str, &str)] = &[(
-    "sdist_box_hooks.py",
-    include_str!("../shim/sdist_box_hooks.py"),
-)];
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "sdist_box_hooks.py",
+        include_str!("../shim/sdist_box_hooks.py"),
+    ),
+    ("sitecustomize.py", include_str!("../shim/sitecustomize.py")),
+];
 
 /// The hook runner's file name.
 pub const HOOK_RUNNER: &str = "sdist_box_hooks.py";

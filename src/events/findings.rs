@@ -131,9 +131,23 @@ const PAIR_WINDOW_NS: u64 = 10_000_000_000;
 
 /// Sensitive paths: reading them is a finding even where it would succeed.
 const SENSITIVE: &[&str] = &[
-    ".ssh/", ".pypirc", ".netrc", ".aws/", ".config/gcloud", ".azure/", ".docker/config.json",
-    ".kube/config", ".gnupg/", ".git-credentials", ".npmrc", ".cargo/credentials",
-    "/etc/shadow", "/etc/sudoers", "/environ", ".bash_history", ".config/gh/",
+    ".ssh/",
+    ".pypirc",
+    ".netrc",
+    ".aws/",
+    ".config/gcloud",
+    ".azure/",
+    ".docker/config.json",
+    ".kube/config",
+    ".gnupg/",
+    ".git-credentials",
+    ".npmrc",
+    ".cargo/credentials",
+    "/etc/shadow",
+    "/etc/sudoers",
+    "/environ",
+    ".bash_history",
+    ".config/gh/",
 ];
 
 fn is_sensitive(path: &str) -> bool {
@@ -163,6 +177,8 @@ struct Pairing<'a> {
     commands: HashMap<u32, String>,
     hooked: HashSet<u32>,
     line_cache: HashMap<PathBuf, Vec<String>>,
+    /// Sandbox pid → when it first exec'd.
+    first_exec: HashMap<u32, u64>,
 }
 
 fn short_command(argv: &[String]) -> String {
@@ -183,12 +199,16 @@ fn short_command(argv: &[String]) -> String {
 impl<'a> Pairing<'a> {
     fn location(&mut self, origin: &Origin) -> SourceLocation {
         let file = Path::new(&origin.file);
-        let rel = file.strip_prefix(&self.ctx.inside_src).ok().map(Path::to_path_buf);
+        let rel = file
+            .strip_prefix(&self.ctx.inside_src)
+            .ok()
+            .map(Path::to_path_buf);
         let text = rel.as_ref().and_then(|rel| {
             let host = self.ctx.host_src.join(rel);
-            let lines = self.line_cache.entry(host.clone()).or_insert_with(|| {
-                read_lines_bounded(&host).unwrap_or_default()
-            });
+            let lines = self
+                .line_cache
+                .entry(host.clone())
+                .or_insert_with(|| read_lines_bounded(&host).unwrap_or_default());
             lines
                 .get(origin.line.saturating_sub(1) as usize)
                 .map(|l| crate::text::one_line(l.trim(), 200))
@@ -226,17 +246,40 @@ impl<'a> Pairing<'a> {
     fn counterpart(&mut self, k: &KernelEvent) -> Option<usize> {
         let pid = k.process.pid?;
         let names: &[&str] = match (&k.syscall, &k.target) {
-            (Syscall::Connect, Target::Socket { addr: Some(SockAddr::Inet { port: 53, .. }), .. }) => {
-                &["socket.getaddrinfo", "socket.gethostbyname", "socket.connect"]
-            }
-            (Syscall::Connect, _) => &["socket.connect", "http.client.connect", "socket.getaddrinfo"],
+            (
+                Syscall::Connect,
+                Target::Socket {
+                    addr: Some(SockAddr::Inet { port: 53, .. }),
+                    ..
+                },
+            ) => &[
+                "socket.getaddrinfo",
+                "socket.gethostbyname",
+                "socket.connect",
+            ],
+            (Syscall::Connect, _) => &[
+                "socket.connect",
+                "http.client.connect",
+                "socket.getaddrinfo",
+            ],
             (Syscall::Bind, _) => &["socket.bind"],
-            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, Target::Socket { dns_query: Some(_), .. }) => {
-                &["socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "socket.sendmsg"]
-            }
-            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => {
-                &["socket.sendto", "socket.sendmsg", "socket.connect", "http.client.send"]
-            }
+            (
+                Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg,
+                Target::Socket {
+                    dns_query: Some(_), ..
+                },
+            ) => &[
+                "socket.getaddrinfo",
+                "socket.gethostbyname",
+                "socket.sendto",
+                "socket.sendmsg",
+            ],
+            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => &[
+                "socket.sendto",
+                "socket.sendmsg",
+                "socket.connect",
+                "http.client.send",
+            ],
             (Syscall::Execve | Syscall::Execveat, _) => &[
                 "subprocess.Popen",
                 "os.system",
@@ -247,6 +290,17 @@ impl<'a> Pairing<'a> {
             _ => return None,
         };
         let is_exec = matches!(k.syscall, Syscall::Execve | Syscall::Execveat);
+        if is_exec {
+            // The process asking to exec is a fork of (a fork of …) the
+            // Python process that spawned it: its spawn event is the last
+            // one before that fork first exec'd. One os.system may explain
+            // several execs (sh, then curl), so events are reused.
+            let own = self
+                .audit
+                .iter()
+                .rposition(|a| a.pid == pid && a.event == "os.exec" && a.t_ns <= k.t_ns);
+            return own.or_else(|| self.ancestor_spawn(pid, k.t_ns));
+        }
         // An exec is done by the forked child of the Python process that
         // asked for it (or by that process itself, for os.exec*).
         let candidates: Vec<u32> = if is_exec {
@@ -265,17 +319,51 @@ impl<'a> Pairing<'a> {
         } else {
             vec![pid]
         };
+        // A connect or datagram to an address pairs only with an audit event
+        // naming that address, once: a second kernel connect with no audit
+        // event of its own is exactly what ctypes looks like.
+        let wanted: Option<(String, u16)> = match (&k.syscall, &k.target) {
+            (
+                Syscall::Connect | Syscall::Sendto,
+                Target::Socket {
+                    addr: Some(SockAddr::Inet { ip, port }),
+                    dns_query: None,
+                    ..
+                },
+            ) if *port != 53 => Some((ip.to_string(), *port)),
+            _ => None,
+        };
         let mut best: Option<(usize, u64)> = None;
         for (i, a) in self.audit.iter().enumerate() {
             if !candidates.contains(&a.pid) || !names.contains(&a.event.as_str()) {
                 continue;
+            }
+            if let Some((ip, port)) = &wanted {
+                if self.used.contains(&i) {
+                    continue;
+                }
+                let addr = a
+                    .args
+                    .iter()
+                    .find_map(|v| v.as_array().filter(|t| t.len() >= 2));
+                let matches = addr.is_some_and(|t| {
+                    t[0].as_str() == Some(ip.as_str()) && t[1].as_u64() == Some(*port as u64)
+                });
+                if a.event.starts_with("socket.") && !matches {
+                    continue;
+                }
             }
             if a.t_ns > k.t_ns + 50_000_000 || k.t_ns.saturating_sub(a.t_ns) > PAIR_WINDOW_NS {
                 continue;
             }
             // Prefer the closest in time; reuse is allowed for the resolver's
             // several packets, but an unused event wins.
-            let distance = k.t_ns.abs_diff(a.t_ns) + if self.used.contains(&i) { PAIR_WINDOW_NS } else { 0 };
+            let distance = k.t_ns.abs_diff(a.t_ns)
+                + if self.used.contains(&i) {
+                    PAIR_WINDOW_NS
+                } else {
+                    0
+                };
             if best.is_none_or(|(_, d)| distance < d) {
                 best = Some((i, distance));
             }
@@ -289,19 +377,39 @@ impl<'a> Pairing<'a> {
     /// For a process that did not explain itself (curl, sh), the audit
     /// event of the nearest Python ancestor that started it.
     fn ancestor_origin(&self, pid: u32) -> Option<&'a AuditEvent> {
+        self.ancestor_spawn(pid, u64::MAX).map(|i| &self.audit[i])
+    }
+
+    /// The index of the spawn event, in the nearest Python ancestor of
+    /// `pid`, that started the branch `pid` is on: the ancestor's last
+    /// spawn before its child on that path first exec'd.
+    fn ancestor_spawn(&self, pid: u32, not_after: u64) -> Option<usize> {
+        let mut child = pid;
         let mut at = self.parents.get(&pid).copied();
         for _ in 0..8 {
             let p = at?;
-            let spawn = self.audit.iter().rev().find(|a| {
+            let bound = self
+                .first_exec
+                .get(&child)
+                .copied()
+                .unwrap_or(not_after)
+                .min(not_after);
+            let spawn = self.audit.iter().rposition(|a| {
                 a.pid == p
+                    && a.t_ns <= bound
                     && matches!(
                         a.event.as_str(),
-                        "subprocess.Popen" | "os.system" | "os.posix_spawn" | "os.spawn" | "os.exec"
+                        "subprocess.Popen"
+                            | "os.system"
+                            | "os.posix_spawn"
+                            | "os.spawn"
+                            | "os.exec"
                     )
             });
             if spawn.is_some() {
                 return spawn;
             }
+            child = p;
             at = self.parents.get(&p).copied();
         }
         None
@@ -327,16 +435,30 @@ fn read_lines_bounded(path: &Path) -> Option<Vec<String>> {
     }
     let mut buf = Vec::new();
     f.take(4 << 20).read_to_end(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).lines().map(str::to_string).collect())
+    Some(
+        String::from_utf8_lossy(&buf)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
     match (&k.syscall, &k.target) {
-        (_, Target::Socket { dns_query: Some(_), .. }) => Some(OpKind::Dns),
+        (
+            _,
+            Target::Socket {
+                dns_query: Some(_), ..
+            },
+        ) => Some(OpKind::Dns),
         (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
-        (Syscall::Connect, Target::Socket { addr: Some(SockAddr::Inet { port: 53, .. }), .. })
-            if k.verdict == Verdict::Faked =>
-        {
+        (
+            Syscall::Connect,
+            Target::Socket {
+                addr: Some(SockAddr::Inet { port: 53, .. }),
+                ..
+            },
+        ) if k.verdict == Verdict::Faked => {
             None // the resolver's connect; its datagram is the finding
         }
         (Syscall::Connect, _) => Some(OpKind::NetConnect),
@@ -382,16 +504,19 @@ pub fn pair(
         commands: HashMap::new(),
         hooked: starts.iter().map(|s| s.pid).collect(),
         line_cache: HashMap::new(),
+        first_exec: HashMap::new(),
     };
     let events: &[KernelEvent] = kernel.map(|k| k.events.as_slice()).unwrap_or(&[]);
     for k in events {
         if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
             p.parents.entry(pid).or_insert(ppid);
         }
-        if let Some(pid) = k.process.pid {
-            if !k.process.argv.is_empty() {
-                p.commands.entry(pid).or_insert_with(|| short_command(&k.process.argv));
-            }
+        if let Some(pid) = k.process.pid
+            && !k.process.argv.is_empty()
+        {
+            p.commands
+                .entry(pid)
+                .or_insert_with(|| short_command(&k.process.argv));
         }
     }
     for s in starts {
@@ -399,15 +524,22 @@ pub fn pair(
             p.parents.entry(s.pid).or_insert(ppid);
         }
         if !s.argv.is_empty() {
-            p.commands.entry(s.pid).or_insert_with(|| short_command(&s.argv));
+            p.commands
+                .entry(s.pid)
+                .or_insert_with(|| short_command(&s.argv));
+        }
+    }
+    for k in events {
+        if let (Some(pid), Syscall::Execve | Syscall::Execveat) = (k.process.pid, k.syscall) {
+            p.first_exec.entry(pid).or_insert(k.t_ns);
         }
     }
     // After an exec, the process is the new command.
     for k in events {
-        if let (Some(pid), Target::Exec { argv, .. }) = (k.process.pid, &k.target) {
-            if !argv.is_empty() {
-                p.commands.insert(pid, short_command(argv));
-            }
+        if let (Some(pid), Target::Exec { argv, .. }) = (k.process.pid, &k.target)
+            && !argv.is_empty()
+        {
+            p.commands.insert(pid, short_command(argv));
         }
     }
 
@@ -437,13 +569,29 @@ pub fn pair(
                 seen_by.push("audit-hook");
                 let a = &audit[i];
                 let origin = a.origin.as_ref().map(|o| p.location(o));
-                (origin, if blocked { Severity::Blocked } else { Severity::Notice }, String::new())
+                (
+                    origin,
+                    if blocked {
+                        Severity::Blocked
+                    } else {
+                        Severity::Notice
+                    },
+                    String::new(),
+                )
             }
             None => {
                 let python = p.is_python(k);
                 if python && p.hooked.contains(&pid) {
+                    // The last thing the hook saw that process do is the best
+                    // guess at where it happened (ctypes lookups, usually).
+                    let last = audit
+                        .iter()
+                        .rev()
+                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                        .and_then(|a| a.origin.clone())
+                        .map(|o| p.location(&o));
                     (
-                        None,
+                        last,
                         Severity::Evasion,
                         format!(
                             "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
@@ -452,8 +600,12 @@ pub fn pair(
                     )
                 } else if python && kind != OpKind::Exec {
                     unhooked_reported.insert(pid);
+                    let spawned_at = p
+                        .ancestor_origin(pid)
+                        .and_then(|a| a.origin.clone())
+                        .map(|o| p.location(&o));
                     (
-                        None,
+                        spawned_at,
                         Severity::Evasion,
                         "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
                     )
@@ -462,11 +614,21 @@ pub fn pair(
                         .ancestor_origin(pid)
                         .and_then(|a| a.origin.clone())
                         .map(|o| p.location(&o));
-                    (origin, if blocked { Severity::Blocked } else { Severity::Notice }, String::new())
+                    (
+                        origin,
+                        if blocked {
+                            Severity::Blocked
+                        } else {
+                            Severity::Notice
+                        },
+                        String::new(),
+                    )
                 }
             }
         };
-        if matches!(kind, OpKind::Exec) && severity == Severity::Notice && k.process.pid == Some(2) && audit.is_empty() && origin.is_none() {
+        if kind == OpKind::Exec
+            && k.process.argv.first().map(String::as_str) == Some(crate::sandbox::init::INIT_ARGV0)
+        {
             // The command sdist-box itself started.
             continue;
         }
@@ -501,9 +663,18 @@ pub fn pair(
         if let Target::Exec { path, argv, .. } = &k.target {
             let base = path.rsplit('/').next().unwrap_or("");
             let looks_python = base.starts_with("python");
-            let flags_off = argv.iter().skip(1).take_while(|a| a.starts_with('-')).any(|a| {
-                a.starts_with("-I") || a.starts_with("-S") || a.starts_with("-E") || (a.len() > 1 && !a.starts_with("--") && (a.contains('I') || a.contains('S') || a.contains('E')))
-            });
+            let flags_off = argv
+                .iter()
+                .skip(1)
+                .take_while(|a| a.starts_with('-'))
+                .any(|a| {
+                    a.starts_with("-I")
+                        || a.starts_with("-S")
+                        || a.starts_with("-E")
+                        || (a.len() > 1
+                            && !a.starts_with("--")
+                            && (a.contains('I') || a.contains('S') || a.contains('E')))
+                });
             if looks_python && flags_off && !unhooked_reported.contains(&pid) {
                 unhooked_reported.insert(pid);
                 let origin = p
@@ -609,18 +780,21 @@ fn absolute(cwd: &Path, path: &str) -> String {
 fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
     let ctx = p.ctx;
     let origin = a.origin.as_ref().map(|o| p.location(o));
-    let base = |kind, target: String, verdict, decided_by: Option<String>, message: String, severity| Finding {
-        severity,
-        kind,
-        target,
-        verdict,
-        decided_by,
-        origin: origin.clone(),
-        process_chain: p.chain(a.pid),
-        seen_by: vec!["audit-hook"],
-        message,
-        count: 1,
-    };
+    let base =
+        |kind, target: String, verdict, decided_by: Option<String>, message: String, severity| {
+            Finding {
+                severity,
+                kind,
+                target,
+                verdict,
+                decided_by,
+                origin: origin.clone(),
+                process_chain: p.chain(a.pid),
+                seen_by: vec!["audit-hook"],
+                message,
+                count: 1,
+            }
+        };
     match a.event.as_str() {
         "open" => {
             let raw = arg_str(a, 0)?;
@@ -682,14 +856,23 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 return Some(base(
                     OpKind::FsRead,
                     display,
-                    if in_home { FindingVerdict::Blocked } else { FindingVerdict::Allowed },
+                    if in_home {
+                        FindingVerdict::Blocked
+                    } else {
+                        FindingVerdict::Allowed
+                    },
                     Some(if in_home {
-                        "mount view (the sandbox's HOME is empty: the user's secrets are not there)".into()
+                        "mount view (the sandbox's HOME is empty: the user's secrets are not there)"
+                            .into()
                     } else {
                         "landlock (read rule)".into()
                     }),
                     "a credential file was read or probed".into(),
-                    if in_home { Severity::Blocked } else { Severity::Notice },
+                    if in_home {
+                        Severity::Blocked
+                    } else {
+                        Severity::Notice
+                    },
                 ));
             }
             None
@@ -704,19 +887,36 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
             Some(base(
                 OpKind::Signal,
                 format!("signal {sig} to pid {pid}"),
-                if outside { FindingVerdict::Blocked } else { FindingVerdict::Allowed },
+                if outside {
+                    FindingVerdict::Blocked
+                } else {
+                    FindingVerdict::Allowed
+                },
                 Some(if outside {
                     "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
                 } else {
                     "pid namespace (only the build's own processes are reachable)".into()
                 }),
                 "a process tried to signal another process".into(),
-                if outside { Severity::Blocked } else { Severity::Notice },
+                if outside {
+                    Severity::Blocked
+                } else {
+                    Severity::Notice
+                },
             ))
         }
         "ctypes.dlsym" => {
             let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
-            let dangerous = ["ptrace", "process_vm_writev", "process_vm_readv", "syscall", "connect", "sendto", "execve", "socket"];
+            let dangerous = [
+                "ptrace",
+                "process_vm_writev",
+                "process_vm_readv",
+                "syscall",
+                "connect",
+                "sendto",
+                "execve",
+                "socket",
+            ];
             if name == "ptrace" || name.starts_with("process_vm") {
                 return Some(base(
                     OpKind::Ptrace,
@@ -761,9 +961,10 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
 
 /// Merge identical findings (same severity, kind, target, origin) into one
 /// with a count, and order by severity.
-fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    let mut index: BTreeMap<(Severity, OpKind, String, Option<(String, u32)>), usize> = BTreeMap::new();
+    type Key = (Severity, OpKind, String, Option<(String, u32)>);
+    let mut index: BTreeMap<Key, usize> = BTreeMap::new();
     for f in findings {
         let key = (
             f.severity,

@@ -262,6 +262,7 @@ fn supervise(
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue, // the caller died
             Err(_) => break,
         };
+        let t_ns = monotonic_ns();
         log.notifications += 1;
         let syscall = Syscall::from_nr(notif.nr as i64);
         *log.counts
@@ -333,7 +334,7 @@ fn supervise(
         }
         bytes += approx_size(&process, &target);
         log.events.push(KernelEvent {
-            t_ns: monotonic_ns(),
+            t_ns,
             syscall,
             process,
             target,

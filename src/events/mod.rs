@@ -2,6 +2,6 @@
 //! process) and, later, the Python stream (audit hook) and their pairing.
 
 pub mod dns;
-pub mod kernel;
 pub mod findings;
+pub mod kernel;
 pub mod python;

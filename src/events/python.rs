@@ -170,7 +170,13 @@ impl PythonStream {
         }
         self.next_seq.insert(l.pid, l.seq + 1);
         if l.ev == "hook.start" {
-            let s = |i: usize| l.args.get(i).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let s = |i: usize| {
+                l.args
+                    .get(i)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
             self.starts.push(ProcessStart {
                 pid: l.pid,
                 ppid: l.ppid,
@@ -207,7 +213,12 @@ impl PythonStream {
             event: l.ev,
             args: l.args,
             origin: l.origin.as_deref().and_then(parse_origin),
-            stack: l.stack.iter().take(8).filter_map(|s| parse_origin(s)).collect(),
+            stack: l
+                .stack
+                .iter()
+                .take(8)
+                .filter_map(|s| parse_origin(s))
+                .collect(),
         });
     }
 
@@ -267,11 +278,22 @@ mod tests {
         s.feed(b"\n");
         let (events, _, issues) = s.finish();
         assert_eq!(events.len(), 2);
-        let malformed = issues.iter().filter(|i| matches!(i, StreamIssue::Malformed { .. })).count();
+        let malformed = issues
+            .iter()
+            .filter(|i| matches!(i, StreamIssue::Malformed { .. }))
+            .count();
         assert_eq!(malformed, 3, "{issues:?}");
-        assert!(issues.contains(&StreamIssue::SequenceGap { pid: 5, expected: 1, got: 7 }));
+        assert!(issues.contains(&StreamIssue::SequenceGap {
+            pid: 5,
+            expected: 1,
+            got: 7
+        }));
         assert!(issues.contains(&StreamIssue::NoStart { pid: 9 }));
-        assert!(issues.iter().any(|i| matches!(i, StreamIssue::TooLong { .. })));
+        assert!(
+            issues
+                .iter()
+                .any(|i| matches!(i, StreamIssue::TooLong { .. }))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! hook output, error messages) is attacker text: the text renderer escapes
 //! it; the JSON renderer relies on JSON string escaping.
 
+pub mod sarif;
 pub mod text;
 
 use std::path::PathBuf;
@@ -31,6 +32,24 @@ pub struct BuildReport {
     pub wheel: Option<WheelInfo>,
     pub log: Option<PathBuf>,
     pub timings: Timings,
+    /// What the package tried, most serious first.
+    pub findings: Vec<crate::events::findings::Finding>,
+    /// How much each stream carried.
+    pub streams: StreamStats,
+    /// The kernel stream's events in detail (bounded), for reviewers.
+    pub kernel_events: Vec<crate::events::kernel::KernelEvent>,
+}
+
+/// Volume of the two event streams over the whole build.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamStats {
+    pub kernel_notifications: u64,
+    /// Kernel events answered but not kept in detail (flood guard).
+    pub kernel_dropped: u64,
+    pub audit_events: u64,
+    pub audit_dropped: u64,
+    /// Python processes that started with the audit hook.
+    pub hooked_processes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

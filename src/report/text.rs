@@ -104,3 +104,55 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
     }
     out
 }
+
+/// The findings, one line each, most serious first, with the origin's
+/// source line and the process chain beneath.
+pub fn findings(report: &BuildReport, style: Style) -> String {
+    use crate::events::findings::{FindingVerdict, Severity};
+    let mut out = String::new();
+    if report.findings.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nwhat the build tried ({} finding(s)):",
+        report.findings.len()
+    );
+    for f in &report.findings {
+        let head = match (f.severity, f.verdict) {
+            (Severity::Evasion, _) => style.paint("1;35", "EVASION"),
+            (Severity::Blocked, _) => style.paint("1;31", "BLOCKED"),
+            (_, FindingVerdict::Blocked) => style.paint("31", "BLOCKED"),
+            (Severity::Notice, FindingVerdict::Allowed) => style.paint("33", "ALLOWED"),
+        };
+        let location = f
+            .origin
+            .as_ref()
+            .map(|o| format!("{}:{}", one_line(&o.file, 80), o.line))
+            .unwrap_or_else(|| "(no Python origin)".into());
+        let count = if f.count > 1 {
+            format!(" ×{}", f.count)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {head:<7} {:<12} {:<40} {location}{count}",
+            f.kind.name(),
+            one_line(&f.target, 120),
+        );
+        if let Some(text) = f.origin.as_ref().and_then(|o| o.text.as_ref()) {
+            let _ = writeln!(out, "           │ {}", one_line(text, 160));
+        }
+        let mut why = one_line(&f.message, 200);
+        if let Some(d) = &f.decided_by {
+            why = format!("{why} — {}", one_line(d, 160));
+        }
+        let _ = writeln!(out, "           {why}");
+        if f.process_chain.len() > 1 {
+            let chain: Vec<String> = f.process_chain.iter().map(|c| one_line(c, 60)).collect();
+            let _ = writeln!(out, "           via {}", chain.join(" → "));
+        }
+    }
+    out
+}

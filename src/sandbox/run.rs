@@ -180,7 +180,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
 
     let raw = |fd: &OwnedFd| fd.as_raw_fd();
     // Above every descriptor the child needs, so dup3 clobbers none of them.
-    let base = [
+    let mut ours = vec![
         &exe,
         &devnull,
         &control.read,
@@ -189,12 +189,12 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         &status.write,
         &output.read,
         &output.write,
-    ]
-    .iter()
-    .map(|fd| raw(fd))
-    .max()
-    .unwrap_or(2)
-        + 1;
+    ];
+    if let Some(e) = &events {
+        ours.push(&e.read);
+        ours.push(&e.write);
+    }
+    let base = ours.iter().map(|fd| raw(fd)).max().unwrap_or(2) + 1;
     let mut source_raw: Vec<RawFd> = vec![-1; plan.mounts.len()];
     for (n, (i, _)) in sources.iter().enumerate() {
         source_raw[*i] = base + n as RawFd;
