@@ -122,13 +122,25 @@ def _origin(frame, src, quiet):
         code = frame.f_code
         filename = code.co_filename
         if _type(filename) is _str and filename.startswith("<") and not filename.startswith("<frozen"):
-            # Code exec'd from a string (setuptools runs setup.py that way):
-            # name it by its module's __file__ when that is a plain str.
+            # Code exec'd from a string. setuptools runs setup.py that way:
+            # name it by its module's __file__ when that is a plain str. A
+            # string exec'd *by the package's own code* (a payload) is not
+            # setup.py's text: skip it, so its caller's line is the origin.
             g = frame.f_globals
-            if _type(g) is dict:
-                f = dict.get(g, "__file__")
-                if _type(f) is _str:
-                    filename = f
+            f = dict.get(g, "__file__") if _type(g) is dict else None
+            back = frame.f_back
+            caller_in_src = False
+            if back is not None:
+                bf = back.f_code.co_filename
+                if _type(bf) is _str and bf.startswith("<"):
+                    bg = back.f_globals
+                    bf = dict.get(bg, "__file__") if _type(bg) is dict else None
+                caller_in_src = _type(bf) is _str and bf.startswith(src)
+            if caller_in_src:
+                frame = back
+                continue
+            if _type(f) is _str:
+                filename = f
         if _type(filename) is _str:
             if filename.startswith(src):
                 loc = filename + ":" + _str(frame.f_lineno)

@@ -353,17 +353,21 @@ impl<'a> Pairing<'a> {
                     continue;
                 }
             }
-            if a.t_ns > k.t_ns + 50_000_000 || k.t_ns.saturating_sub(a.t_ns) > PAIR_WINDOW_NS {
+            // The hook fires before the operation, on the same clock.
+            if a.t_ns > k.t_ns || k.t_ns - a.t_ns > PAIR_WINDOW_NS {
                 continue;
             }
-            // Prefer the closest in time; reuse is allowed for the resolver's
-            // several packets, but an unused event wins.
-            let distance = k.t_ns.abs_diff(a.t_ns)
-                + if self.used.contains(&i) {
-                    PAIR_WINDOW_NS
-                } else {
-                    0
-                };
+            // The latest one before it; one lookup sends several datagrams
+            // (A, AAAA, retries), so DNS events may be reused.
+            let dns = matches!(
+                &k.target,
+                Target::Socket {
+                    dns_query: Some(_),
+                    ..
+                }
+            );
+            let reused = !dns && self.used.contains(&i);
+            let distance = (k.t_ns - a.t_ns) + if reused { PAIR_WINDOW_NS } else { 0 };
             if best.is_none_or(|(_, d)| distance < d) {
                 best = Some((i, distance));
             }
