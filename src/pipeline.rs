@@ -678,7 +678,13 @@ impl SandboxContext<'_> {
         let ctx = findings::Context {
             inside_src: PathBuf::from(inside::SRC),
             host_src: self.src.clone(),
-            writable: plan.landlock.read_write.clone(),
+            writable: plan
+                .landlock
+                .read_write
+                .iter()
+                .chain(&plan.landlock.devices_rw)
+                .cloned()
+                .collect(),
             readable: plan
                 .landlock
                 .read_exec
