@@ -41,6 +41,19 @@ pub enum Format {
     Sarif,
 }
 
+/// The event streams a build runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Streams {
+    /// The kernel stream (seccomp notifications) and the Python stream (audit hook).
+    All,
+    /// Only the kernel stream.
+    Kernel,
+    /// Only the Python stream.
+    Python,
+    /// Neither.
+    None,
+}
+
 /// Which findings make `build` exit with code 1 (when the wheel was built).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
@@ -154,6 +167,10 @@ pub struct BuildArgs {
     /// Set a variable in the build's environment (repeatable), e.g. CIBUILDWHEEL=1.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_arg)]
     pub env: Vec<(String, String)>,
+    /// Which event streams explain the build (`none` keeps every layer but
+    /// reports nothing the package tried; for measuring their cost).
+    #[arg(long, value_enum, default_value = "all")]
+    pub streams: Streams,
     /// Also record every file open in the sandbox (slower; off by default).
     #[arg(long)]
     pub trace_files: bool,
@@ -230,6 +247,7 @@ pub struct BuildRequest {
     pub echo: bool,
     /// Notify the open family too (costly; see the benchmark).
     pub trace_files: bool,
+    pub streams: Streams,
 }
 
 /// Build one sdist. Always returns a report; `report.outcome` says how it went.
@@ -563,7 +581,7 @@ impl<'a> SandboxContext<'a> {
             shim: Some(self.shim.clone()),
             read_only_same_path: read_only,
             bin_dir: Some(env.path.clone()),
-            supervise: true,
+            supervise: matches!(self.req.streams, Streams::All | Streams::Kernel),
             trace_files: self.req.trace_files,
         };
         let argv = vec![
@@ -581,17 +599,23 @@ impl<'a> SandboxContext<'a> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        compiled.plan.events_fd = Some(EVENTS_FD);
-        for (k, v) in [
-            ("PYTHONPATH", inside::SHIM.to_string()),
-            ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
-            (
-                "SDIST_BOX_EVENTS_FILE",
-                format!("{}/{EVENTS_FALLBACK}", inside::CONTROL),
-            ),
-            ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
-            ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
-        ] {
+        let python_stream = matches!(self.req.streams, Streams::All | Streams::Python);
+        compiled.plan.events_fd = python_stream.then_some(EVENTS_FD);
+        let stream_env = if python_stream {
+            vec![
+                ("PYTHONPATH", inside::SHIM.to_string()),
+                ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
+                (
+                    "SDIST_BOX_EVENTS_FILE",
+                    format!("{}/{EVENTS_FALLBACK}", inside::CONTROL),
+                ),
+                ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
+                ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
+            ]
+        } else {
+            vec![]
+        };
+        for (k, v) in stream_env {
             compiled.plan.env.retain(|(name, _)| name != k);
             compiled.plan.env.push((k.to_string(), v));
         }
@@ -1016,6 +1040,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         archive_limits: args.archive_limits.limits(),
         echo: verbose > 0,
         trace_files: args.trace_files,
+        streams: args.streams,
     };
     if verbose == 0 {
         eprintln!(

@@ -1,43 +1,32 @@
-//! Static project metadata: `PKG-INFO` and `pyproject.toml`'s
+//! Static project metadata: `PKG-INFO` headers and `pyproject.toml`'s
 //! `[build-system]`, read without executing anything.
 //!
-//! Rules follow PEP 517/518 as pip applies them: no `pyproject.toml` or no
-//! `[build-system]` → the legacy setuptools backend; `requires` without
-//! `build-backend` → those requirements with the legacy backend;
-//! `[build-system]` without `requires` is an error.
+//! Rules follow PEP 517/518 as pip applies them:
+//! - no `pyproject.toml`, or one without `[build-system]` → the legacy
+//!   default (`setuptools>=40.8.0`, `setuptools.build_meta:__legacy__`);
+//! - `requires` without `build-backend` → those requirements with the
+//!   legacy backend;
+//! - `[build-system]` without `requires`, or fields of the wrong type, is an
+//!   error naming the file and the field;
+//! - `backend-path` entries are relative and stay inside the tree.
+//!
+//! Invariants: files are read with a size bound and must resolve inside
+//! the project root (the archive stage already refuses links that leave the
+//! tree; this is a second line). Everything read is attacker text and is
+//! returned as data, never interpreted further.
 
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
+use fs_err as fs;
 use serde::Serialize;
 
-const LEGACY_BACKEND: &str = "setuptools.build_meta:__legacy__";
-const LEGACY_REQUIRES: &str = "setuptools>=40.8.0";
-const MAX_FILE: u64 = 1 << 20;
-
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    #[error("failed to read `{path}`: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("`{path}` is larger than {MAX_FILE} bytes")]
-    TooLarge { path: PathBuf },
-    #[error("invalid pyproject.toml: {0}")]
-    Toml(String),
-    #[error("pyproject.toml: {0}")]
-    Field(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BuildSystemSource {
-    Pyproject,
-    PyprojectWithoutBackend,
-    LegacyDefault,
-}
+/// The PEP 517 fallback backend for projects that do not name one.
+pub const LEGACY_BACKEND: &str = "setuptools.build_meta:__legacy__";
+/// What pip requires for the fallback backend.
+pub const LEGACY_REQUIRES: &str = "setuptools>=40.8.0";
+/// Largest `pyproject.toml` accepted, and most of `PKG-INFO` read.
+pub const MAX_METADATA_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BuildSystem {
@@ -47,9 +36,33 @@ pub struct BuildSystem {
     pub source: BuildSystemSource,
 }
 
+/// Where [`BuildSystem`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildSystemSource {
+    /// `[build-system]` with `requires` and `build-backend`.
+    Pyproject,
+    /// `[build-system]` with `requires` only: the legacy backend.
+    PyprojectWithoutBackend,
+    /// No `pyproject.toml` or no `[build-system]`: all defaults.
+    LegacyDefault,
+}
+
+impl BuildSystem {
+    fn legacy_default() -> Self {
+        BuildSystem {
+            requires: vec![LEGACY_REQUIRES.to_owned()],
+            build_backend: LEGACY_BACKEND.to_owned(),
+            backend_path: Vec::new(),
+            source: BuildSystemSource::LegacyDefault,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectMeta {
     pub name: Option<String>,
+    /// PEP 503 form of `name`.
     pub normalized_name: Option<String>,
     pub version: Option<String>,
     pub metadata_version: Option<String>,
@@ -59,289 +72,623 @@ pub struct ProjectMeta {
     pub has_pkg_info: bool,
 }
 
-/// PEP 503 normalization: lowercase, runs of `-_.` become `-`.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// An I/O error; fs-err puts the path in its message.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("`{path}` is not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("`{path}` resolves outside the project tree")]
+    OutsideTree { path: PathBuf },
+    #[error("`{path}` is larger than the limit of {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("`{path}` is not valid UTF-8")]
+    NotUtf8 { path: PathBuf },
+    #[error("invalid TOML in `{path}` at line {line}, column {column}: {message}")]
+    Toml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("`{path}`: `{field}` {problem}")]
+    Field {
+        path: PathBuf,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("`{path}`: `build-system.backend-path` entry `{entry}` {problem}")]
+    BackendPath {
+        path: PathBuf,
+        entry: String,
+        problem: &'static str,
+    },
+}
+
+/// PEP 503 normalization: lowercase, each run of `-`, `_`, `.` becomes `-`.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.trim().chars() {
+    let mut in_run = false;
+    for c in name.chars() {
         if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
+            if !in_run {
                 out.push('-');
             }
-            sep = false;
+            in_run = true;
+        } else {
             out.extend(c.to_lowercase());
+            in_run = false;
         }
     }
     out
 }
 
-fn read_bounded(path: &Path) -> Result<Option<String>, ProjectError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ProjectError::Io {
-                path: path.to_path_buf(),
-                source,
-            });
+/// Read a project's metadata from its extracted source tree.
+pub fn read_project(root: &Path) -> Result<ProjectMeta, ProjectError> {
+    let root = fs::canonicalize(root)?;
+    let pyproject_path = root.join("pyproject.toml");
+    let pkg_info_path = root.join("PKG-INFO");
+
+    let pkg_info = read_bounded(&root, &pkg_info_path, Bound::Truncate)?
+        .map(|bytes| parse_pkg_info(&String::from_utf8_lossy(&bytes)));
+    let pyproject = match read_bounded(&root, &pyproject_path, Bound::Refuse)? {
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| ProjectError::NotUtf8 {
+                path: pyproject_path.clone(),
+            })?;
+            Some(parse_toml(&pyproject_path, &text)?)
         }
+        None => None,
     };
-    let mut buf = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| ProjectError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(ProjectError::TooLarge {
+
+    let build_system = match &pyproject {
+        Some(doc) => build_system(&pyproject_path, doc)?,
+        None => BuildSystem::legacy_default(),
+    };
+
+    let headers = pkg_info.unwrap_or_default();
+    let project_table = pyproject
+        .as_ref()
+        .and_then(|doc| doc.get("project"))
+        .and_then(toml::Value::as_table);
+    let from_project = |key: &str| {
+        project_table
+            .and_then(|t| t.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    let name = headers.name.clone().or_else(|| from_project("name"));
+    let version = headers.version.clone().or_else(|| from_project("version"));
+
+    Ok(ProjectMeta {
+        normalized_name: name.as_deref().map(normalize_name),
+        name,
+        version,
+        metadata_version: headers.metadata_version,
+        build_system,
+        has_pyproject: pyproject.is_some(),
+        has_setup_py: is_file(&root.join("setup.py")),
+        has_pkg_info: headers.present,
+    })
+}
+
+fn is_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// Over the bound is an error (a config file cut short would mislead).
+    Refuse,
+    /// Read up to the bound (headers come first; the rest is not needed).
+    Truncate,
+}
+
+/// Read a file of the project if it exists: it must resolve inside `root`
+/// and be a regular file. `root` is canonical.
+fn read_bounded(root: &Path, path: &Path, bound: Bound) -> Result<Option<Vec<u8>>, ProjectError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    // Links were checked at extraction; a link to a missing file is treated
+    // as no file, one that resolves elsewhere is refused.
+    let real = match fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if !real.starts_with(root) {
+        return Err(ProjectError::OutsideTree {
             path: path.to_path_buf(),
         });
     }
-    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+    let file = fs::File::open(&real)?;
+    if !file.metadata()?.is_file() {
+        return Err(ProjectError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_METADATA_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        match bound {
+            Bound::Refuse => {
+                return Err(ProjectError::TooLarge {
+                    path: path.to_path_buf(),
+                    limit: MAX_METADATA_BYTES,
+                });
+            }
+            Bound::Truncate => bytes.truncate(MAX_METADATA_BYTES as usize),
+        }
+    }
+    Ok(Some(bytes))
 }
 
-/// RFC 822-style headers up to the first blank line (continuations joined).
-pub fn parse_pkg_info(text: &str) -> Vec<(String, String)> {
+#[derive(Debug, Default)]
+struct PkgInfo {
+    present: bool,
+    name: Option<String>,
+    version: Option<String>,
+    metadata_version: Option<String>,
+}
+
+/// Parse the RFC 822-style header block of `PKG-INFO`: `Key: value` lines,
+/// continuation lines start with space or tab, the block ends at the first
+/// blank line (the description body follows). The first occurrence of a
+/// header wins, as with Python's `email` parser.
+fn parse_pkg_info(text: &str) -> PkgInfo {
     let mut headers: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
             break;
         }
         if line.starts_with([' ', '\t']) {
-            if let Some(last) = headers.last_mut() {
-                last.1.push('\n');
-                last.1.push_str(line.trim());
+            if let Some((_, value)) = headers.last_mut() {
+                let more = line.trim();
+                if !more.is_empty() {
+                    if !value.is_empty() {
+                        value.push(' ');
+                    }
+                    value.push_str(more);
+                }
+                continue;
             }
-            continue;
+            break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
+        let Some((key, value)) = line.split_once(':') else {
+            // Not a header: the body starts here.
+            break;
+        };
+        headers.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    headers
+    let get = |key: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    PkgInfo {
+        present: true,
+        name: get("name"),
+        version: get("version"),
+        metadata_version: get("metadata-version"),
+    }
 }
 
-fn string_list(v: &toml::Value, field: &str) -> Result<Vec<String>, ProjectError> {
-    let arr = v
-        .as_array()
-        .ok_or_else(|| ProjectError::Field(format!("`{field}` must be a list of strings")))?;
-    arr.iter()
-        .map(|x| {
-            x.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| ProjectError::Field(format!("`{field}` must be a list of strings")))
-        })
+fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, ProjectError> {
+    toml::from_str::<toml::Table>(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text.as_bytes()[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ProjectError::Toml {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
+    })
+}
+
+fn build_system(path: &Path, doc: &toml::Table) -> Result<BuildSystem, ProjectError> {
+    let field_error = |field: &'static str, problem: &str| ProjectError::Field {
+        path: path.to_path_buf(),
+        field,
+        problem: problem.to_owned(),
+    };
+    let Some(table) = doc.get("build-system") else {
+        return Ok(BuildSystem::legacy_default());
+    };
+    let table = table
+        .as_table()
+        .ok_or_else(|| field_error("build-system", "must be a table"))?;
+
+    let requires = match table.get("requires") {
+        None => {
+            return Err(field_error(
+                "build-system.requires",
+                "is missing (PEP 518: a [build-system] table must list its requirements)",
+            ));
+        }
+        Some(value) => string_list(value)
+            .ok_or_else(|| field_error("build-system.requires", "must be a list of strings"))?,
+    };
+
+    let backend = match table.get("build-backend") {
+        None => None,
+        Some(value) => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| field_error("build-system.build-backend", "must be a string"))?;
+            if s.trim().is_empty() {
+                return Err(field_error(
+                    "build-system.build-backend",
+                    "must not be empty",
+                ));
+            }
+            Some(s.to_owned())
+        }
+    };
+
+    let backend_path = match table.get("backend-path") {
+        None => Vec::new(),
+        Some(value) => string_list(value)
+            .ok_or_else(|| field_error("build-system.backend-path", "must be a list of strings"))?,
+    };
+    for entry in &backend_path {
+        check_backend_path(entry).map_err(|problem| ProjectError::BackendPath {
+            path: path.to_path_buf(),
+            entry: escape(entry),
+            problem,
+        })?;
+    }
+
+    Ok(match backend {
+        Some(build_backend) => BuildSystem {
+            requires,
+            build_backend,
+            backend_path,
+            source: BuildSystemSource::Pyproject,
+        },
+        None => BuildSystem {
+            requires,
+            build_backend: LEGACY_BACKEND.to_owned(),
+            backend_path,
+            source: BuildSystemSource::PyprojectWithoutBackend,
+        },
+    })
+}
+
+fn string_list(value: &toml::Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
         .collect()
 }
 
-fn check_backend_path(entry: &str) -> Result<(), ProjectError> {
-    let p = Path::new(entry);
-    let mut depth: i32 = 0;
-    for c in p.components() {
+/// A `backend-path` entry is a directory relative to the project root that,
+/// normalized lexically, stays inside it (PEP 517).
+fn check_backend_path(entry: &str) -> Result<(), &'static str> {
+    if entry.contains('\0') {
+        return Err("contains a NUL byte");
+    }
+    if entry.starts_with('/') || entry.starts_with('\\') || entry.get(1..2) == Some(":") {
+        return Err("is absolute: it must be relative to the project root");
+    }
+    let mut depth: usize = 0;
+    for c in entry.split(['/', '\\']) {
         match c {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => depth -= 1,
-            Component::RootDir | Component::Prefix(_) => depth = -1,
-        }
-        if depth < 0 {
-            return Err(ProjectError::Field(format!(
-                "backend-path entry `{}` leaves the source tree",
-                crate::text::one_line(entry, 200)
-            )));
+            "" | "." => {}
+            ".." => {
+                depth = depth.checked_sub(1).ok_or("leaves the project tree")?;
+            }
+            _ => depth += 1,
         }
     }
     Ok(())
 }
 
-/// Read the project's static metadata from an extracted sdist root.
-pub fn read_project(root: &Path) -> Result<ProjectMeta, ProjectError> {
-    let pkg_info = read_bounded(&root.join("PKG-INFO"))?;
-    let headers = pkg_info.as_deref().map(parse_pkg_info).unwrap_or_default();
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let mut name = header("Name");
-    let mut version = header("Version");
-    let pyproject = read_bounded(&root.join("pyproject.toml"))?;
-    let mut build_system = BuildSystem {
-        requires: vec![LEGACY_REQUIRES.to_string()],
-        build_backend: LEGACY_BACKEND.to_string(),
-        backend_path: vec![],
-        source: BuildSystemSource::LegacyDefault,
-    };
-    if let Some(text) = &pyproject {
-        let doc: toml::Table = toml::from_str(text)
-            .map_err(|e| ProjectError::Toml(e.to_string().trim_end().to_string()))?;
-        if let Some(bs) = doc.get("build-system") {
-            let bs = bs
-                .as_table()
-                .ok_or_else(|| ProjectError::Field("`build-system` must be a table".into()))?;
-            let requires = bs.get("requires").ok_or_else(|| {
-                ProjectError::Field(
-                    "`[build-system]` has no `requires` (PEP 518 makes it mandatory)".into(),
-                )
-            })?;
-            build_system.requires = string_list(requires, "build-system.requires")?;
-            match bs.get("build-backend") {
-                Some(b) => {
-                    build_system.build_backend = b
-                        .as_str()
-                        .ok_or_else(|| {
-                            ProjectError::Field(
-                                "`build-system.build-backend` must be a string".into(),
-                            )
-                        })?
-                        .trim()
-                        .to_string();
-                    build_system.source = BuildSystemSource::Pyproject;
-                }
-                None => build_system.source = BuildSystemSource::PyprojectWithoutBackend,
-            }
-            if let Some(bp) = bs.get("backend-path") {
-                let paths = string_list(bp, "build-system.backend-path")?;
-                for p in &paths {
-                    check_backend_path(p)?;
-                }
-                build_system.backend_path = paths;
-            }
+/// Escape control characters and bound length of attacker text in messages.
+fn escape(s: &str) -> String {
+    const MAX: usize = 256;
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
         }
-        if let Some(project) = doc.get("project").and_then(|p| p.as_table()) {
-            if name.is_none() {
-                name = project
-                    .get("name")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string);
-            }
-            if version.is_none() {
-                version = project
-                    .get("version")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string);
-            }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
-    Ok(ProjectMeta {
-        normalized_name: name.as_deref().map(normalize_name),
-        name,
-        version,
-        metadata_version: header("Metadata-Version"),
-        build_system,
-        has_pyproject: pyproject.is_some(),
-        has_setup_py: root.join("setup.py").is_file(),
-        has_pkg_info: pkg_info.is_some(),
-    })
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
-            let p = d.path().join(name);
+            let p = dir.path().join(name);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        d
+        dir
+    }
+
+    fn read(files: &[(&str, &str)]) -> Result<ProjectMeta, ProjectError> {
+        let dir = project(files);
+        read_project(dir.path())
+    }
+
+    const PKG_INFO: &str = "Metadata-Version: 2.1\nName: My_Pkg.Name\nVersion: 1.2.3\nSummary: x\n\nName: not-this\nbody text\n";
+
+    #[test]
+    fn normalize_name_follows_pep_503() {
+        assert_eq!(normalize_name("My_Pkg.Name"), "my-pkg-name");
+        assert_eq!(normalize_name("a--_..b"), "a-b");
+        assert_eq!(normalize_name("Django"), "django");
+        assert_eq!(normalize_name("zope.interface"), "zope-interface");
     }
 
     #[test]
-    fn pkg_info_only_gives_the_legacy_default() {
-        let d = tree(&[(
+    fn pkg_info_only_gives_legacy_default() {
+        let m = read(&[("PKG-INFO", PKG_INFO), ("setup.py", "")]).unwrap();
+        assert_eq!(m.name.as_deref(), Some("My_Pkg.Name"));
+        assert_eq!(m.normalized_name.as_deref(), Some("my-pkg-name"));
+        assert_eq!(m.version.as_deref(), Some("1.2.3"));
+        assert_eq!(m.metadata_version.as_deref(), Some("2.1"));
+        assert!(m.has_pkg_info && m.has_setup_py && !m.has_pyproject);
+        assert_eq!(
+            m.build_system,
+            BuildSystem {
+                requires: vec!["setuptools>=40.8.0".into()],
+                build_backend: "setuptools.build_meta:__legacy__".into(),
+                backend_path: vec![],
+                source: BuildSystemSource::LegacyDefault,
+            }
+        );
+    }
+
+    #[test]
+    fn pkg_info_headers_stop_at_the_first_blank_line() {
+        let m = read(&[(
             "PKG-INFO",
-            "Metadata-Version: 2.1\nName: My_Pkg\nVersion: 1.0\nSummary: a\n  continued\n\nName: body",
-        )]);
-        let m = read_project(d.path()).unwrap();
-        assert_eq!(m.name.as_deref(), Some("My_Pkg"));
-        assert_eq!(m.normalized_name.as_deref(), Some("my-pkg"));
-        assert_eq!(m.version.as_deref(), Some("1.0"));
+            "Metadata-Version: 2.1\n\nName: body\nVersion: 9\n",
+        )])
+        .unwrap();
+        assert_eq!(m.name, None);
+        assert_eq!(m.version, None);
+    }
+
+    #[test]
+    fn pkg_info_continuation_lines_and_crlf() {
+        let text = "Metadata-Version: 1.0\r\nName:\r\n  folded-name\r\nSummary: one\r\n\ttwo\r\nVersion: 2.0\r\n\r\n";
+        let m = read(&[("PKG-INFO", text)]).unwrap();
+        assert_eq!(m.name.as_deref(), Some("folded-name"));
+        assert_eq!(m.version.as_deref(), Some("2.0"));
+        let h = parse_pkg_info("Summary: one\n\ttwo\n  three\n");
+        assert!(h.present);
+        let text = "Name: a\n b\nVersion: 1\n";
+        let h = parse_pkg_info(text);
+        assert_eq!(h.name.as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn pkg_info_header_names_are_case_insensitive_and_first_wins() {
+        let h = parse_pkg_info("name: first\nNAME: second\nversion: 1\n");
+        assert_eq!(h.name.as_deref(), Some("first"));
+        assert_eq!(h.version.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn pkg_info_is_read_only_up_to_the_bound() {
+        let mut text = String::from("Name: big\n");
+        text.push_str(&"X-Filler: 0123456789\n".repeat(60_000));
+        text.push_str("Version: 1\n");
+        assert!(text.len() as u64 > MAX_METADATA_BYTES);
+        let m = read(&[("PKG-INFO", &text)]).unwrap();
+        assert_eq!(m.name.as_deref(), Some("big"));
+        assert_eq!(m.version, None, "a header past 1 MiB is not read");
+    }
+
+    #[test]
+    fn pyproject_with_backend_and_backend_path() {
+        let toml = r#"
+[build-system]
+requires = ["flit_core >=3.2,<4", "wheel"]
+build-backend = "backend:api"
+backend-path = ["_build", "./tools/../_build2"]
+"#;
+        let m = read(&[("pyproject.toml", toml), ("PKG-INFO", PKG_INFO)]).unwrap();
+        assert!(m.has_pyproject);
+        assert_eq!(
+            m.build_system,
+            BuildSystem {
+                requires: vec!["flit_core >=3.2,<4".into(), "wheel".into()],
+                build_backend: "backend:api".into(),
+                backend_path: vec!["_build".into(), "./tools/../_build2".into()],
+                source: BuildSystemSource::Pyproject,
+            }
+        );
+    }
+
+    #[test]
+    fn pyproject_without_backend_uses_legacy_backend_with_its_requires() {
+        let toml = "[build-system]\nrequires = [\"setuptools>=61\", \"cython\"]\n";
+        let m = read(&[("pyproject.toml", toml)]).unwrap();
+        assert_eq!(m.build_system.requires, ["setuptools>=61", "cython"]);
         assert_eq!(m.build_system.build_backend, LEGACY_BACKEND);
-        assert_eq!(m.build_system.requires, vec![LEGACY_REQUIRES]);
-        assert_eq!(m.build_system.source, BuildSystemSource::LegacyDefault);
-        let h = parse_pkg_info("Summary: a\n  continued\n");
-        assert_eq!(h[0].1, "a\ncontinued");
-    }
-
-    #[test]
-    fn pyproject_backend_and_backend_path() {
-        let d = tree(&[(
-            "pyproject.toml",
-            "[build-system]\nrequires = [\"flit_core >=3.2\"]\nbuild-backend = \"backend\"\nbackend-path = [\"_build\"]\n[project]\nname = \"x.y\"\nversion = \"2\"\n",
-        )]);
-        let m = read_project(d.path()).unwrap();
-        assert_eq!(m.build_system.requires, vec!["flit_core >=3.2"]);
-        assert_eq!(m.build_system.build_backend, "backend");
-        assert_eq!(m.build_system.backend_path, vec!["_build"]);
-        assert_eq!(m.build_system.source, BuildSystemSource::Pyproject);
-        assert_eq!(m.normalized_name.as_deref(), Some("x-y"));
-        assert_eq!(m.version.as_deref(), Some("2"));
-    }
-
-    #[test]
-    fn requires_without_backend_and_no_build_system() {
-        let d = tree(&[(
-            "pyproject.toml",
-            "[build-system]\nrequires = [\"setuptools\", \"wheel\"]\n",
-        )]);
-        let m = read_project(d.path()).unwrap();
         assert_eq!(
             m.build_system.source,
             BuildSystemSource::PyprojectWithoutBackend
         );
-        assert_eq!(m.build_system.build_backend, LEGACY_BACKEND);
-        assert_eq!(m.build_system.requires, vec!["setuptools", "wheel"]);
-        let d = tree(&[("pyproject.toml", "[tool.black]\nline-length = 1\n")]);
-        assert_eq!(
-            read_project(d.path()).unwrap().build_system.source,
-            BuildSystemSource::LegacyDefault
-        );
     }
 
     #[test]
-    fn bad_pyprojects_are_errors_naming_the_field() {
-        for (text, needle) in [
-            ("[build-system]\nbuild-backend = \"x\"\n", "no `requires`"),
-            (
-                "[build-system]\nrequires = \"setuptools\"\n",
-                "list of strings",
-            ),
-            ("[build-system]\nrequires = [1]\n", "list of strings"),
-            (
-                "[build-system]\nrequires = []\nbuild-backend = 3\n",
-                "must be a string",
-            ),
-            (
-                "[build-system]\nrequires = []\nbackend-path = [\"../../etc\"]\n",
-                "leaves the source tree",
-            ),
-            (
-                "[build-system]\nrequires = []\nbackend-path = [\"/abs\"]\n",
-                "leaves the source tree",
-            ),
-            ("[build-system\n", "line 1"),
-        ] {
-            let d = tree(&[("pyproject.toml", text)]);
-            let e = read_project(d.path()).unwrap_err().to_string();
-            assert!(e.contains(needle), "{text:?}: {e}");
+    fn pyproject_without_build_system_is_legacy_default_and_gives_name() {
+        let toml = "[project]\nname = \"From_Pyproject\"\nversion = \"0.1\"\n[tool.black]\nline-length = 99\n";
+        let m = read(&[("pyproject.toml", toml)]).unwrap();
+        assert_eq!(m.build_system.source, BuildSystemSource::LegacyDefault);
+        assert_eq!(m.build_system.requires, [LEGACY_REQUIRES]);
+        assert_eq!(m.name.as_deref(), Some("From_Pyproject"));
+        assert_eq!(m.normalized_name.as_deref(), Some("from-pyproject"));
+        assert_eq!(m.version.as_deref(), Some("0.1"));
+        assert!(!m.has_pkg_info);
+    }
+
+    #[test]
+    fn pkg_info_wins_over_project_table() {
+        let toml = "[project]\nname = \"other\"\ndynamic = [\"version\"]\n";
+        let m = read(&[("pyproject.toml", toml), ("PKG-INFO", "Name: real\n")]).unwrap();
+        assert_eq!(m.name.as_deref(), Some("real"));
+        assert_eq!(m.version, None);
+    }
+
+    #[test]
+    fn nothing_at_all_is_legacy_default_without_name() {
+        let m = read(&[]).unwrap();
+        assert_eq!(m.build_system.source, BuildSystemSource::LegacyDefault);
+        assert_eq!(m.name, None);
+        assert!(!m.has_pkg_info && !m.has_pyproject && !m.has_setup_py);
+    }
+
+    fn field_error(toml: &str) -> (String, String) {
+        match read(&[("pyproject.toml", toml)]).unwrap_err() {
+            err @ ProjectError::Field { field, .. } => (field.to_owned(), err.to_string()),
+            other => panic!("expected a field error, got {other:?}"),
         }
     }
 
     #[test]
-    fn normalizes_names() {
-        assert_eq!(normalize_name("Foo.Bar__baz"), "foo-bar-baz");
-        assert_eq!(normalize_name("a-_-b"), "a-b");
+    fn bad_types_are_errors_naming_file_and_field() {
+        let (field, msg) = field_error("[build-system]\nbuild-backend = \"x\"\n");
+        assert_eq!(field, "build-system.requires");
+        assert!(
+            msg.contains("pyproject.toml") && msg.contains("is missing"),
+            "{msg}"
+        );
+
+        let (field, msg) = field_error("[build-system]\nrequires = \"setuptools\"\n");
+        assert_eq!(field, "build-system.requires");
+        assert!(msg.contains("must be a list of strings"), "{msg}");
+
+        let (field, _) = field_error("[build-system]\nrequires = [\"a\", 1]\n");
+        assert_eq!(field, "build-system.requires");
+
+        let (field, msg) = field_error("[build-system]\nrequires = []\nbuild-backend = 3\n");
+        assert_eq!(field, "build-system.build-backend");
+        assert!(msg.contains("must be a string"), "{msg}");
+
+        let (field, _) = field_error("[build-system]\nrequires = []\nbackend-path = \"x\"\n");
+        assert_eq!(field, "build-system.backend-path");
+
+        let (field, _) = field_error("build-system = 1\n");
+        assert_eq!(field, "build-system");
+    }
+
+    #[test]
+    fn escaping_backend_path_is_an_error_naming_the_entry() {
+        for bad in [
+            "..",
+            "a/../..",
+            "/abs",
+            "../sibling",
+            "C:\\x",
+            "a\\..\\..\\b",
+        ] {
+            let toml = format!(
+                "[build-system]\nrequires = []\nbuild-backend = \"b\"\nbackend-path = [\"ok\", {}]\n",
+                toml::Value::String(bad.into())
+            );
+            let err = read(&[("pyproject.toml", &toml)]).unwrap_err();
+            assert!(
+                matches!(err, ProjectError::BackendPath { .. }),
+                "{bad}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("entry `{bad}`")), "{msg}");
+            assert!(msg.contains("pyproject.toml"), "{msg}");
+        }
+        // Staying inside after normalization is fine.
+        assert!(check_backend_path("a/../b").is_ok());
+        assert!(check_backend_path(".").is_ok());
+    }
+
+    #[test]
+    fn toml_syntax_errors_give_line_and_column() {
+        let err = read(&[(
+            "pyproject.toml",
+            "[build-system]\nrequires = [\"a\",\nx = 1\n",
+        )])
+        .unwrap_err();
+        let ProjectError::Toml { line, column, .. } = &err else {
+            panic!("expected a TOML error, got {err:?}");
+        };
+        assert_eq!((*line, *column), (3, 3), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("pyproject.toml") && msg.contains("line 3, column 3"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn oversized_pyproject_is_refused() {
+        let mut toml = String::from("[build-system]\nrequires = []\n# ");
+        toml.push_str(&"x".repeat(MAX_METADATA_BYTES as usize));
+        let err = read(&[("pyproject.toml", &toml)]).unwrap_err();
+        assert!(matches!(err, ProjectError::TooLarge { .. }), "{err:?}");
+        assert!(err.to_string().contains("pyproject.toml"));
+    }
+
+    #[test]
+    fn metadata_files_must_resolve_inside_the_tree() {
+        let outside = project(&[("secret", "[build-system]\nrequires = []\n")]);
+        let dir = project(&[]);
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            dir.path().join("pyproject.toml"),
+        )
+        .unwrap();
+        let err = read_project(dir.path()).unwrap_err();
+        assert!(matches!(err, ProjectError::OutsideTree { .. }), "{err:?}");
+
+        // A link inside the tree is fine.
+        let dir = project(&[("real.toml", "[build-system]\nrequires = [\"x\"]\n")]);
+        std::os::unix::fs::symlink("real.toml", dir.path().join("pyproject.toml")).unwrap();
+        let m = read_project(dir.path()).unwrap();
+        assert_eq!(m.build_system.requires, ["x"]);
+
+        // A directory named pyproject.toml is not a file.
+        let dir = project(&[]);
+        std::fs::create_dir(dir.path().join("pyproject.toml")).unwrap();
+        let err = read_project(dir.path()).unwrap_err();
+        assert!(matches!(err, ProjectError::NotAFile { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn build_system_serializes_kebab_case_source() {
+        let m = read(&[]).unwrap();
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["build_system"]["source"], "legacy-default");
     }
 }
