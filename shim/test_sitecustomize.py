@@ -1,0 +1,116 @@
+"""Tests of the audit hook: events, origins, sanitizing, and who escapes it.
+
+Run: python3 -m unittest discover -s shim -t shim
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+SHIM = os.path.dirname(os.path.abspath(__file__))
+
+
+class AuditHookTest(unittest.TestCase):
+    def run_script(self, script, extra_args=()):
+        tmp = tempfile.mkdtemp(prefix="hook-test-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
+        src = os.path.join(tmp, "src")
+        os.makedirs(src)
+        path = os.path.join(src, "setup.py")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(script))
+        read_fd, write_fd = os.pipe()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": tmp,
+            "PYTHONPATH": SHIM,
+            "SDIST_BOX_EVENTS_FD": str(write_fd),
+            "SDIST_BOX_EVENTS_FILE": os.path.join(tmp, "fallback.jsonl"),
+            "SDIST_BOX_SOURCE_DIR": src,
+        }
+        proc = subprocess.Popen([sys.executable, *extra_args, path], env=env, cwd=src,
+                                pass_fds=(write_fd,), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as r:
+            stream = r.read()
+        out, err = proc.communicate()
+        self.assertEqual(proc.returncode, 0, err.decode())
+        lines = stream.decode().splitlines()
+        fallback = os.path.join(tmp, "fallback.jsonl")
+        if os.path.exists(fallback):
+            with open(fallback) as f:
+                lines += f.read().splitlines()
+        for line in lines:
+            self.assertLess(len(line), 4000)
+        return [json.loads(line) for line in lines], tmp, src
+
+    def test_events_carry_the_origin_line(self):
+        events, tmp, src = self.run_script(
+            """\
+            import os, socket, subprocess, sys, ctypes, base64
+            open('/tmp/../tmp/zz-hook-test-write', 'w').close()
+            try:
+                open(os.path.expanduser('~/.ssh/id_rsa'))
+            except OSError:
+                pass
+            s = socket.socket()
+            s.settimeout(1)
+            s.connect_ex(('127.0.0.1', 9))
+            subprocess.Popen([sys.executable, '-c', 'import os; os.getpid()'], close_fds=True).wait()
+            os.system('true')
+            ctypes.CDLL(None).getpid
+            exec(base64.b64decode(b'eCA9IDE='))
+            """
+        )
+        by = {}
+        for e in events:
+            by.setdefault(e["ev"], []).append(e)
+        self.assertIn("hook.start", by)
+        connect = by["socket.connect"][0]
+        self.assertEqual(connect["origin"], os.path.join(src, "setup.py") + ":9")
+        self.assertEqual(connect["args"][1], ["127.0.0.1", 9])
+        self.assertTrue(any(e["args"][0].endswith(".ssh/id_rsa") and e["origin"].endswith(":4") for e in by["open"]))
+        self.assertTrue(by["subprocess.Popen"][0]["origin"].endswith(":10"))
+        self.assertTrue(by["os.system"][0]["origin"].endswith(":11"))
+        self.assertIn("ctypes.dlsym", by)
+        self.assertTrue(any(e["args"][0].startswith("sha256:") for e in by.get("exec", []) + by.get("compile", [])))
+        # The child (close_fds) lost the descriptor: its start went to the fallback file.
+        starts = by["hook.start"]
+        self.assertGreaterEqual(len(starts), 2, starts)
+        self.assertEqual(len({e["pid"] for e in starts}), len(starts))
+        for e in events:
+            self.assertEqual(sorted(e), ["args", "ev", "origin", "pid", "ppid", "seq", "stack", "t", "v"])
+        os.unlink("/tmp/zz-hook-test-write")
+
+    def test_package_objects_are_never_repr_d(self):
+        events, tmp, src = self.run_script(
+            """\
+            import os
+            class Evil(os.PathLike):
+                def __fspath__(self):
+                    return '/tmp/evil-target'
+                def __repr__(self):
+                    open(os.path.join(os.environ['HOME'], 'repr-called'), 'w').close()
+                    return 'x'
+                __str__ = __repr__
+            import subprocess, sys
+            # The audit event carries the raw argv list, Evil included.
+            subprocess.run([sys.executable, '-c', 'pass', Evil()])
+            """
+        )
+        self.assertFalse(os.path.exists(os.path.join(tmp, "repr-called")))
+        popen = [e for e in events if e["ev"] == "subprocess.Popen"]
+        self.assertEqual(popen[0]["args"][1][3], "<Evil>")
+
+    def test_isolated_children_run_without_the_hook(self):
+        for flags in (["-I"], ["-S"], ["-E"]):
+            events, _, _ = self.run_script("x = 1\n", extra_args=flags)
+            self.assertFalse([e for e in events if e["ev"] == "hook.start"], flags)
+
+
+if __name__ == "__main__":
+    unittest.main()
