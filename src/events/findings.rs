@@ -179,6 +179,8 @@ struct Pairing<'a> {
     line_cache: HashMap<PathBuf, Vec<String>>,
     /// Sandbox pid → when it first exec'd.
     first_exec: HashMap<u32, u64>,
+    /// Sandbox pid → indices of its audit events, oldest first.
+    by_pid: HashMap<u32, Vec<usize>>,
 }
 
 fn short_command(argv: &[String]) -> String {
@@ -301,24 +303,6 @@ impl<'a> Pairing<'a> {
                 .rposition(|a| a.pid == pid && a.event == "os.exec" && a.t_ns <= k.t_ns);
             return own.or_else(|| self.ancestor_spawn(pid, k.t_ns));
         }
-        // An exec is done by the forked child of the Python process that
-        // asked for it (or by that process itself, for os.exec*).
-        let candidates: Vec<u32> = if is_exec {
-            let mut c = vec![pid];
-            let mut at = self.parents.get(&pid).copied();
-            for _ in 0..3 {
-                match at {
-                    Some(p) if p > 0 => {
-                        c.push(p);
-                        at = self.parents.get(&p).copied();
-                    }
-                    _ => break,
-                }
-            }
-            c
-        } else {
-            vec![pid]
-        };
         // A connect or datagram to an address pairs only with an audit event
         // naming that address, once: a second kernel connect with no audit
         // event of its own is exactly what ctypes looks like.
@@ -333,9 +317,23 @@ impl<'a> Pairing<'a> {
             ) if *port != 53 => Some((ip.to_string(), *port)),
             _ => None,
         };
-        let mut best: Option<(usize, u64)> = None;
-        for (i, a) in self.audit.iter().enumerate() {
-            if !candidates.contains(&a.pid) || !names.contains(&a.event.as_str()) {
+        let dns = matches!(
+            &k.target,
+            Target::Socket {
+                dns_query: Some(_),
+                ..
+            }
+        );
+        let list = self.by_pid.get(&pid)?;
+        let end = list.partition_point(|&i| self.audit[i].t_ns <= k.t_ns);
+        let mut fallback = None;
+        // Newest first: the hook fires just before the operation.
+        for &i in list[..end].iter().rev() {
+            let a = &self.audit[i];
+            if k.t_ns - a.t_ns > PAIR_WINDOW_NS {
+                break;
+            }
+            if !names.contains(&a.event.as_str()) {
                 continue;
             }
             if let Some((ip, port)) = &wanted {
@@ -353,29 +351,15 @@ impl<'a> Pairing<'a> {
                     continue;
                 }
             }
-            // The hook fires before the operation, on the same clock.
-            if a.t_ns > k.t_ns || k.t_ns - a.t_ns > PAIR_WINDOW_NS {
-                continue;
+            // One lookup sends several datagrams (A, AAAA, retries), so DNS
+            // events may explain more than one kernel event.
+            if dns || !self.used.contains(&i) {
+                self.used.insert(i);
+                return Some(i);
             }
-            // The latest one before it; one lookup sends several datagrams
-            // (A, AAAA, retries), so DNS events may be reused.
-            let dns = matches!(
-                &k.target,
-                Target::Socket {
-                    dns_query: Some(_),
-                    ..
-                }
-            );
-            let reused = !dns && self.used.contains(&i);
-            let distance = (k.t_ns - a.t_ns) + if reused { PAIR_WINDOW_NS } else { 0 };
-            if best.is_none_or(|(_, d)| distance < d) {
-                best = Some((i, distance));
-            }
+            fallback.get_or_insert(i);
         }
-        best.map(|(i, _)| {
-            self.used.insert(i);
-            i
-        })
+        fallback
     }
 
     /// For a process that did not explain itself (curl, sh), the audit
@@ -509,7 +493,14 @@ pub fn pair(
         hooked: starts.iter().map(|s| s.pid).collect(),
         line_cache: HashMap::new(),
         first_exec: HashMap::new(),
+        by_pid: HashMap::new(),
     };
+    for (i, a) in audit.iter().enumerate() {
+        p.by_pid.entry(a.pid).or_default().push(i);
+    }
+    for list in p.by_pid.values_mut() {
+        list.sort_by_key(|&i| audit[i].t_ns);
+    }
     let events: &[KernelEvent] = kernel.map(|k| k.events.as_slice()).unwrap_or(&[]);
     for k in events {
         if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {

@@ -411,7 +411,13 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 _ if !inet => (target, Verdict::Allowed, None),
                 // A UDP connect sends nothing: answer success without
                 // connecting, and see (and deny) the datagram after it.
-                Syscall::Connect if udp => (target, Verdict::Faked, None),
+                // The same for TCP to port 53: DNS over TCP sends its
+                // question right after the connect.
+                Syscall::Connect
+                    if udp || matches!(addr, Some(SockAddr::Inet { port: 53, .. })) =>
+                {
+                    (target, Verdict::Faked, None)
+                }
                 Syscall::Bind if addr.as_ref().is_some_and(SockAddr::is_loopback) => {
                     (target, Verdict::Allowed, None)
                 }
@@ -479,8 +485,16 @@ fn dns_from_payload(
         _ => return None,
     };
     let payload = sys::read_process_memory(n.pid, ptr, len.min(512)).ok()?;
-    super::dns::query_name(&payload)
-        .or_else(|| super::dns::query_name_tcp(&payload))
+    // DNS over TCP prefixes the message with its length.
+    let tcp = payload.len() >= 2
+        && u16::from_be_bytes([payload[0], payload[1]]) as usize == len.saturating_sub(2);
+    let decoded = if tcp {
+        super::dns::query_name_tcp(&payload)
+    } else {
+        super::dns::query_name(&payload)
+    };
+    decoded
+        .filter(|(name, _)| !name.is_empty())
         .map(|(name, _)| name)
 }
 
