@@ -251,3 +251,18 @@ fn a_secret_read_is_refused_for_an_unprivileged_user_too() {
     assert_eq!(report["sandbox"]["enforcement"]["host_uid"], uid);
     assert_eq!(report["sandbox"]["enforcement"]["inner_uid"], 1000);
 }
+
+#[test]
+fn the_log_keeps_every_hook_calls_output() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sdist = Sdist::setuptools_with("chatty", "print('LOG-MARKER from setup.py', flush=True)\n")
+        .write(tmp.path());
+    let built = common::build(&sdist, &tmp.path().join("out"), BuildOpts::default());
+    assert_eq!(built.status(), "built", "{}", built.describe());
+    // setup.py runs for get_requires_for_build_wheel, then for
+    // prepare_metadata_for_build_wheel and build_wheel: three times.
+    assert_eq!(built.log.matches("LOG-MARKER").count(), 3, "{}", built.log);
+}

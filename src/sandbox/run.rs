@@ -496,9 +496,15 @@ fn spawn_output_reader(
     opts: &RunOptions,
 ) -> Result<std::thread::JoinHandle<Log>, SandboxError> {
     let mut file = match &opts.log_path {
-        Some(p) => {
-            Some(fs::File::create(p).map_err(io_err(format!("create the log `{}`", p.display())))?)
-        }
+        Some(p) => Some(
+            fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(opts.append_log)
+                .truncate(!opts.append_log)
+                .open(p)
+                .map_err(io_err(format!("open the log `{}`", p.display())))?,
+        ),
         None => None,
     };
     let echo = opts.echo;
