@@ -445,3 +445,64 @@ fn the_wall_clock_limit_kills_a_hanging_build() {
     );
     host_is_healthy();
 }
+
+#[test]
+fn the_file_size_and_cpu_limits_end_the_build_with_clear_messages() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    if !must_have_wheelhouse() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = limits_profile(tmp.path(), "file-size = \"1M\"\nwall-seconds = 60\n");
+    let attack = "print('ATTACK big file', flush=True)\nwith open('/tmp/big', 'wb') as f:\n    f.write(b'x' * (4 << 20))\n";
+    let sdist = Sdist::setuptools_with("evil-bigfile", attack).write(tmp.path());
+    let built = common::build(
+        &sdist,
+        &out_dir(tmp.path()),
+        BuildOpts {
+            profile: Some(&profile),
+            ..Default::default()
+        },
+    );
+    assert_eq!(built.code(), 3, "{}", built.describe());
+    assert_eq!(
+        built.report.as_ref().unwrap()["outcome"]["limit_hit"],
+        "file-size",
+        "{}",
+        built.describe()
+    );
+    assert!(
+        built.stderr().contains("file-size limit"),
+        "{}",
+        built.stderr()
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = limits_profile(tmp.path(), "cpu-seconds = 1\nwall-seconds = 60\n");
+    let attack = "print('ATTACK spin', flush=True)\nwhile True:\n    pass\n";
+    let sdist = Sdist::setuptools_with("evil-spin", attack).write(tmp.path());
+    let built = common::build(
+        &sdist,
+        &out_dir(tmp.path()),
+        BuildOpts {
+            profile: Some(&profile),
+            ..Default::default()
+        },
+    );
+    assert_eq!(built.code(), 3, "{}", built.describe());
+    assert_eq!(
+        built.report.as_ref().unwrap()["outcome"]["limit_hit"],
+        "cpu",
+        "{}",
+        built.describe()
+    );
+    assert!(
+        built.stderr().contains("CPU-time limit (1 s)"),
+        "{}",
+        built.stderr()
+    );
+    host_is_healthy();
+}

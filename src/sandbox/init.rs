@@ -489,20 +489,23 @@ fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
 
 fn apply_rlimits(plan: &SandboxPlan) -> nix::Result<String> {
     let l = &plan.limits;
+    // (resource, soft, hard, name). CPU: SIGXCPU at the limit, so the end is
+    // recognisable, and SIGKILL 5 s later if the process ignores it.
+    let limits = [
+        (Resource::RLIMIT_NPROC, l.processes, 0, "processes"),
+        (Resource::RLIMIT_AS, l.memory_bytes, 0, "memory"),
+        (Resource::RLIMIT_FSIZE, l.file_size_bytes, 0, "file-size"),
+        (Resource::RLIMIT_CPU, l.cpu_seconds, 5, "cpu-seconds"),
+        (Resource::RLIMIT_NOFILE, l.open_files, 0, "open-files"),
+        (Resource::RLIMIT_CORE, Some(0), 0, "core"),
+    ];
     let mut parts = Vec::new();
-    let mut set = |res: Resource, value: Option<u64>, name: &str| -> nix::Result<()> {
+    for (resource, value, grace, name) in limits {
         if let Some(v) = value {
-            setrlimit(res, v, v)?;
+            setrlimit(resource, v, v.saturating_add(grace))?;
             parts.push(format!("{name}={v}"));
         }
-        Ok(())
-    };
-    set(Resource::RLIMIT_NPROC, l.processes, "processes")?;
-    set(Resource::RLIMIT_AS, l.memory_bytes, "memory")?;
-    set(Resource::RLIMIT_FSIZE, l.file_size_bytes, "file-size")?;
-    set(Resource::RLIMIT_CPU, l.cpu_seconds, "cpu-seconds")?;
-    set(Resource::RLIMIT_NOFILE, l.open_files, "open-files")?;
-    set(Resource::RLIMIT_CORE, Some(0), "core")?;
+    }
     Ok(parts.join(", "))
 }
 
