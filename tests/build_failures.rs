@@ -9,14 +9,7 @@ use std::path::Path;
 use common::{BuildOpts, Sdist};
 
 fn ready() -> bool {
-    if !common::userns_available() || common::wheelhouse().is_none() {
-        if std::env::var_os(common::REQUIRE_ALL).is_some() {
-            panic!("user namespaces or the wheelhouse are missing (run scripts/setup-tests)");
-        }
-        eprintln!("skipped: user namespaces or the wheelhouse are missing");
-        return false;
-    }
-    true
+    common::ready_for_builds()
 }
 
 fn only_reports_and_logs(out: &Path) {

@@ -12,14 +12,7 @@ use common::Sdist;
 use serde_json::Value;
 
 fn ready() -> bool {
-    if !common::userns_available() || common::wheelhouse().is_none() {
-        if std::env::var_os(common::REQUIRE_ALL).is_some() {
-            panic!("user namespaces or the wheelhouse are missing (run scripts/setup-tests)");
-        }
-        eprintln!("skipped: user namespaces or the wheelhouse are missing");
-        return false;
-    }
-    true
+    common::ready_for_builds()
 }
 
 fn validator(schema_path: &Path) -> jsonschema::Validator {

@@ -442,9 +442,9 @@ pub fn fork_single_threaded() -> nix::Result<nix::unistd::ForkResult> {
     unsafe { nix::unistd::fork() }
 }
 
-/// Install a filter compiled by seccompiler (no listener).
-pub fn seccomp_install_compiled(program: &[seccompiler::sock_filter]) -> io::Result<()> {
-    let converted: Vec<libc::sock_filter> = program
+/// seccompiler's instructions in libc's layout (the same four fields).
+fn to_libc(program: &[seccompiler::sock_filter]) -> Vec<libc::sock_filter> {
+    program
         .iter()
         .map(|i| libc::sock_filter {
             code: i.code,
@@ -452,8 +452,12 @@ pub fn seccomp_install_compiled(program: &[seccompiler::sock_filter]) -> io::Res
             jf: i.jf,
             k: i.k,
         })
-        .collect();
-    seccomp_install(&converted, false).map(drop)
+        .collect()
+}
+
+/// Install a filter compiled by seccompiler (no listener).
+pub fn seccomp_install_compiled(program: &[seccompiler::sock_filter]) -> io::Result<()> {
+    seccomp_install(&to_libc(program), false).map(drop)
 }
 
 /// `pidfd_open(2)`.
@@ -621,16 +625,7 @@ pub fn poll_two(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout: std::time::Durati
 
 /// Install a compiled user-notification filter; returns its listener.
 pub fn seccomp_install_notify(program: &[seccompiler::sock_filter]) -> io::Result<OwnedFd> {
-    let converted: Vec<libc::sock_filter> = program
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
-    seccomp_install(&converted, true)?
+    seccomp_install(&to_libc(program), true)?
         .ok_or_else(|| io::Error::other("the kernel returned no listener"))
 }
 

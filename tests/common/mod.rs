@@ -497,3 +497,16 @@ pub fn install_and_run(wheel: &Path, code: &str) -> Output {
         .output()
         .unwrap()
 }
+
+/// Builds need user namespaces and the wheelhouse; without them a test
+/// prints `skipped: <why>` (or fails when SDIST_BOX_REQUIRE_ALL is set).
+pub fn ready_for_builds() -> bool {
+    if !userns_available() || wheelhouse().is_none() {
+        if std::env::var_os(REQUIRE_ALL).is_some() {
+            panic!("user namespaces or the wheelhouse are missing (run scripts/setup-tests)");
+        }
+        eprintln!("skipped: user namespaces or the wheelhouse are missing");
+        return false;
+    }
+    true
+}
