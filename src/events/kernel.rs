@@ -270,12 +270,6 @@ fn supervise(
             .or_default() += 1;
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
         let (mut target, verdict, errno) = decide(&notif, syscall);
-        // What we read of its memory is only meaningful if the caller is
-        // still the one waiting (pids can be reused).
-        if !sys::notif_id_valid(listener.as_fd(), notif.id) {
-            log.errors += 1;
-            continue;
-        }
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).
@@ -291,16 +285,6 @@ fn supervise(
             // The image changes: read it afresh next time.
             procs.remove(&notif.pid);
         }
-        let answered = match verdict {
-            Verdict::Allowed => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
-            Verdict::Faked => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
-            Verdict::Denied => sys::notif_respond(
-                listener.as_fd(),
-                notif.id,
-                false,
-                errno.unwrap_or(libc::EACCES),
-            ),
-        };
         // A faked UDP connect leaves no peer in the kernel: remember it, so
         // the send that follows is shown with its destination.
         let key = (notif.pid, notif.args[0] as i32);
@@ -325,6 +309,23 @@ fn supervise(
                 _ => {}
             }
         }
+        // Everything read from the caller's memory is read by now, while it
+        // still waits; only then is it answered (and may reuse that memory).
+        if !sys::notif_id_valid(listener.as_fd(), notif.id) {
+            log.errors += 1;
+            continue;
+        }
+        // Answer before the bookkeeping below: the build never waits on it.
+        let answered = match verdict {
+            Verdict::Allowed => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
+            Verdict::Faked => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
+            Verdict::Denied => sys::notif_respond(
+                listener.as_fd(),
+                notif.id,
+                false,
+                errno.unwrap_or(libc::EACCES),
+            ),
+        };
         if answered.is_err() {
             log.errors += 1;
         }
