@@ -70,9 +70,10 @@ def main():
     times = {name: [] for name in configs}
     cpu = {name: [] for name in configs}
     events = {}
+    work_cache = os.path.join(REPO, "tests/.cache/bench-streams")
     with tempfile.TemporaryDirectory(prefix="sdist-box-streams-") as work:
         base = [args.binary, "build", sdist, "--python", py, "--find-links", wheelhouse,
-                "--no-index", "--cache-dir", os.path.join(work, "cache"), "--fail-on", "never",
+                "--no-index", "--cache-dir", work_cache, "--fail-on", "never",
                 "--env", "CIBUILDWHEEL=1"]
         subprocess.run(base + ["-o", os.path.join(work, "warm")], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,7 +137,25 @@ def main():
     skip_ns = hooked[0] - plain[0]
     emit_ns = hooked[1] - plain[1]
     print(f"audit hook per event: {skip_ns:.0f} ns when filtered out, {emit_ns:.0f} ns when recorded")
-    est = (total_events * skip_ns + events["all"]["audit_events"] * emit_ns) / 1e9
+    # Plus the hook's start-up in every hooked Python process, against the
+    # compiled shim in the cache (as builds use it).
+    shim = next(os.path.join(work_cache, "shim", d) for d in os.listdir(os.path.join(work_cache, "shim")))
+    def startup(env, n=20):
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            subprocess.run([py, "-c", "pass"], env=env, check=True)
+            ts.append(time.perf_counter() - t)
+        return statistics.median(ts)
+    start_plain = startup({"PATH": "/usr/bin:/bin"})
+    start_hooked = startup({"PATH": "/usr/bin:/bin", "PYTHONPATH": shim,
+                            "SDIST_BOX_EVENTS_FILE": os.devnull, "SDIST_BOX_SOURCE_DIR": "/build/src"})
+    start_s = start_hooked - start_plain
+    processes = events["all"]["hooked_processes"]
+    print(f"hook start-up per Python process: {start_s * 1e3:+.2f} ms, medians of 20 "
+          f"({processes} hooked processes in this build)")
+    start_s = max(0.0, start_s)
+    est = (total_events * skip_ns + events["all"]["audit_events"] * emit_ns) / 1e9 + processes * start_s
     print(f"estimated hook cost for this build ({total_events} audit events): {est * 1e3:.1f} ms = "
           f"{100 * est / statistics.median(times['none']):.2f}% of it")
     for label, name in (("audit-hook", "python"), ("notification", "kernel"), ("both", "all")):

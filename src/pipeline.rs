@@ -387,7 +387,7 @@ fn build_inner(
 
     // 5. get_requires_for_build_wheel, in the sandbox.
     let t = Instant::now();
-    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp.read_paths)?;
+    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp)?;
     let first = ctx.run_phase(report, &env, "requires", &log_path, false)?;
     report.timings.requires_ms = ms(t);
     let dynamic: Vec<String> = first
@@ -510,21 +510,27 @@ impl<'a> SandboxContext<'a> {
         work: &Path,
         src: &Path,
         project: &project::ProjectMeta,
-        interp_paths: &[PathBuf],
+        interp: &buildenv::Interpreter,
     ) -> Result<Self, Failure> {
         let out = work.join("out");
-        let shim = work.join("shim");
         fs::create_dir(&out)
-            .and_then(|()| crate::shim::install(&shim))
             .context("cannot prepare the work directory")
             .map_err(errored)?;
+        let shim = crate::shim::ensure_compiled(
+            &req.cache_dir,
+            &interp.executable,
+            &interp.version,
+            inside::SHIM,
+        )
+        .context("cannot prepare the shim")
+        .map_err(errored)?;
         let ctx = SandboxContext {
             req,
             work: work.to_path_buf(),
             src: src.to_path_buf(),
             out,
             shim,
-            interp_paths: interp_paths.to_vec(),
+            interp_paths: interp.read_paths.clone(),
             backend: project.build_system.build_backend.clone(),
             backend_path: project.build_system.backend_path.clone(),
             host: HostLayout::detect(),
