@@ -368,8 +368,8 @@ fn build_inner(
         version: interp.version.clone(),
     });
     let static_reqs = project.build_system.requires.clone();
-    let mut env =
-        buildenv::ensure(&interp, &static_reqs, &req.index, &req.cache_dir).map_err(errored)?;
+    let mut env = buildenv::ensure(&interp, &static_reqs, &req.index, &req.cache_dir)
+        .map_err(|e| env_failure(e, Status::Refused))?;
     report.build_env = Some(env_info(&env, &[]));
     report.timings.buildenv_ms = ms(t);
 
@@ -423,7 +423,8 @@ fn build_inner(
             "the backend asked for {:?}: second build-environment round",
             new
         );
-        env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir).map_err(errored)?;
+        env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir)
+            .map_err(|e| env_failure(e, Status::BuildFailed))?;
         report.timings.buildenv_ms += ms(t);
     }
     report.build_env = Some(env_info(&env, &dynamic));
@@ -1165,6 +1166,16 @@ pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
     }
     drop(tmp);
     Ok(exit::OK)
+}
+
+/// A build-environment failure: a requirement the package named that is
+/// refused is the package's doing (`refused` before anything ran, `build
+/// failed` when its backend asked for it); anything else is an error.
+fn env_failure(e: buildenv::BuildEnvError, package_fault: Status) -> Failure {
+    match e {
+        buildenv::BuildEnvError::Requirement { .. } => Failure::new(package_fault, e.into()),
+        other => errored(other),
+    }
 }
 
 #[cfg(test)]

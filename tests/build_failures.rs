@@ -259,3 +259,50 @@ fn the_log_keeps_every_hook_calls_output() {
     // prepare_metadata_for_build_wheel and build_wheel: three times.
     assert_eq!(built.log.matches("LOG-MARKER").count(), 3, "{}", built.log);
 }
+
+#[test]
+fn a_requirement_naming_a_url_is_never_fetched() {
+    if !ready() {
+        return;
+    }
+    let listener = common::Listener::start();
+    listener.self_check();
+    let tmp = tempfile::tempdir().unwrap();
+    let backend = format!(
+        "def get_requires_for_build_wheel(config_settings=None):\n    return ['evil @ http://127.0.0.1:{}/evil-1.0-py3-none-any.whl']\n",
+        listener.port
+    );
+    let sdist = Sdist::new("urlreq", "1.0")
+        .file(
+            "pyproject.toml",
+            "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+        )
+        .file("backend.py", &backend)
+        .write(tmp.path());
+    let built = common::build(&sdist, &tmp.path().join("out"), BuildOpts::default());
+    assert_eq!(built.code(), 3, "{}", built.describe());
+    let reason = built.report.as_ref().unwrap()["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("direct reference") && reason.contains("evil @"),
+        "{reason}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        listener.connections(),
+        0,
+        "the trusted stage fetched a URL the package named"
+    );
+
+    // The same in pyproject.toml is refused before anything runs.
+    let sdist = Sdist::new("urlreq2", "1.0")
+        .file(
+            "pyproject.toml",
+            "[build-system]\nrequires = [\"/etc/passwd\"]\nbuild-backend = \"x\"\n",
+        )
+        .write(tmp.path());
+    let built = common::build(&sdist, &tmp.path().join("out2"), BuildOpts::default());
+    assert_eq!(built.code(), 5, "{}", built.describe());
+}

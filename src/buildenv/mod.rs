@@ -26,6 +26,8 @@ pub use python::{Interpreter, minimal_roots, resolve_interpreter};
 pub enum BuildEnvError {
     #[error("cannot use the interpreter `{spec}`: {reason}")]
     Interpreter { spec: String, reason: String },
+    #[error("{reason}")]
+    Requirement { reason: String },
     #[error("failed to {what} `{path}`: {source}")]
     Io {
         what: &'static str,
@@ -190,6 +192,43 @@ fn open_up(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Is `req` a plain PEP 508 requirement on a *name* (with optional extras,
+/// versions and markers)? Requirement strings come from the package (its
+/// `pyproject.toml`, its `get_requires_for_build_wheel`), and pip also
+/// accepts paths, archives and `name @ URL` references: followed in the
+/// trusted stage, those would read host files or fetch from outside the
+/// index. Refused here, before pip sees them.
+pub fn check_requirement(req: &str) -> Result<(), String> {
+    let r = req.trim();
+    let name_part = r.split(';').next().unwrap_or("");
+    let first = r.chars().next().unwrap_or(' ');
+    let bad = if r.is_empty() {
+        Some("it is empty")
+    } else if !first.is_ascii_alphanumeric() {
+        Some("it does not start with a project name (a path or an option?)")
+    } else if name_part.contains('@') {
+        Some("it is a direct reference (`name @ URL`)")
+    } else if r.contains("://") || name_part.contains('/') || name_part.contains('\\') {
+        Some("it names a URL or a path")
+    } else if [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"]
+        .iter()
+        .any(|ext| name_part.trim_end().ends_with(ext))
+    {
+        Some("it names an archive file")
+    } else if r.chars().any(|c| c.is_control()) {
+        Some("it contains control characters")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => Err(format!(
+            "the build requirement `{}` is refused: {why}; only requirements on project names are installed",
+            crate::text::one_line(r, 200)
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The environment for `requirements`, made if needed.
 pub fn ensure(
     interp: &Interpreter,
@@ -198,6 +237,9 @@ pub fn ensure(
     cache_dir: &Path,
 ) -> Result<BuildEnv, BuildEnvError> {
     let reqs = normalized_requirements(requirements);
+    for r in &reqs {
+        check_requirement(r).map_err(|reason| BuildEnvError::Requirement { reason })?;
+    }
     let key = env_key(interp, &reqs, index);
     let envs = cache_dir.join("envs");
     let env = envs.join(&key);
@@ -341,6 +383,32 @@ mod tests {
             e.to_string().contains("python9-nonexistent") && e.to_string().contains("--python"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn only_requirements_on_names_are_accepted() {
+        for ok in [
+            "setuptools>=40.8.0",
+            "flit_core >=3.2,<4",
+            "importlib-metadata>=3.6; python_version < \"3.10\"",
+            "pkg[extra]==1.0",
+        ] {
+            assert!(check_requirement(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "evil @ https://example.invalid/evil-1.0-py3-none-any.whl",
+            "https://example.invalid/x.whl",
+            "/etc/passwd",
+            "./local-dir",
+            "../x.tar.gz",
+            "file:///etc/shadow",
+            "x-1.0-py3-none-any.whl",
+            "--index-url=http://127.0.0.1:9/",
+            "",
+        ] {
+            let e = check_requirement(bad).unwrap_err();
+            assert!(e.contains("refused"), "{bad}: {e}");
+        }
     }
 
     #[test]
