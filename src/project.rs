@@ -404,20 +404,7 @@ fn check_backend_path(entry: &str) -> Result<(), &'static str> {
 
 /// Escape control characters and bound length of attacker text in messages.
 fn escape(s: &str) -> String {
-    const MAX: usize = 256;
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::one_line(s, 257)
 }
 
 #[cfg(test)]

@@ -34,19 +34,7 @@ pub(crate) fn display_bytes(raw: &[u8]) -> String {
 }
 
 pub(crate) fn display_str(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == MAX_DISPLAY_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::one_line(s, MAX_DISPLAY_CHARS + 1)
 }
 
 /// Check an entry name. `zip_rules` adds the checks for names written on
