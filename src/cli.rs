@@ -64,6 +64,14 @@ pub struct Cli {
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
     Build(crate::pipeline::BuildArgs),
+    /// Build many sdists (a directory or a hash-pinned list), each in its own
+    /// sandbox, several at once; resumable and shardable across machines.
+    #[command(name = "build-all", after_help = crate::batch::AFTER_HELP)]
+    BuildAll(crate::batch::BuildAllArgs),
+    /// Write a PEP 503 / PEP 691 simple index of the wheels in a directory
+    /// (for `pip install --index-url file://DIR/simple`).
+    #[command(after_help = crate::index::AFTER_HELP)]
+    Index(crate::index::IndexArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(crate::pipeline::InspectArgs),
     /// Run any command inside the sandbox (no source tree; HOME is empty).
@@ -153,6 +161,8 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => crate::pipeline::build_command(&args, cli.verbose),
+        Command::BuildAll(args) => crate::batch::build_all_command(&args),
+        Command::Index(args) => crate::index::index_command(&args),
         Command::Inspect(args) => crate::pipeline::inspect_command(&args),
         Command::Run(args) => run_command(&args, cli.verbose),
         Command::Doctor(args) => crate::doctor::doctor_command(&args),

@@ -5,15 +5,18 @@
 //! extract), [`project`] (static metadata), [`buildenv`] (trusted build
 //! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
 //! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
-//! (one build end to end) and [`report`]. Only `sandbox::sys` may use
+//! (one build end to end) and [`report`]; [`batch`] runs many builds and
+//! [`index`] publishes their wheels as a simple index. Only `sandbox::sys` may use
 //! `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod batch;
 pub mod buildenv;
 pub mod cli;
 pub mod doctor;
 pub mod events;
+pub mod index;
 pub mod pipeline;
 pub mod policy;
 pub mod project;

@@ -96,7 +96,7 @@ pub struct ArchiveLimitArgs {
     pub max_ratio: u64,
 }
 
-fn parse_env_arg(s: &str) -> Result<(String, String), String> {
+pub fn parse_env_arg(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
@@ -245,6 +245,9 @@ pub struct BuildRequest {
     pub archive_limits: ArchiveLimits,
     /// Copy the build's output to stderr as it happens.
     pub echo: bool,
+    /// When a hook fails, print the last lines of its output on stderr
+    /// (`build-all` turns this off: its progress and table say it).
+    pub print_failure_tail: bool,
     /// Notify the open family too (costly; see the benchmark).
     pub trace_files: bool,
     pub streams: Streams,
@@ -672,7 +675,9 @@ impl<'a> SandboxContext<'a> {
             return Ok(result.unwrap_or_default());
         }
         let reason = failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits);
-        print_tail(&outcome.output_tail, log_path);
+        if self.req.print_failure_tail {
+            print_tail(&outcome.output_tail, log_path);
+        }
         Err(Failure {
             status: Status::BuildFailed,
             error: anyhow::anyhow!(reason),
@@ -1046,6 +1051,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         prepare_metadata: !args.no_prepare_metadata,
         archive_limits: args.archive_limits.limits(),
         echo: verbose > 0,
+        print_failure_tail: true,
         trace_files: args.trace_files,
         streams: args.streams,
     };

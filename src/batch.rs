@@ -1,0 +1,1418 @@
+//! `sdist-box build-all`: many sdists, each in its own sandbox, `--jobs` at
+//! once, optionally only this machine's share of them (`--shard I/N`).
+//!
+//! Invariants:
+//! - one package's failure (a refused archive, a failed build, a panic in
+//!   our own code) is that entry's outcome and never stops or corrupts the
+//!   others;
+//! - every output is written atomically, and a package's report is written
+//!   after its wheel: a report that says `built` for the input's sha256,
+//!   beside a wheel with the hash it names, marks the entry as done, so an
+//!   interrupted run resumes where it stopped;
+//! - the shard of an sdist is a pure function of its file name (see
+//!   [`shard_key`]): every machine, every version of sdist-box, and every
+//!   set of flags puts it in the same shard, even when the archive is
+//!   corrupt;
+//! - a hash pin that does not match makes that entry `refused`: nothing of
+//!   it is extracted or built.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::archive;
+use crate::buildenv::{self, IndexOptions};
+use crate::cli::exit;
+use crate::pipeline::{
+    self, ArchiveLimitArgs, BuildRequest, FailOn, Streams, sdist_stem, write_atomic,
+};
+use crate::policy::Profile;
+use crate::report::{BuildReport, Status};
+
+/// Bumped on any incompatible change of `build-all.json`.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+/// The machine-readable summary, in the output directory.
+pub const SUMMARY_FILE: &str = "build-all.json";
+/// File names `build-all` takes from a directory.
+const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"];
+
+pub const AFTER_HELP: &str = "\
+INPUT is a directory (every .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar and .zip in it,
+not recursive) or a requirements-style file of local sdist paths, one per line,
+in pip's syntax: `# comments`, `\\` line continuations, ${VAR} expansion, and
+hash pins (`--hash=sha256:HEX`, repeatable; any one must match). A relative
+path is relative to the file; `file://` URLs work too. An entry whose hash
+does not match is refused and never extracted or built.
+
+In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
+`<sdist>.build.log`; for the run: `build-all.json` (schema_version 1; rewritten
+after every package, so it is current while the run goes on). A rerun skips
+every sdist whose report in DIR says `built` for the same input sha256 and
+whose wheel is there with the hash that report names; the others (failed,
+refused, new, changed) are built again. --rebuild builds everything.
+
+--shard I/N builds only the sdists whose shard is I (0 ≤ I < N). The shard is
+sha256 of the project name taken from the file name (`name-version.tar.gz`,
+normalized as in PEP 503), so N machines with I = 0..N-1 cover the input
+exactly once, every version of a project lands on the same machine, and the
+assignment never depends on the archive's content. --dry-run prints the plan
+(one line per sdist of this shard: action, shard, project key, path) and
+builds nothing.
+
+Exit code: the worst outcome over the sdists of this run, in this order
+(worst first):
+  4  the sandbox could not be set up as the profile requires (see `sdist-box doctor`)
+  6  an error (I/O, build requirements not installable as wheels)
+  5  an input was refused (hash mismatch, hostile or corrupt archive, bad metadata)
+  3  a package's build failed (its log is in DIR)
+  1  every wheel was built, but a report has findings that match --fail-on
+  0  every wheel was built (or was already), nothing to report
+  2  usage error (also: INPUT unreadable or not in the syntax above)";
+
+/// Flags for `build-all`: the build flags of `build` that apply to a set of
+/// sdists, plus how to run the set.
+#[derive(Debug, Clone, Args)]
+pub struct BuildAllArgs {
+    /// A directory of sdists, or a requirements-style file of sdist paths (see below).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Directory for the wheels, their reports and logs, and `build-all.json`.
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// How many sandboxes run at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
+    /// Build only shard I of N (0-based), e.g. `--shard 0/4`.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+    /// Print the plan (action, shard, project key, path per sdist) and build nothing.
+    #[arg(long, visible_alias = "list")]
+    pub dry_run: bool,
+    /// Build every sdist again, even those already built in DIR.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
+    #[arg(long)]
+    pub python: Option<OsString>,
+    /// Look for build-requirement wheels in this directory (repeatable).
+    #[arg(long = "find-links", value_name = "DIR")]
+    pub find_links: Vec<PathBuf>,
+    /// Do not use any package index for build requirements (with --find-links).
+    #[arg(long)]
+    pub no_index: bool,
+    /// Which findings in a built package's report make the run exit with code 1.
+    #[arg(long, value_enum, default_value = "blocked")]
+    pub fail_on: FailOn,
+    /// Where build environments are cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Create the temporary work directories under this directory (default: $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Do not call `prepare_metadata_for_build_wheel` before `build_wheel`.
+    #[arg(long)]
+    pub no_prepare_metadata: bool,
+    /// Set a variable in every build's environment (repeatable), e.g. CIBUILDWHEEL=1.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = pipeline::parse_env_arg)]
+    pub env: Vec<(String, String)>,
+    /// Which event streams explain the builds.
+    #[arg(long, value_enum, default_value = "all")]
+    pub streams: Streams,
+    /// Also record every file open in the sandboxes (slower).
+    #[arg(long)]
+    pub trace_files: bool,
+    #[command(flatten)]
+    pub archive_limits: ArchiveLimitArgs,
+}
+
+/// `I/N`: this machine's share of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not I/N with 0 ≤ I < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// The project key of an sdist, from its file name alone: the part before
+/// the last `-` that starts a version (a digit follows it), PEP 503
+/// normalized. `pdm_backend-2.4.5.tar.gz` → `pdm-backend`,
+/// `python-dateutil-2.8.2.tar.gz` → `python-dateutil`. A name that does not
+/// parse keeps its whole stem: still the same on every machine.
+///
+/// Why the file name and not `PKG-INFO`: reading `PKG-INFO` needs the
+/// archive extracted, which fails for a corrupt archive, depends on the
+/// archive limits given, and could change with sdist-box's metadata reader;
+/// any of that differing between two machines would build an sdist twice
+/// or never.
+pub fn shard_key(filename: &str) -> String {
+    let stem = sdist_stem(filename);
+    let cut = stem
+        .char_indices()
+        .filter(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
+        .map(|(i, _)| i)
+        .next_back();
+    let name = match cut {
+        Some(i) if i > 0 => &stem[..i],
+        _ => &stem[..],
+    };
+    crate::project::normalize_name(name)
+}
+
+/// Which of `count` shards `key` belongs to: the first 8 bytes of its
+/// sha256, big-endian, modulo `count`.
+pub fn shard_of(key: &str, count: u32) -> u32 {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(count.max(1))) as u32
+}
+
+/// One sdist to build, as the input named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// Where it was named: `FILE:LINE`, or the directory.
+    pub origin: String,
+    /// Lowercase sha256 pins; empty when not pinned.
+    pub sha256: Vec<String>,
+}
+
+/// INPUT could not be used at all (a usage error: nothing is built).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {problem}")]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        problem: String,
+    },
+    #[error("`{0}` has no sdists (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip)")]
+    Empty(PathBuf),
+}
+
+/// The entries of INPUT: a directory of sdists or a requirements-style file.
+pub fn read_input(input: &Path) -> Result<Vec<Entry>, InputError> {
+    let read_err = |source| InputError::Read {
+        path: input.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(input).map_err(read_err)?;
+    let entries = if meta.is_dir() {
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(input).map_err(read_err)? {
+            let e = e.map_err(read_err)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_file = e.file_type().map(|t| !t.is_dir()).unwrap_or(false);
+            if is_file && !name.starts_with('.') && SDIST_SUFFIXES.iter().any(|s| name.ends_with(s))
+            {
+                entries.push(Entry {
+                    path: e.path(),
+                    origin: input.display().to_string(),
+                    sha256: Vec::new(),
+                });
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries
+    } else {
+        let text = std::fs::read_to_string(input).map_err(read_err)?;
+        parse_requirements(&text, input, &|k| std::env::var(k).ok())?
+    };
+    if entries.is_empty() {
+        return Err(InputError::Empty(input.to_path_buf()));
+    }
+    Ok(entries)
+}
+
+/// pip's comment rule: `#` at the start of a line or after whitespace.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// pip's `${NAME}` expansion (names of `A-Z`, `0-9`, `_`); unset names stay.
+fn expand_vars(s: &str, var: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                match var(&after[..end]) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[start..start + 2 + end + 1]),
+                }
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parse a requirements-style file of local sdist paths (see [`AFTER_HELP`]).
+pub fn parse_requirements(
+    text: &str,
+    file: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Entry>, InputError> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let syntax = |line: usize, problem: String| InputError::Syntax {
+        file: file.to_path_buf(),
+        line,
+        problem,
+    };
+    // 1. Join continuation lines as pip does: a line ending in `\` joins the
+    //    next, except a comment line; the joined line keeps the number of
+    //    its first line.
+    let mut logical: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let is_comment = raw.trim_start().starts_with('#');
+        if let Some(body) = raw.strip_suffix('\\').filter(|_| !is_comment) {
+            let p = pending.get_or_insert_with(|| (n, String::new()));
+            p.1.push_str(body);
+            continue;
+        }
+        match pending.take() {
+            Some((first, mut joined)) => {
+                // A comment line ends a continuation, as in pip.
+                if !is_comment {
+                    joined.push_str(raw);
+                }
+                logical.push((first, joined));
+            }
+            None => logical.push((n, raw.to_string())),
+        }
+    }
+    if let Some(p) = pending {
+        logical.push(p);
+    }
+    // 2. Comments, variables, then the tokens of each line.
+    let mut entries = Vec::new();
+    for (n, line) in logical {
+        let line = expand_vars(strip_comment(&line), var);
+        let mut tokens = line.split_whitespace();
+        let Some(first) = tokens.next() else {
+            continue;
+        };
+        if first.starts_with('-') {
+            return Err(syntax(
+                n,
+                format!(
+                    "the option `{}` is not supported here: build-all takes only sdist paths with --hash pins (give index options on the command line)",
+                    crate::text::one_line(first, 80)
+                ),
+            ));
+        }
+        let mut hashes = Vec::new();
+        let mut other_algorithms = false;
+        while let Some(tok) = tokens.next() {
+            let value = if let Some(v) = tok.strip_prefix("--hash=") {
+                v.to_string()
+            } else if tok == "--hash" {
+                tokens
+                    .next()
+                    .ok_or_else(|| syntax(n, "`--hash` needs a value (sha256:HEX)".into()))?
+                    .to_string()
+            } else {
+                return Err(syntax(
+                    n,
+                    format!(
+                        "unexpected `{}` after the path (only --hash=sha256:HEX may follow; paths with spaces are not supported)",
+                        crate::text::one_line(tok, 80)
+                    ),
+                ));
+            };
+            let (algo, hex) = value.split_once(':').ok_or_else(|| {
+                syntax(
+                    n,
+                    format!("`--hash={value}` is not ALGORITHM:HEX (e.g. sha256:…)"),
+                )
+            })?;
+            match algo {
+                "sha256" => {
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(syntax(
+                            n,
+                            format!("`{hex}` is not a sha256 (64 hex digits)"),
+                        ));
+                    }
+                    hashes.push(hex.to_ascii_lowercase());
+                }
+                "sha384" | "sha512" => other_algorithms = true,
+                _ => {
+                    return Err(syntax(
+                        n,
+                        format!(
+                            "unknown hash algorithm `{algo}` (pip knows sha256, sha384, sha512)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if other_algorithms && hashes.is_empty() {
+            return Err(syntax(
+                n,
+                "only sha256 pins are checked by sdist-box; add a --hash=sha256:… pin".into(),
+            ));
+        }
+        let path_text = first.strip_prefix("file://").unwrap_or(first);
+        if path_text.contains("://") {
+            return Err(syntax(
+                n,
+                format!(
+                    "`{}` is a URL: build-all builds local files only (download first, then pin with --hash)",
+                    crate::text::one_line(first, 200)
+                ),
+            ));
+        }
+        let looks_like_file = SDIST_SUFFIXES.iter().any(|s| path_text.ends_with(s));
+        if !looks_like_file {
+            return Err(syntax(
+                n,
+                format!(
+                    "`{}` is not a path to an sdist (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip); requirements on names are not resolved here",
+                    crate::text::one_line(first, 200)
+                ),
+            ));
+        }
+        let path = Path::new(path_text);
+        entries.push(Entry {
+            path: if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            },
+            origin: format!("{}:{n}", file.display()),
+            sha256: hashes,
+        });
+    }
+    Ok(entries)
+}
+
+/// An entry with what the plan decided about it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub entry: Entry,
+    pub filename: String,
+    pub stem: String,
+    pub key: String,
+    pub shard: u32,
+    /// Another entry earlier in the input has the same file name: their
+    /// outputs would collide in DIR.
+    pub duplicate_of: Option<String>,
+}
+
+/// All entries with their shard, in input order.
+pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    entries
+        .into_iter()
+        .map(|entry| {
+            let filename = entry
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = sdist_stem(&filename);
+            let key = shard_key(&filename);
+            let duplicate_of = match seen.get(&stem) {
+                Some(first) => Some(first.clone()),
+                None => {
+                    seen.insert(stem.clone(), entry.origin.clone());
+                    None
+                }
+            };
+            Planned {
+                shard: shard_of(&key, shard_count),
+                filename,
+                stem,
+                key,
+                duplicate_of,
+                entry,
+            }
+        })
+        .collect()
+}
+
+/// How one sdist of the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryStatus {
+    Built,
+    /// Built by an earlier run for the same input sha256; not built again.
+    Skipped,
+    BuildFailed,
+    Refused,
+    SandboxUnavailable,
+    Error,
+}
+
+impl EntryStatus {
+    fn from_report(s: Status) -> EntryStatus {
+        match s {
+            Status::Built => EntryStatus::Built,
+            Status::BuildFailed => EntryStatus::BuildFailed,
+            Status::Refused => EntryStatus::Refused,
+            Status::SandboxUnavailable => EntryStatus::SandboxUnavailable,
+            Status::Error => EntryStatus::Error,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            EntryStatus::Built => "built",
+            EntryStatus::Skipped => "skipped",
+            EntryStatus::BuildFailed => "build-failed",
+            EntryStatus::Refused => "refused",
+            EntryStatus::SandboxUnavailable => "no-sandbox",
+            EntryStatus::Error => "error",
+        }
+    }
+
+    fn wheel_ok(self) -> bool {
+        matches!(self, EntryStatus::Built | EntryStatus::Skipped)
+    }
+}
+
+/// One line of `build-all.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryResult {
+    pub sdist: PathBuf,
+    pub origin: String,
+    pub filename: String,
+    pub shard_key: String,
+    pub sha256: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub status: EntryStatus,
+    /// Why it did not build (for people; attacker text is JSON-escaped only).
+    pub reason: Option<String>,
+    pub seconds: f64,
+    pub findings: usize,
+    /// The report has findings that match `--fail-on`.
+    pub fails_on: bool,
+    /// File names in the output directory.
+    pub wheel: Option<String>,
+    pub report: Option<String>,
+    pub log: Option<String>,
+}
+
+impl EntryResult {
+    fn exit_code(&self) -> u8 {
+        match self.status {
+            EntryStatus::Built | EntryStatus::Skipped if self.fails_on => exit::FINDINGS,
+            EntryStatus::Built | EntryStatus::Skipped => exit::OK,
+            EntryStatus::BuildFailed => exit::BUILD_FAILED,
+            EntryStatus::Refused => exit::INPUT_REFUSED,
+            EntryStatus::SandboxUnavailable => exit::SANDBOX_UNAVAILABLE,
+            EntryStatus::Error => exit::ERROR,
+        }
+    }
+}
+
+/// How bad an exit code is, for "the worst outcome wins" (see [`AFTER_HELP`]).
+pub fn severity_rank(code: u8) -> u8 {
+    match code {
+        exit::OK => 0,
+        exit::FINDINGS => 1,
+        exit::BUILD_FAILED => 2,
+        exit::INPUT_REFUSED => 3,
+        exit::ERROR => 4,
+        exit::SANDBOX_UNAVAILABLE => 5,
+        _ => 4,
+    }
+}
+
+/// The worst of a run's exit codes.
+pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes
+        .into_iter()
+        .max_by_key(|c| severity_rank(*c))
+        .unwrap_or(exit::OK)
+}
+
+/// `--fail-on` over the `severity` strings of a report's findings.
+fn fails_on(fail_on: FailOn, severities: impl IntoIterator<Item = String>) -> bool {
+    severities.into_iter().any(|s| match fail_on {
+        FailOn::Blocked => s == "blocked" || s == "evasion",
+        FailOn::Evasion => s == "evasion",
+        FailOn::Any => true,
+        FailOn::Never => false,
+    })
+}
+
+/// Everything every build of the run shares.
+struct Settings {
+    out_dir: PathBuf,
+    profile: Profile,
+    python: Option<OsString>,
+    index: IndexOptions,
+    cache_dir: PathBuf,
+    work_parent: Option<PathBuf>,
+    prepare_metadata: bool,
+    archive_limits: archive::Limits,
+    trace_files: bool,
+    streams: Streams,
+    fail_on: FailOn,
+    rebuild: bool,
+}
+
+impl Settings {
+    fn from_args(args: &BuildAllArgs) -> anyhow::Result<Settings> {
+        let mut profile = Profile::load(&args.profile)?;
+        for (k, v) in &args.env {
+            profile.environment.set.insert(k.clone(), v.clone());
+        }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        Ok(Settings {
+            out_dir: absolute(&args.out_dir),
+            profile,
+            python: args.python.clone(),
+            index: IndexOptions {
+                find_links: args.find_links.iter().map(|p| absolute(p)).collect(),
+                no_index: args.no_index,
+            },
+            cache_dir: absolute(
+                &args
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(buildenv::default_cache_dir),
+            ),
+            work_parent: args.work_dir.clone(),
+            prepare_metadata: !args.no_prepare_metadata,
+            archive_limits: args.archive_limits.limits(),
+            trace_files: args.trace_files,
+            streams: args.streams,
+            fail_on: args.fail_on,
+            rebuild: args.rebuild,
+        })
+    }
+
+    /// The one place a batch entry becomes a [`BuildRequest`].
+    fn request(&self, sdist: &Path, sha256: Option<String>) -> BuildRequest {
+        BuildRequest {
+            sdist: sdist.to_path_buf(),
+            out_dir: self.out_dir.clone(),
+            profile: self.profile.clone(),
+            python: self.python.clone(),
+            sha256,
+            index: self.index.clone(),
+            cache_dir: self.cache_dir.clone(),
+            work_parent: self.work_parent.clone(),
+            keep_work: false,
+            prepare_metadata: self.prepare_metadata,
+            archive_limits: self.archive_limits,
+            echo: false,
+            print_failure_tail: false,
+            trace_files: self.trace_files,
+            streams: self.streams,
+        }
+    }
+}
+
+/// The report of an earlier run that makes this entry done, if there is one:
+/// `built` for the same input sha256, its wheel present with the hash the
+/// report names.
+fn finished_report(out_dir: &Path, stem: &str, input_sha: &str) -> Option<serde_json::Value> {
+    use std::io::Read;
+    let path = out_dir.join(format!("{stem}.sdist-box.json"));
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .ok()?
+        .take(256 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if report["input"]["sha256"].as_str() != Some(input_sha)
+        || report["outcome"]["status"] != "built"
+    {
+        return None;
+    }
+    let wheel = report["wheel"]["filename"].as_str()?;
+    if !pipeline::valid_wheel_name(wheel) {
+        return None;
+    }
+    let actual = archive::sha256_file(&out_dir.join(wheel)).ok()?;
+    (report["wheel"]["sha256"].as_str() == Some(actual.as_str())).then_some(report)
+}
+
+fn file_name_in(out_dir: &Path, p: &Path) -> Option<String> {
+    p.strip_prefix(out_dir)
+        .ok()
+        .map(|r| r.display().to_string())
+        .or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+fn result_from_report(
+    planned: &Planned,
+    report: &serde_json::Value,
+    status: EntryStatus,
+    seconds: f64,
+    settings: &Settings,
+) -> EntryResult {
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    let severities = findings
+        .iter()
+        .filter_map(|f| f["severity"].as_str().map(str::to_string));
+    let log = report["log"]
+        .as_str()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .and_then(|p| file_name_in(&settings.out_dir, &p));
+    EntryResult {
+        sdist: planned.entry.path.clone(),
+        origin: planned.entry.origin.clone(),
+        filename: planned.filename.clone(),
+        shard_key: planned.key.clone(),
+        sha256: report["input"]["sha256"].as_str().map(str::to_string),
+        name: report["project"]["name"].as_str().map(str::to_string),
+        version: report["project"]["version"].as_str().map(str::to_string),
+        reason: report["outcome"]["reason"].as_str().map(str::to_string),
+        seconds,
+        findings: findings.len(),
+        fails_on: status.wheel_ok() && fails_on(settings.fail_on, severities),
+        wheel: report["wheel"]["filename"].as_str().map(str::to_string),
+        report: Some(format!("{}.sdist-box.json", planned.stem)),
+        log,
+        status,
+    }
+}
+
+fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> EntryResult {
+    EntryResult {
+        sdist: planned.entry.path.clone(),
+        origin: planned.entry.origin.clone(),
+        filename: planned.filename.clone(),
+        shard_key: planned.key.clone(),
+        sha256: None,
+        name: None,
+        version: None,
+        status,
+        reason: Some(reason),
+        seconds: 0.0,
+        findings: 0,
+        fails_on: false,
+        wheel: None,
+        report: None,
+        log: None,
+    }
+}
+
+/// Build (or skip) one entry. Never panics through; never fails the run.
+fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
+    let started = Instant::now();
+    if let Some(first) = &planned.duplicate_of {
+        return failed_result(
+            planned,
+            EntryStatus::Refused,
+            format!(
+                "`{}` is named twice (first at {first}); its outputs would overwrite each other",
+                planned.filename
+            ),
+        );
+    }
+    // The input's hash: for resuming, and to pick which of several pins to
+    // hand the pipeline (any one matching is enough, as in pip).
+    let actual = archive::sha256_file(&planned.entry.path).ok();
+    if !settings.rebuild
+        && let Some(sha) = &actual
+        && let Some(report) = finished_report(&settings.out_dir, &planned.stem, sha)
+    {
+        return result_from_report(
+            planned,
+            &report,
+            EntryStatus::Skipped,
+            started.elapsed().as_secs_f64(),
+            settings,
+        );
+    }
+    let pin = match (&planned.entry.sha256[..], &actual) {
+        ([], _) => None,
+        (pins, Some(a)) if pins.contains(a) => Some(a.clone()),
+        // No pin matches (or the file is unreadable): the pipeline refuses
+        // it against the first pin, before extracting anything, and says so
+        // in the report.
+        (pins, _) => Some(pins[0].clone()),
+    };
+    let req = settings.request(&planned.entry.path, pin);
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::build(&req)));
+    let report: BuildReport = match built {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return failed_result(
+                planned,
+                EntryStatus::Error,
+                format!(
+                    "internal error while building `{}`: {what}",
+                    planned.filename
+                ),
+            );
+        }
+    };
+    let json = report.to_json();
+    let report_path = settings
+        .out_dir
+        .join(format!("{}.sdist-box.json", planned.stem));
+    let mut status = EntryStatus::from_report(report.outcome.status);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let mut result = result_from_report(
+        planned,
+        &value,
+        status,
+        started.elapsed().as_secs_f64(),
+        settings,
+    );
+    if let Err(e) = write_atomic(&report_path, &json) {
+        status = EntryStatus::Error;
+        result.status = status;
+        result.report = None;
+        result.reason = Some(format!("{e:#}"));
+    }
+    result
+}
+
+/// What the workers tell the main thread.
+enum Event {
+    Started(usize),
+    Finished(usize, Box<EntryResult>),
+}
+
+/// The whole run, as written to `build-all.json`.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    schema_version: u32,
+    tool: crate::report::Tool,
+    input: &'a Path,
+    out_dir: &'a Path,
+    shard: Option<Shard>,
+    jobs: u32,
+    fail_on: String,
+    /// False while the run is going on (or when it was interrupted).
+    complete: bool,
+    elapsed_seconds: f64,
+    counts: Counts,
+    exit_code: u8,
+    entries: Vec<&'a EntryResult>,
+    /// Entries of the input not yet finished (or not started).
+    pending: Vec<&'a Path>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+struct Counts {
+    /// Entries in the input.
+    input: usize,
+    /// Entries in this shard (all of them without --shard).
+    selected: usize,
+    built: usize,
+    skipped: usize,
+    build_failed: usize,
+    refused: usize,
+    sandbox_unavailable: usize,
+    error: usize,
+    /// Built or skipped, with findings matching --fail-on.
+    fails_on: usize,
+}
+
+impl Counts {
+    fn add(&mut self, r: &EntryResult) {
+        match r.status {
+            EntryStatus::Built => self.built += 1,
+            EntryStatus::Skipped => self.skipped += 1,
+            EntryStatus::BuildFailed => self.build_failed += 1,
+            EntryStatus::Refused => self.refused += 1,
+            EntryStatus::SandboxUnavailable => self.sandbox_unavailable += 1,
+            EntryStatus::Error => self.error += 1,
+        }
+        if r.fails_on {
+            self.fails_on += 1;
+        }
+    }
+
+    fn failed(&self) -> usize {
+        self.build_failed + self.refused + self.sandbox_unavailable + self.error
+    }
+}
+
+/// Progress on stderr: a redrawn status line on a terminal, plain lines
+/// otherwise.
+struct Progress {
+    tty: bool,
+    total: usize,
+    started: Instant,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal()
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+            total,
+            started: Instant::now(),
+            drawn: false,
+        }
+    }
+
+    fn elapsed(&self) -> String {
+        let s = self.started.elapsed().as_secs();
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+
+    fn finished(&mut self, done: usize, r: &EntryResult) {
+        let t = crate::text::one_line;
+        let what = match (&r.name, &r.version) {
+            (Some(n), Some(v)) => format!("{} {}", t(n, 60), t(v, 30)),
+            _ => t(&r.filename, 90),
+        };
+        let mut line = format!(
+            "[{done}/{}] {:<12} {what} ({:.1} s",
+            self.total,
+            r.status.label(),
+            r.seconds
+        );
+        if r.findings > 0 {
+            line.push_str(&format!(", {} finding(s)", r.findings));
+        }
+        line.push(')');
+        if let (false, Some(reason)) = (r.status.wheel_ok(), &r.reason) {
+            line.push_str(&format!(": {}", t(reason, 200)));
+        }
+        let mut err = std::io::stderr().lock();
+        if self.tty && self.drawn {
+            let _ = write!(err, "\r\x1b[K");
+            self.drawn = false;
+        }
+        let _ = writeln!(err, "sdist-box: {line}");
+    }
+
+    fn status(&mut self, counts: &Counts, done: usize, running: &[String]) {
+        if !self.tty {
+            return;
+        }
+        let mut now = running.join(", ");
+        if now.chars().count() > 60 {
+            now = now.chars().take(59).collect::<String>() + "…";
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[K{done}/{} done, {} failed, {} skipped · {} · {now}",
+            self.total,
+            counts.failed(),
+            counts.skipped,
+            self.elapsed()
+        );
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.tty && self.drawn {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+            self.drawn = false;
+        }
+    }
+}
+
+/// The table at the end, for people.
+fn summary_table(results: &[&EntryResult]) -> String {
+    let t = crate::text::one_line;
+    let rows: Vec<[String; 5]> = results
+        .iter()
+        .map(|r| {
+            [
+                t(r.name.as_deref().unwrap_or(&r.filename), 40),
+                t(r.version.as_deref().unwrap_or("-"), 20),
+                format!(
+                    "{}{}",
+                    r.status.label(),
+                    if r.fails_on { " (fails-on)" } else { "" }
+                ),
+                format!("{:.1}", r.seconds),
+                r.findings.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["package", "version", "status", "seconds", "findings"];
+    let mut width = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            let pad = w.saturating_sub(c.chars().count());
+            if i == 3 || i == 4 {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            }
+            s.push_str("  ");
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    out
+}
+
+/// `sdist-box build-all`.
+pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
+    let entries = match read_input(&args.input) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("sdist-box: error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let input_count = entries.len();
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let planned: Vec<Planned> = plan(entries, shard.count)
+        .into_iter()
+        .filter(|p| p.shard == shard.index)
+        .collect();
+    let settings = Settings::from_args(args)?;
+    if args.dry_run {
+        return dry_run(&planned, &settings, input_count, shard);
+    }
+    std::fs::create_dir_all(&settings.out_dir).with_context(|| {
+        format!(
+            "cannot create the output directory `{}`",
+            settings.out_dir.display()
+        )
+    })?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        })
+        .clamp(1, planned.len().max(1) as u32);
+    eprintln!(
+        "sdist-box: {} sdist(s){} from {}, {jobs} at a time, into {}",
+        planned.len(),
+        match args.shard {
+            Some(s) => format!(" of {input_count} in shard {}/{}", s.index, s.count),
+            None => String::new(),
+        },
+        args.input.display(),
+        settings.out_dir.display()
+    );
+
+    let settings = Arc::new(settings);
+    let planned = Arc::new(planned);
+    let queue = Arc::new(Mutex::new((0..planned.len()).collect::<VecDeque<usize>>()));
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut workers = Vec::new();
+    for n in 0..jobs {
+        let (settings, planned, queue, tx) =
+            (settings.clone(), planned.clone(), queue.clone(), tx.clone());
+        // Each sandbox's init gets SIGKILL when the thread that started it
+        // ends (PR_SET_PDEATHSIG follows the thread); a worker outlives its
+        // builds, since `pipeline::build` waits for the sandbox to end.
+        let worker = std::thread::Builder::new()
+            .name(format!("build-all-{n}"))
+            .spawn(move || {
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                    let Some(i) = next else { break };
+                    if tx.send(Event::Started(i)).is_err() {
+                        break;
+                    }
+                    let result = run_entry(&planned[i], &settings);
+                    if tx.send(Event::Finished(i, Box::new(result))).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("cannot start a worker thread")?;
+        workers.push(worker);
+    }
+    drop(tx);
+
+    let started = Instant::now();
+    let mut results: Vec<Option<EntryResult>> = vec![None; planned.len()];
+    let mut running: BTreeMap<usize, String> = BTreeMap::new();
+    let mut counts = Counts {
+        input: input_count,
+        selected: planned.len(),
+        ..Counts::default()
+    };
+    let mut progress = Progress::new(planned.len());
+    let mut done = 0usize;
+    let summary_path = settings.out_dir.join(SUMMARY_FILE);
+    let write_summary = |results: &[Option<EntryResult>], counts: &Counts, complete: bool| {
+        let finished: Vec<&EntryResult> = results.iter().flatten().collect();
+        let summary = Summary {
+            schema_version: SUMMARY_SCHEMA_VERSION,
+            tool: crate::report::Tool::default(),
+            input: &args.input,
+            out_dir: &settings.out_dir,
+            shard: args.shard,
+            jobs,
+            fail_on: {
+                use clap::ValueEnum;
+                settings
+                    .fail_on
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default()
+            },
+            complete,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+            counts: counts.clone(),
+            exit_code: worst_exit(finished.iter().map(|r| r.exit_code())),
+            pending: results
+                .iter()
+                .zip(planned.iter())
+                .filter(|(r, _)| r.is_none())
+                .map(|(_, p)| p.entry.path.as_path())
+                .collect(),
+            entries: finished,
+        };
+        let text = serde_json::to_string_pretty(&summary).expect("the summary serializes");
+        if let Err(e) = write_atomic(&summary_path, &text) {
+            tracing::warn!("{e:#}");
+        }
+    };
+    write_summary(&results, &counts, false);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(Event::Started(i)) => {
+                running.insert(i, planned[i].stem.clone());
+            }
+            Ok(Event::Finished(i, result)) => {
+                running.remove(&i);
+                done += 1;
+                counts.add(&result);
+                progress.finished(done, &result);
+                results[i] = Some(*result);
+                write_summary(&results, &counts, false);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let names: Vec<String> = running
+            .values()
+            .map(|s| crate::text::one_line(s, 40))
+            .collect();
+        progress.status(&counts, done, &names);
+    }
+    progress.clear();
+    for w in workers {
+        let _ = w.join();
+    }
+    // A worker that died (it cannot: every build is caught) would leave
+    // entries unfinished; say so rather than report success.
+    for (slot, p) in results.iter_mut().zip(planned.iter()) {
+        if slot.is_none() {
+            let r = failed_result(p, EntryStatus::Error, "never finished".into());
+            counts.add(&r);
+            *slot = Some(r);
+        }
+    }
+    write_summary(&results, &counts, true);
+    let finished: Vec<&EntryResult> = results.iter().flatten().collect();
+    let code = worst_exit(finished.iter().map(|r| r.exit_code()));
+    eprint!("\n{}", summary_table(&finished));
+    eprintln!(
+        "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
+        counts.built,
+        counts.skipped,
+        counts.failed(),
+        counts.build_failed,
+        counts.refused,
+        counts.sandbox_unavailable,
+        counts.error,
+        counts.fails_on,
+        started.elapsed().as_secs_f64(),
+        summary_path.display()
+    );
+    Ok(code)
+}
+
+/// `--dry-run`: the plan on stdout, one line per sdist of this shard.
+fn dry_run(
+    planned: &[Planned],
+    settings: &Settings,
+    input_count: usize,
+    shard: Shard,
+) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    for p in planned {
+        let action = if p.duplicate_of.is_some() {
+            "duplicate"
+        } else {
+            match archive::sha256_file(&p.entry.path) {
+                Err(_) => "unreadable",
+                Ok(sha) if !p.entry.sha256.is_empty() && !p.entry.sha256.contains(&sha) => {
+                    "hash-mismatch"
+                }
+                Ok(sha)
+                    if !settings.rebuild
+                        && finished_report(&settings.out_dir, &p.stem, &sha).is_some() =>
+                {
+                    "skip"
+                }
+                Ok(_) => "build",
+            }
+        };
+        writeln!(
+            out,
+            "{action}\t{}/{}\t{}\t{}",
+            p.shard,
+            shard.count,
+            p.key,
+            p.entry.path.display()
+        )?;
+    }
+    eprintln!(
+        "sdist-box: {} of {input_count} sdist(s) in shard {}/{}; nothing was built (--dry-run)",
+        planned.len(),
+        shard.index,
+        shard.count
+    );
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_vars(_: &str) -> Option<String> {
+        None
+    }
+
+    const H1: &str = "49b3a825280bd66b3aa83585ef59c4a8c82f2c8a522dbe754a8bc8d08c85c491";
+    const H2: &str = "37228cda29411948b422fae072f57e31d3396d2ee1c9783775980ee9c9990af6";
+
+    #[test]
+    fn requirements_in_pips_syntax() {
+        let text = format!(
+            "# a comment\n\
+             ./sdists/docopt-0.6.2.tar.gz --hash=sha256:{H1}\n\
+             \n\
+             sdists/apipkg-1.5.tar.gz \\\n    --hash=sha256:{} \\\n    --hash sha256:{H1}  # trailing comment\n\
+             /abs/x-1.0.zip\n\
+             file:///abs/y-2.0.tar.gz\n\
+             ${{SDISTS}}/z-3.tar.gz\n",
+            H2.to_uppercase()
+        );
+        let vars = |k: &str| (k == "SDISTS").then(|| "/from/env".to_string());
+        let got = parse_requirements(&text, Path::new("/in/reqs.txt"), &vars).unwrap();
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0].path, Path::new("/in/./sdists/docopt-0.6.2.tar.gz"));
+        assert_eq!(got[0].sha256, vec![H1.to_string()]);
+        assert_eq!(got[0].origin, "/in/reqs.txt:2");
+        assert_eq!(got[1].path, Path::new("/in/sdists/apipkg-1.5.tar.gz"));
+        assert_eq!(got[1].sha256, vec![H2.to_string(), H1.to_string()]);
+        assert_eq!(
+            got[1].origin, "/in/reqs.txt:4",
+            "a joined line keeps its first number"
+        );
+        assert_eq!(got[2].path, Path::new("/abs/x-1.0.zip"));
+        assert!(got[2].sha256.is_empty());
+        assert_eq!(got[3].path, Path::new("/abs/y-2.0.tar.gz"));
+        assert_eq!(got[4].path, Path::new("/from/env/z-3.tar.gz"));
+    }
+
+    #[test]
+    fn a_comment_line_is_never_continued() {
+        let text = "# note \\\na-1.tar.gz\n";
+        let got = parse_requirements(text, Path::new("r.txt"), &no_vars).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].origin, "r.txt:2");
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        for (text, expect) in [
+            ("a-1.tar.gz\n-r other.txt\n", "r.txt:2: the option `-r`"),
+            (
+                "requests==2.0\n",
+                "r.txt:1: `requests==2.0` is not a path to an sdist",
+            ),
+            ("a-1.tar.gz --hash=md5:00\n", "unknown hash algorithm `md5`"),
+            ("a-1.tar.gz --hash=sha256:abc\n", "is not a sha256"),
+            (
+                &format!("a-1.tar.gz --hash=sha512:{}\n", "0".repeat(128)),
+                "only sha256 pins",
+            ),
+            ("https://example.invalid/a-1.tar.gz\n", "is a URL"),
+            ("a-1.tar.gz extra\n", "unexpected `extra`"),
+            ("a-1.tar.gz --hash\n", "`--hash` needs a value"),
+        ] {
+            let e = parse_requirements(text, Path::new("r.txt"), &no_vars)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expect), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn shard_keys_come_from_the_file_name() {
+        assert_eq!(shard_key("pdm_backend-2.4.5.tar.gz"), "pdm-backend");
+        assert_eq!(shard_key("python-dateutil-2.8.2.tar.gz"), "python-dateutil");
+        assert_eq!(shard_key("Django-2fa-1.0.zip"), "django-2fa");
+        assert_eq!(shard_key("foo-1.0-beta.tar.gz"), "foo");
+        assert_eq!(shard_key("zope.interface-5.0.tar.gz"), "zope-interface");
+        assert_eq!(shard_key("noversion.tar.gz"), "noversion");
+        assert_eq!(shard_key("-1.0.tar.gz"), "-1-0");
+        // Every version of a project lands in the same shard.
+        assert_eq!(
+            shard_of(&shard_key("MarkupSafe-2.1.5.tar.gz"), 7),
+            shard_of(&shard_key("markupsafe-3.0.3.tar.gz"), 7)
+        );
+    }
+
+    #[test]
+    fn shards_partition_the_input_and_are_stable() {
+        // Pinned values: a change here would move sdists between machines
+        // that run different versions of sdist-box.
+        assert_eq!(shard_of("tomli", 3), 2);
+        assert_eq!(shard_of("docopt", 3), 2);
+        assert_eq!(shard_of("markupsafe", 3), 0);
+        assert_eq!(shard_of("markupsafe", 7), 5);
+        let names: Vec<String> = (0..300).map(|i| format!("project{i}")).collect();
+        let mut per_shard = [0usize; 3];
+        for n in &names {
+            per_shard[shard_of(n, 3) as usize] += 1;
+        }
+        assert_eq!(per_shard.iter().sum::<usize>(), 300);
+        assert!(per_shard.iter().all(|&c| c > 60), "{per_shard:?}");
+        assert!(names.iter().all(|n| shard_of(n, 1) == 0));
+    }
+
+    #[test]
+    fn shard_arguments() {
+        assert_eq!(Shard::parse("0/3").unwrap(), Shard { index: 0, count: 3 });
+        assert_eq!(Shard::parse("2/3").unwrap(), Shard { index: 2, count: 3 });
+        for bad in ["3/3", "1/0", "x/2", "1", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_worst_outcome_decides_the_exit_code() {
+        assert_eq!(worst_exit([]), exit::OK);
+        assert_eq!(worst_exit([exit::OK, exit::FINDINGS]), exit::FINDINGS);
+        assert_eq!(
+            worst_exit([exit::FINDINGS, exit::BUILD_FAILED, exit::OK]),
+            exit::BUILD_FAILED
+        );
+        assert_eq!(
+            worst_exit([exit::BUILD_FAILED, exit::INPUT_REFUSED]),
+            exit::INPUT_REFUSED
+        );
+        assert_eq!(worst_exit([exit::INPUT_REFUSED, exit::ERROR]), exit::ERROR);
+        assert_eq!(
+            worst_exit([exit::ERROR, exit::SANDBOX_UNAVAILABLE, exit::OK]),
+            exit::SANDBOX_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_by_stem() {
+        let e = |p: &str| Entry {
+            path: PathBuf::from(p),
+            origin: p.into(),
+            sha256: vec![],
+        };
+        let planned = plan(
+            vec![e("/a/x-1.tar.gz"), e("/b/x-1.tar.gz"), e("/a/y-1.zip")],
+            1,
+        );
+        assert_eq!(planned[0].duplicate_of, None);
+        assert_eq!(planned[1].duplicate_of.as_deref(), Some("/a/x-1.tar.gz"));
+        assert_eq!(planned[2].duplicate_of, None);
+    }
+
+    #[test]
+    fn table_lines_up() {
+        let r = EntryResult {
+            sdist: "x".into(),
+            origin: "o".into(),
+            filename: "tomli-2.3.0.tar.gz".into(),
+            shard_key: "tomli".into(),
+            sha256: None,
+            name: Some("tomli".into()),
+            version: Some("2.3.0".into()),
+            status: EntryStatus::Built,
+            reason: None,
+            seconds: 12.34,
+            findings: 2,
+            fails_on: true,
+            wheel: None,
+            report: None,
+            log: None,
+        };
+        let t = summary_table(&[&r]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("package  version  status"), "{t}");
+        assert!(
+            lines[1].starts_with("tomli    2.3.0    built (fails-on)"),
+            "{t}"
+        );
+        assert!(lines[1].ends_with("12.3         2"), "{t}");
+    }
+}

@@ -1,0 +1,419 @@
+//! `sdist-box index DIR`: a simple repository over the wheels in DIR, in
+//! both forms pip and other installers read: PEP 503 HTML and PEP 691 JSON.
+//!
+//!   DIR/simple/index.html, index.json             the project list
+//!   DIR/simple/<normalized>/index.html, index.json  one project's wheels
+//!
+//! Links are relative (`../../<wheel>#sha256=…`), so the tree works as
+//! `file://DIR/simple` and behind any static web server, wherever DIR is
+//! copied. Each wheel's report (`<sdist>.sdist-box.json`, written by
+//! `build`/`build-all` beside the wheel) is named next to it: as a
+//! `data-sdist-box-report` attribute and in the text (never as an `<a>`, so
+//! installers do not take it for a file), and under the private key
+//! `_sdist-box-report` in the JSON (PEP 691 reserves keys starting with `_`).
+//!
+//! Invariants: only regular files with a valid wheel name directly in DIR are
+//! listed, hashed as read; every page is written atomically, the project
+//! list last, and project pages of wheels no longer present are removed, so
+//! re-running updates the index in place. Text from a wheel (its
+//! `Requires-Python`) is escaped for HTML.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+
+use crate::cli::exit;
+use crate::pipeline::{valid_wheel_name, write_atomic};
+use crate::project::normalize_name;
+
+/// The PEP 629 / PEP 691 API version written.
+pub const API_VERSION: &str = "1.1";
+
+pub const AFTER_HELP: &str = "\
+Lists every wheel directly in DIR (as `build` and `build-all` leave them) in
+DIR/simple: PEP 503 HTML pages with #sha256= links and data-requires-python,
+and PEP 691 JSON (index.json beside each page, api-version 1.1). Install from it:
+
+  pip install --index-url file://$PWD/DIR/simple NAME
+
+Each wheel's sdist-box report, when present beside it, is named on its line.
+Running it again updates the index (pages are replaced atomically; projects
+whose wheels are gone are removed).";
+
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// The directory holding the wheels (and their reports).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// One wheel as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelFile {
+    pub filename: String,
+    pub project: String,
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+    pub requires_python: Option<String>,
+    /// The report's file name in DIR, when one names this wheel with this hash.
+    pub report: Option<String>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Default)]
+pub struct IndexSummary {
+    pub projects: usize,
+    pub wheels: usize,
+    pub with_report: usize,
+    pub removed_projects: Vec<String>,
+}
+
+/// `Requires-Python` from the wheel's `*.dist-info/METADATA` (bounded).
+fn requires_python(wheel: &Path) -> Option<String> {
+    let file = std::fs::File::open(wheel).ok()?;
+    let mut zip = zip::ZipArchive::new(file).ok()?;
+    let name = zip
+        .file_names()
+        .filter_map(|n| n.ok())
+        .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)?
+        .to_string();
+    let entry = zip.by_name(&name).ok()?;
+    let mut text = String::new();
+    entry.take(1 << 20).read_to_string(&mut text).ok()?;
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix("Requires-Python:"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+}
+
+/// Reports in `dir`: wheel file name → (report file name, the wheel's sha256 it records).
+fn reports(dir: &Path) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".sdist-box.json") || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let mut text = String::new();
+        let read =
+            std::fs::File::open(e.path()).and_then(|f| f.take(256 << 20).read_to_string(&mut text));
+        let Ok(report) = read.map(|_| serde_json::from_str::<serde_json::Value>(&text)) else {
+            continue;
+        };
+        let Ok(report) = report else { continue };
+        if let (Some(w), Some(sha)) = (
+            report["wheel"]["filename"].as_str(),
+            report["wheel"]["sha256"].as_str(),
+        ) {
+            out.insert(w.to_string(), (name, sha.to_string()));
+        }
+    }
+    out
+}
+
+/// The wheels directly in `dir`, by project, each version sorted.
+pub fn scan(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<WheelFile>>> {
+    let reports = reports(dir);
+    let mut projects: BTreeMap<String, Vec<WheelFile>> = BTreeMap::new();
+    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
+    for e in rd {
+        let e = e.with_context(|| format!("cannot list `{}`", dir.display()))?;
+        let filename = e.file_name().to_string_lossy().into_owned();
+        // Regular files only: a symlink could point anywhere.
+        if !valid_wheel_name(&filename) || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let mut parts = filename.trim_end_matches(".whl").split('-');
+        let (Some(dist), Some(version)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let path = e.path();
+        let sha256 = crate::archive::sha256_file(&path)
+            .with_context(|| format!("cannot read the wheel `{}`", path.display()))?;
+        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+        let report = reports
+            .get(&filename)
+            .filter(|(_, recorded)| *recorded == sha256)
+            .map(|(name, _)| name.clone());
+        let project = normalize_name(dist);
+        projects
+            .entry(project.clone())
+            .or_default()
+            .push(WheelFile {
+                requires_python: requires_python(&path),
+                project,
+                version: version.to_string(),
+                filename,
+                sha256,
+                size,
+                report,
+            });
+    }
+    for files in projects.values_mut() {
+        files.sort_by(|a, b| a.filename.cmp(&b.filename));
+    }
+    Ok(projects)
+}
+
+/// Escape text for an HTML attribute or element.
+fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n    <title>{}</title>\n  </head>\n  <body>\n    <h1>{}</h1>\n{body}  </body>\n</html>\n",
+        html(title),
+        html(title)
+    )
+}
+
+/// The project page (HTML, JSON) of one project.
+pub fn project_pages(project: &str, files: &[WheelFile]) -> (String, String) {
+    let mut body = String::new();
+    for f in files {
+        // File names passed `valid_wheel_name` (a conservative character
+        // set); they are escaped anyway.
+        let mut attrs = format!("href=\"../../{}#sha256={}\"", html(&f.filename), f.sha256);
+        if let Some(rp) = &f.requires_python {
+            attrs.push_str(&format!(" data-requires-python=\"{}\"", html(rp)));
+        }
+        if let Some(r) = &f.report {
+            attrs.push_str(&format!(" data-sdist-box-report=\"../../{}\"", html(r)));
+        }
+        body.push_str(&format!("    <a {attrs}>{}</a>", html(&f.filename)));
+        match &f.report {
+            Some(r) => body.push_str(&format!(" — report: <code>{}</code>", html(r))),
+            None => body.push_str(" — no sdist-box report beside it"),
+        }
+        body.push_str("<br>\n");
+    }
+    let html_page = page(&format!("Links for {project}"), &body);
+    let mut versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
+    versions.dedup();
+    let json_files: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "filename": f.filename,
+                "url": format!("../../{}", f.filename),
+                "hashes": { "sha256": f.sha256 },
+                "requires-python": f.requires_python,
+                "size": f.size,
+                "yanked": false,
+            });
+            if let Some(r) = &f.report {
+                v["_sdist-box-report"] = json!(format!("../../{r}"));
+            }
+            v
+        })
+        .collect();
+    let json_page = json!({
+        "meta": { "api-version": API_VERSION },
+        "name": project,
+        "versions": versions,
+        "files": json_files,
+    });
+    (
+        html_page,
+        serde_json::to_string_pretty(&json_page).expect("serializes") + "\n",
+    )
+}
+
+/// The project list (HTML, JSON).
+pub fn root_pages(projects: &[&str]) -> (String, String) {
+    let mut body = String::new();
+    for p in projects {
+        body.push_str(&format!("    <a href=\"{0}/\">{0}</a><br>\n", html(p)));
+    }
+    let json_page = json!({
+        "meta": { "api-version": API_VERSION },
+        "projects": projects.iter().map(|p| json!({ "name": p })).collect::<Vec<_>>(),
+    });
+    (
+        page("Simple index", &body),
+        serde_json::to_string_pretty(&json_page).expect("serializes") + "\n",
+    )
+}
+
+/// Write (or update) `dir/simple`.
+pub fn write_index(dir: &Path) -> anyhow::Result<IndexSummary> {
+    let projects = scan(dir)?;
+    let simple = dir.join("simple");
+    std::fs::create_dir_all(&simple)
+        .with_context(|| format!("cannot create `{}`", simple.display()))?;
+    let mut summary = IndexSummary {
+        projects: projects.len(),
+        ..IndexSummary::default()
+    };
+    for (project, files) in &projects {
+        let pdir = simple.join(project);
+        std::fs::create_dir_all(&pdir)
+            .with_context(|| format!("cannot create `{}`", pdir.display()))?;
+        let (h, j) = project_pages(project, files);
+        write_atomic(&pdir.join("index.html"), &h)?;
+        write_atomic(&pdir.join("index.json"), &j)?;
+        summary.wheels += files.len();
+        summary.with_report += files.iter().filter(|f| f.report.is_some()).count();
+    }
+    let names: Vec<&str> = projects.keys().map(String::as_str).collect();
+    let (h, j) = root_pages(&names);
+    write_atomic(&simple.join("index.json"), &j)?;
+    write_atomic(&simple.join("index.html"), &h)?;
+    // Projects whose wheels are gone: remove their pages, and only a
+    // directory that holds nothing but our two pages.
+    for e in std::fs::read_dir(&simple)
+        .with_context(|| format!("cannot list `{}`", simple.display()))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if projects.contains_key(&name) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let ours = std::fs::read_dir(e.path())
+            .map(|rd| {
+                rd.flatten()
+                    .all(|f| matches!(f.file_name().to_str(), Some("index.html" | "index.json")))
+            })
+            .unwrap_or(false);
+        if ours && std::fs::remove_dir_all(e.path()).is_ok() {
+            summary.removed_projects.push(name);
+        }
+    }
+    Ok(summary)
+}
+
+/// `sdist-box index`.
+pub fn index_command(args: &IndexArgs) -> anyhow::Result<u8> {
+    let s = write_index(&args.dir)?;
+    let root = std::path::absolute(args.dir.join("simple")).unwrap_or(args.dir.join("simple"));
+    eprintln!(
+        "sdist-box: indexed {} wheel(s) of {} project(s) ({} with a report){} in {}\n  pip install --index-url file://{} NAME",
+        s.wheels,
+        s.projects,
+        s.with_report,
+        if s.removed_projects.is_empty() {
+            String::new()
+        } else {
+            format!("; removed {}", s.removed_projects.join(", "))
+        },
+        root.display(),
+        root.display()
+    );
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wheel(dir: &Path, name: &str, metadata: &str) {
+        let file = std::fs::File::create(dir.join(name)).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let dist = name.split('-').take(2).collect::<Vec<_>>().join("-");
+        zip.start_file(
+            format!("{dist}.dist-info/METADATA"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        use std::io::Write;
+        zip.write_all(metadata.as_bytes()).unwrap();
+        zip.finish().unwrap();
+    }
+
+    #[test]
+    fn pages_list_wheels_with_hashes_reports_and_escaped_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        wheel(
+            d.path(),
+            "Foo_Bar-1.0-py3-none-any.whl",
+            "Metadata-Version: 2.1\nName: Foo_Bar\nRequires-Python: >=3.8,<4 \"'&\n\nbody\n",
+        );
+        wheel(
+            d.path(),
+            "foo_bar-2.0-py3-none-any.whl",
+            "Name: foo_bar\n\n",
+        );
+        wheel(d.path(), "other-0.1-py3-none-any.whl", "Name: other\n\n");
+        std::fs::write(d.path().join("not-a-wheel.txt"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("evil-1.0-py3-none-any.whl"))
+            .unwrap();
+        let sha =
+            crate::archive::sha256_file(&d.path().join("foo_bar-2.0-py3-none-any.whl")).unwrap();
+        std::fs::write(
+            d.path().join("foo_bar-2.0.sdist-box.json"),
+            json!({"wheel": {"filename": "foo_bar-2.0-py3-none-any.whl", "sha256": sha}})
+                .to_string(),
+        )
+        .unwrap();
+        // A report whose hash does not match its wheel is not linked.
+        std::fs::write(
+            d.path().join("other-0.1.sdist-box.json"),
+            json!({"wheel": {"filename": "other-0.1-py3-none-any.whl", "sha256": "00"}})
+                .to_string(),
+        )
+        .unwrap();
+
+        let s = write_index(d.path()).unwrap();
+        assert_eq!((s.projects, s.wheels, s.with_report), (2, 3, 1));
+        let simple = d.path().join("simple");
+        let root = std::fs::read_to_string(simple.join("index.html")).unwrap();
+        assert!(root.contains("<a href=\"foo-bar/\">foo-bar</a>"), "{root}");
+        assert!(!root.contains("evil"), "symlinks are not listed");
+        let page = std::fs::read_to_string(simple.join("foo-bar/index.html")).unwrap();
+        assert!(page.contains(&format!(
+            "href=\"../../foo_bar-2.0-py3-none-any.whl#sha256={sha}\""
+        )));
+        assert!(
+            page.contains("data-requires-python=\"&gt;=3.8,&lt;4 &quot;&#x27;&amp;\""),
+            "{page}"
+        );
+        assert!(page.contains("report: <code>foo_bar-2.0.sdist-box.json</code>"));
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(simple.join("foo-bar/index.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(j["meta"]["api-version"], API_VERSION);
+        assert_eq!(j["name"], "foo-bar");
+        assert_eq!(j["versions"], json!(["1.0", "2.0"]));
+        assert_eq!(j["files"][1]["hashes"]["sha256"], sha.as_str());
+        assert_eq!(
+            j["files"][1]["_sdist-box-report"],
+            "../../foo_bar-2.0.sdist-box.json"
+        );
+        assert_eq!(j["files"][0]["requires-python"], ">=3.8,<4 \"'&");
+        let other = std::fs::read_to_string(simple.join("other/index.html")).unwrap();
+        assert!(other.contains("no sdist-box report"), "{other}");
+
+        // Re-running after a wheel is gone drops its project.
+        std::fs::remove_file(d.path().join("other-0.1-py3-none-any.whl")).unwrap();
+        let s = write_index(d.path()).unwrap();
+        assert_eq!(s.removed_projects, vec!["other".to_string()]);
+        assert!(!simple.join("other").exists());
+        let rj: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(simple.join("index.json")).unwrap())
+                .unwrap();
+        assert_eq!(rj["projects"], json!([{"name": "foo-bar"}]));
+    }
+}
