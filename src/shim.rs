@@ -81,9 +81,20 @@ pub fn ensure_compiled(
     open_up(tmp.path())?;
     fs_err::write(tmp.path().join(".complete"), key.as_bytes())?;
     let tmp_path = tmp.keep();
-    if fs_err::rename(&tmp_path, &dir).is_err() {
-        // Another build made it first; theirs is as good as ours.
+    if let Err(e) = std::fs::rename(&tmp_path, &dir) {
         let _ = std::fs::remove_dir_all(&tmp_path);
+        // Another build (another `build-all` job, another process) made it
+        // first: theirs is as good as ours. Any other failure is an error,
+        // not a directory that does not exist.
+        if !dir.join(".complete").exists() {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot move the shim into place at `{}`: {e}",
+                    dir.display()
+                ),
+            ));
+        }
     }
     Ok(dir)
 }
@@ -101,4 +112,42 @@ fn open_up(dir: &Path) -> io::Result<()> {
         }
     }
     fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_builds_share_one_compiled_shim() {
+        let python = crate::buildenv::resolve_interpreter(None).expect("python3 on PATH");
+        let cache = tempfile::tempdir().unwrap();
+        let dirs: Vec<std::path::PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        ensure_compiled(
+                            cache.path(),
+                            &python.executable,
+                            &python.version,
+                            "/sdist-box/shim",
+                        )
+                        .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(dirs.iter().all(|d| d == &dirs[0]), "{dirs:?}");
+        assert!(dirs[0].join(".complete").exists());
+        assert!(dirs[0].join(HOOK_RUNNER).exists());
+        assert!(dirs[0].join("__pycache__").is_dir());
+        // Nothing half-made is left beside it.
+        let left: Vec<_> = std::fs::read_dir(cache.path().join("shim"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
 }
