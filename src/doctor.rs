@@ -95,7 +95,7 @@ pub fn host_facts() -> Vec<String> {
     }
     if let Some(kind) = in_container() {
         facts.push(format!(
-            "inside a {kind} container: user namespaces usually need `--security-opt seccomp=unconfined` (or a seccomp profile allowing clone/unshare with CLONE_NEWUSER) and `--security-opt apparmor=unconfined`; see docs/container.md"
+            "inside a {kind} container: user namespaces usually need `--security-opt seccomp=unconfined` (or a seccomp profile allowing clone/unshare with CLONE_NEWUSER) and `--security-opt apparmor=unconfined`, and mounting the sandbox's own /proc needs `--security-opt systempaths=unconfined` (the runtime's masked /proc paths forbid it); see docs/container.md"
         ));
     }
     facts
@@ -162,13 +162,32 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
         }
         Err(e) => {
             println!("  [NO  ] the sandbox could not be started: {e}");
+            if let SandboxError::Setup { step, .. } = &e
+                && step.contains("/proc")
+            {
+                println!(
+                    "\n  The sandbox mounts a /proc of its own pid namespace. The kernel allows that"
+                );
+                println!(
+                    "  only where /proc is visible in full: a container runtime's masked /proc paths"
+                );
+                println!(
+                    "  forbid it. Fix: `--security-opt systempaths=unconfined` (docker/podman), or"
+                );
+                println!(
+                    "  `securityContext.procMount: Unmasked` (Kubernetes); see docs/container.md."
+                );
+            }
             if let SandboxError::Namespaces { .. } = e {
                 println!(
                     "\n  Without user namespaces no layer of sdist-box's sandbox can be built."
                 );
                 println!("  Fixes: see the host facts above; in a container, run it with");
                 println!(
-                    "  `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`."
+                    "  `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`"
+                );
+                println!(
+                    "  (and `--security-opt systempaths=unconfined` for the sandbox's /proc)."
                 );
             }
             println!("\nverdict: builds will be refused on this host.");
