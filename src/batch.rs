@@ -41,6 +41,8 @@ use crate::report::{BuildReport, Status};
 pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
 /// The machine-readable summary, in the output directory.
 pub const SUMMARY_FILE: &str = "build-all.json";
+/// How often `build-all.json` is rewritten while a run goes on.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
 /// File names `build-all` takes from a directory.
 const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"];
 
@@ -54,7 +56,7 @@ does not match is refused and never extracted or built.
 
 In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
 `<sdist>.build.log`; for the run: `build-all.json` (schema_version 1; rewritten
-after every package, so it is current while the run goes on). A rerun skips
+every few seconds while the run goes on, with `complete: false` until it ends). A rerun skips
 every sdist whose report in DIR says `built` for the same input sha256 and
 whose wheel is there with the hash that report names; the others (failed,
 refused, new, changed) are built again. --rebuild builds everything.
@@ -941,19 +943,25 @@ impl Progress {
         if !self.tty {
             return;
         }
-        let mut now = running.join(", ");
-        if now.chars().count() > 60 {
-            now = now.chars().take(59).collect::<String>() + "…";
-        }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[K{done}/{} done, {} failed, {} skipped · {} · {now}",
+        let mut line = format!(
+            "{done}/{} done, {} failed, {} skipped · {} · {}",
             self.total,
             counts.failed(),
             counts.skipped,
-            self.elapsed()
+            self.elapsed(),
+            running.join(", ")
         );
+        // One terminal line, or `\r` would not return to its start.
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse::<usize>().ok())
+            .unwrap_or(80)
+            .max(20);
+        if line.chars().count() >= width {
+            line = line.chars().take(width - 2).collect::<String>() + "…";
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K{line}");
         let _ = err.flush();
         self.drawn = true;
     }
@@ -1135,6 +1143,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         }
     };
     write_summary(&results, &counts, false);
+    let mut last_summary = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Event::Started(i)) => {
@@ -1146,7 +1155,12 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
                 counts.add(&result);
                 progress.finished(done, &result);
                 results[i] = Some(*result);
-                write_summary(&results, &counts, false);
+                // Current while the run goes on, but not rewritten after
+                // every one of thousands of packages.
+                if last_summary.elapsed() >= SUMMARY_INTERVAL {
+                    write_summary(&results, &counts, false);
+                    last_summary = Instant::now();
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
