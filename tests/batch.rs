@@ -143,6 +143,8 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
     // built, its setup.py would print a marker into the log.
     Sdist::setuptools_with("wrong-pin", "print('WRONG-PIN RAN')").write(&sdists);
     let wrong_pin = "wrong_pin-0.1.tar.gz";
+    // A package whose own build fails: its failure is its own.
+    Sdist::setuptools_with("fails-to-build", "raise SystemExit('BUILD-BOOM')").write(&sdists);
 
     // The list sits in its own directory: relative paths are relative to it.
     let list_dir = tmp.path().join("list");
@@ -166,6 +168,7 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
         "../sdists/{wrong_pin} --hash=sha256:{}\n",
         pins[0].sha256
     ));
+    list.push_str("../sdists/fails_to_build-0.1.tar.gz\n");
     let list_path = list_dir.join("requirements.txt");
     std::fs::write(&list_path, list).unwrap();
 
@@ -213,7 +216,13 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
     assert_eq!(s["exit_code"], 5);
     assert_eq!(s["counts"]["built"], pins.len(), "{}", text(&first));
     assert_eq!(s["counts"]["refused"], 2);
+    assert_eq!(s["counts"]["build_failed"], 1);
     assert_eq!(s["counts"]["skipped"], 0);
+    let failing = entry(&s, "fails_to_build-0.1.tar.gz");
+    assert_eq!(failing["status"], "build-failed", "{failing:#}");
+    assert!(failing["wheel"].is_null());
+    let flog = std::fs::read_to_string(out.join(failing["log"].as_str().unwrap())).unwrap();
+    assert!(flog.contains("BUILD-BOOM"), "{flog}");
     let mut report_mtimes = Vec::new();
     for p in &pins {
         let e = entry(&s, &p.filename);
@@ -274,6 +283,8 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
     assert_eq!(s2["counts"]["skipped"], pins.len(), "{}", text(&second));
     assert_eq!(s2["counts"]["built"], 0);
     assert_eq!(s2["counts"]["refused"], 2);
+    // What failed is tried again.
+    assert_eq!(s2["counts"]["build_failed"], 1);
     for p in &pins {
         assert_eq!(entry(&s2, &p.filename)["status"], "skipped");
     }
@@ -561,4 +572,130 @@ except OSError as e:
         std::fs::metadata(out.join("build-all.json")).unwrap().uid(),
         user.0
     );
+}
+
+#[test]
+fn a_killed_run_leaves_no_half_outputs_and_the_rerun_resumes() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("sdist-box-batch-kill-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("sdists");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = [
+        "cachetools-6.2.1.tar.gz",
+        "colorama-0.4.6.tar.gz",
+        "docopt-0.6.2.tar.gz",
+        "tomli-2.3.0.tar.gz",
+    ];
+    for f in names {
+        std::fs::copy(common::sdist_cache().join(f), dir.join(f)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wheelhouse = common::wheelhouse().unwrap();
+    let cache = common::env_cache();
+    let cmd = || {
+        let mut c = Command::new(common::bin());
+        c.arg("build-all")
+            .arg(&dir)
+            .arg("-o")
+            .arg(&out)
+            .args(["--jobs", "1", "--no-index", "--find-links"])
+            .arg(&wheelhouse)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("--work-dir")
+            .arg(&work)
+            .env("HOME", tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let reports = || -> Vec<String> {
+        let mut r: Vec<String> = std::fs::read_dir(&out)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".sdist-box.json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        r.sort();
+        r
+    };
+    // 1. Killed with SIGKILL (none of our clean-up runs) once the first
+    //    report is written, while the next sdist builds.
+    let mut child = cmd().spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while reports().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report within 300 s"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "build-all ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = reports();
+    assert!(
+        done_before.len() < names.len(),
+        "it finished before the kill"
+    );
+    let s = summary(&out);
+    assert_eq!(s["complete"], false, "{s:#}");
+    // Nothing half-written under a final name: every wheel there opens as a
+    // whole zip, every report and the summary parse (temporary files are
+    // dot-files beside them).
+    for e in std::fs::read_dir(&out).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with('.') {
+            continue;
+        }
+        if n.ends_with(".whl") {
+            let f = std::fs::File::open(e.path()).unwrap();
+            assert!(zip::ZipArchive::new(f).is_ok(), "{n} is not a whole wheel");
+        }
+        if n.ends_with(".json") {
+            let t = std::fs::read_to_string(e.path()).unwrap();
+            assert!(
+                serde_json::from_str::<Value>(&t).is_ok(),
+                "{n} is not whole JSON"
+            );
+        }
+    }
+    let mtimes: Vec<_> = done_before
+        .iter()
+        .map(|n| std::fs::metadata(out.join(n)).unwrap().modified().unwrap())
+        .collect();
+
+    // 2. The rerun skips what was finished and builds the rest.
+    let o = cmd().stderr(std::process::Stdio::piped()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = summary(&out);
+    assert_eq!(s["complete"], true);
+    assert_eq!(s["counts"]["skipped"], done_before.len(), "{s:#}");
+    assert_eq!(
+        s["counts"]["built"],
+        names.len() - done_before.len(),
+        "{s:#}"
+    );
+    for (n, m) in done_before.iter().zip(&mtimes) {
+        assert_eq!(
+            &std::fs::metadata(out.join(n)).unwrap().modified().unwrap(),
+            m,
+            "{n} was rewritten"
+        );
+    }
+    for f in names {
+        let e = entry(&s, f);
+        assert!(e["status"] == "built" || e["status"] == "skipped", "{e:#}");
+        assert!(out.join(e["wheel"].as_str().unwrap()).is_file());
+    }
 }
