@@ -89,8 +89,26 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `OUT/build-all.json`, checked against `schema/build-all.schema.json`.
 fn summary(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap()).unwrap()
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap())
+            .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/build-all.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "build-all.json does not validate:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
+    doc
 }
 
 fn entry<'a>(summary: &'a Value, filename: &str) -> &'a Value {
@@ -698,4 +716,76 @@ fn a_killed_run_leaves_no_half_outputs_and_the_rerun_resumes() {
         assert!(e["status"] == "built" || e["status"] == "skipped", "{e:#}");
         assert!(out.join(e["wheel"].as_str().unwrap()).is_file());
     }
+}
+
+/// `build-all` starts sandboxes from several threads of one process while
+/// other threads start and end. The clone child must not wait on a lock a
+/// parent thread held at the instant of the clone (it once did: glibc's
+/// setresuid in the child waited forever on glibc's thread-list lock).
+#[test]
+fn sandboxes_start_from_many_threads_without_hanging() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    use sdist_box::policy::{self, BuildPaths, HostLayout, Profile};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    let profile = Profile::load("default").unwrap();
+    let plan = policy::compile(
+        &profile,
+        &HostLayout::detect(),
+        &BuildPaths::default(),
+        vec!["/bin/true".into()],
+        &[],
+    )
+    .plan;
+    let opts = sdist_box::sandbox::RunOptions {
+        init_exe: Some(common::bin()),
+        ..Default::default()
+    };
+    const THREADS: usize = 4;
+    const RUNS: usize = 25;
+    let stop = Arc::new(AtomicBool::new(false));
+    // Threads starting and ending all the time, as the sandboxes' own
+    // reader threads do in the other workers.
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::spawn(|| ()).join().unwrap();
+            }
+        })
+    };
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..THREADS {
+        let (plan, opts, tx) = (plan.clone(), opts.clone(), tx.clone());
+        std::thread::spawn(move || {
+            for _ in 0..RUNS {
+                let outcome = sdist_box::sandbox::run(&plan, &opts);
+                tx.send(outcome.map(|o| o.exit).map_err(|e| e.to_string()))
+                    .unwrap();
+            }
+        });
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let mut done = 0;
+    while done < THREADS * RUNS {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ok(exit)) => {
+                assert!(exit.success(), "/bin/true in the sandbox: {exit:?}");
+                done += 1;
+            }
+            Ok(Err(e)) => panic!("a sandbox could not start: {e}"),
+            Err(_) => panic!(
+                "{} of {} sandbox starts did not finish within 240 s: a start hung",
+                THREADS * RUNS - done,
+                THREADS * RUNS
+            ),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
 }

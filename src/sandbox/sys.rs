@@ -192,13 +192,39 @@ unsafe fn child_after_clone(
                 libc::close(fd);
             }
         }
-        if child.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+        // Raw system calls, not glibc's wrappers: in a multi-threaded
+        // parent (`build-all` starts sandboxes from several threads) glibc
+        // makes setgroups/setresgid/setresuid process-wide by signalling
+        // every thread it knows of under its thread-list lock. The raw
+        // clone did not tell glibc it forked: the child inherits that list
+        // and the lock, possibly held by a parent thread that was creating
+        // or ending a thread at that instant, and then waits on it forever.
+        // The child is single-threaded, so the raw call is the whole effect.
+        if child.drop_groups
+            && libc::syscall(
+                libc::SYS_setgroups,
+                0 as libc::c_long,
+                std::ptr::null::<libc::gid_t>(),
+            ) != 0
+        {
             fail(child.status_fd, 1);
         }
-        if libc::setresgid(0, 0, 0) != 0 {
+        if libc::syscall(
+            libc::SYS_setresgid,
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) != 0
+        {
             fail(child.status_fd, 2);
         }
-        if libc::setresuid(0, 0, 0) != 0 {
+        if libc::syscall(
+            libc::SYS_setresuid,
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) != 0
+        {
             fail(child.status_fd, 3);
         }
         if libc::dup2(child.stdin_fd, 0) < 0
