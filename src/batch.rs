@@ -1047,6 +1047,10 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
             settings.out_dir.display()
         )
     })?;
+    // One run per output directory: two would build the same sdists and
+    // overwrite each other's summary.
+    let _lock = lock_out_dir(&settings.out_dir)?;
+    remove_stale_temporaries(&settings.out_dir);
     let jobs = args
         .jobs
         .unwrap_or_else(|| {
@@ -1202,6 +1206,50 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         summary_path.display()
     );
     Ok(code)
+}
+
+/// The lock file that keeps a second `build-all` out of an output directory.
+pub const LOCK_FILE: &str = ".build-all.lock";
+
+/// Take `DIR/.build-all.lock` (an exclusive `flock`, released when the run
+/// ends, however it ends), or fail at once naming the directory.
+fn lock_out_dir(out_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = out_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, e)| {
+            anyhow::anyhow!(
+                "another `sdist-box build-all` is writing into `{}` (it holds `{LOCK_FILE}`: {e}); wait for it, or give another -o",
+                out_dir.display()
+            )
+        },
+    )
+}
+
+/// Temporary files (`.sdist-box-*`) of an earlier run that was killed
+/// before it could rename them into place. Only old ones: a `sdist-box
+/// build -o` into the same directory could be writing a fresh one.
+fn remove_stale_temporaries(out_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(out_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(".sdist-box-")
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// `--dry-run`: the plan on stdout, one line per sdist of this shard.

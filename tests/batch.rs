@@ -658,7 +658,7 @@ fn a_killed_run_leaves_no_half_outputs_and_the_rerun_resumes() {
         assert!(child.try_wait().unwrap().is_none(), "build-all ended early");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
     let done_before = reports();
@@ -788,4 +788,32 @@ fn sandboxes_start_from_many_threads_without_hanging() {
     }
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();
+}
+
+#[test]
+fn a_second_run_into_the_same_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sdists");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(dir.join("x-1.0.tar.gz"), b"not an archive").unwrap();
+    // As a running build-all holds it.
+    let lock = std::fs::File::create(out.join(".build-all.lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let args = [os("build-all"), dir.as_os_str(), os("-o"), out.as_os_str()];
+    let o = sdist_box(&args, None, tmp.path());
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("another `sdist-box build-all` is writing into")
+            && err.contains(&out.display().to_string()),
+        "{err}"
+    );
+    assert!(!out.join("build-all.json").exists(), "it wrote nothing");
+    // Released, the same command runs (and refuses the bad archive).
+    drop(held);
+    let o = sdist_box(&args, None, tmp.path());
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert_eq!(summary(&out)["counts"]["refused"], 1);
 }
