@@ -59,7 +59,8 @@ In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
 every few seconds while the run goes on, with `complete: false` until it ends). A rerun skips
 every sdist whose report in DIR says `built` for the same input sha256 and
 whose wheel is there with the hash that report names; the others (failed,
-refused, new, changed) are built again. --rebuild builds everything.
+refused, new, changed) are built again. --rebuild builds everything. One run
+at a time per DIR: a second one fails at once (DIR/.build-all.lock).
 
 --shard I/N builds only the sdists whose shard is I (0 ≤ I < N). The shard is
 sha256 of the project name taken from the file name (`name-version.tar.gz`,
