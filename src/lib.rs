@@ -18,9 +18,11 @@ pub mod pipeline;
 pub mod policy;
 pub mod project;
 pub mod report;
+pub mod reproducible;
 pub mod sandbox;
 pub mod shim;
 pub mod text;
+pub mod wheelcheck;
 
 /// If this process was started as the sandbox's init, run it (never
 /// returns). Call first thing in `main` of any program that uses

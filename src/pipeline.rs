@@ -59,6 +59,12 @@ pub enum Streams {
 pub enum FailOn {
     /// A blocked operation or an evasion (the default).
     Blocked,
+    /// What `blocked` fails on, and wheel findings to review before
+    /// installing: a .pth file, prebuilt native code, a command shadowing a
+    /// common one, files outside the project, a RECORD that does not match,
+    /// a build that is not reproducible (with --check-reproducible).
+    #[value(alias = "wheel")]
+    Review,
     /// Only an evasion of the audit hook.
     Evasion,
     /// Any finding, allowed ones included.
@@ -72,6 +78,10 @@ impl FailOn {
         use crate::events::findings::Severity;
         findings.iter().any(|f| match self {
             FailOn::Blocked => matches!(f.severity, Severity::Blocked | Severity::Evasion),
+            FailOn::Review => matches!(
+                f.severity,
+                Severity::Blocked | Severity::Evasion | Severity::Review
+            ),
             FailOn::Evasion => f.severity == Severity::Evasion,
             FailOn::Any => true,
             FailOn::Never => false,
@@ -174,6 +184,14 @@ pub struct BuildArgs {
     /// Also record every file open in the sandbox (slower; off by default).
     #[arg(long)]
     pub trace_files: bool,
+    /// Build a second time from scratch and compare the two wheels byte for
+    /// byte (the report's `reproducible` section says which members differ).
+    /// Both builds get SOURCE_DATE_EPOCH: your `--env SOURCE_DATE_EPOCH=…`,
+    /// else the caller's, else 315532800 (1980-01-01, the earliest zip time).
+    /// The first build's wheel is the output; `--fail-on review` fails when
+    /// the wheels differ.
+    #[arg(long)]
+    pub check_reproducible: bool,
     #[command(flatten)]
     pub archive_limits: ArchiveLimitArgs,
 }
@@ -231,6 +249,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// Everything one build needs, resolved from the command line.
+#[derive(Clone)]
 pub struct BuildRequest {
     pub sdist: PathBuf,
     pub out_dir: PathBuf,
@@ -281,6 +300,8 @@ pub fn build(req: &BuildRequest) -> BuildReport {
             limit_hit: None,
         },
         wheel: None,
+        wheel_check: None,
+        reproducible: None,
         log: None,
         timings: Timings::default(),
         findings: Vec::new(),
@@ -450,6 +471,14 @@ fn build_inner(
     let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir)
         .map_err(|e| Failure::new(Status::BuildFailed, e))?;
     report.wheel = Some(wheel);
+
+    // 9. what the wheel carries, checked against the sdist it came from.
+    crate::wheelcheck::check_built_wheel(
+        report,
+        &req.sdist,
+        &req.archive_limits,
+        &work_path.join("sdist-as-shipped"),
+    );
     Ok(())
 }
 
@@ -1021,6 +1050,12 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     for (k, v) in &args.env {
         profile.environment.set.insert(k.clone(), v.clone());
     }
+    let epoch = args.check_reproducible.then(|| {
+        crate::reproducible::fix_source_date_epoch(
+            &mut profile.environment.set,
+            std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        )
+    });
     // Paths go into the sandbox's mount table and the build env's scripts:
     // make them absolute.
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -1055,7 +1090,10 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
             args.sdist.display()
         );
     }
-    let report = build(&req);
+    let report = match epoch {
+        Some(epoch) => crate::reproducible::build_twice(&req, epoch),
+        None => build(&req),
+    };
     let json = report.to_json();
     let stem = sdist_stem(&report.input.filename);
     let beside = args.out_dir.join(format!("{stem}.sdist-box.json"));

@@ -36,6 +36,18 @@ pub enum OpKind {
     DynamicCode,
     HookMissing,
     StreamTampered,
+    /// A `.pth` file in the wheel (runs at every interpreter start).
+    WheelPth,
+    /// A command or other entry point the wheel installs.
+    WheelEntryPoint,
+    /// Native code in the wheel: compiled in this build or shipped prebuilt.
+    WheelNative,
+    /// A wheel file that installs outside the project's own names.
+    WheelLayout,
+    /// `RECORD` (or the archive itself) does not match the wheel's members.
+    WheelRecord,
+    /// Two builds with the same inputs gave different wheels.
+    NotReproducible,
 }
 
 impl OpKind {
@@ -54,7 +66,26 @@ impl OpKind {
             OpKind::DynamicCode => "dynamic-code",
             OpKind::HookMissing => "hook-missing",
             OpKind::StreamTampered => "stream-tampered",
+            OpKind::WheelPth => "wheel-pth",
+            OpKind::WheelEntryPoint => "wheel-entry-point",
+            OpKind::WheelNative => "wheel-native",
+            OpKind::WheelLayout => "wheel-layout",
+            OpKind::WheelRecord => "wheel-record",
+            OpKind::NotReproducible => "not-reproducible",
         }
+    }
+
+    /// Findings about the built wheel rather than about what the build did.
+    pub fn is_wheel(self) -> bool {
+        matches!(
+            self,
+            OpKind::WheelPth
+                | OpKind::WheelEntryPoint
+                | OpKind::WheelNative
+                | OpKind::WheelLayout
+                | OpKind::WheelRecord
+                | OpKind::NotReproducible
+        )
     }
 }
 
@@ -66,6 +97,12 @@ pub enum Severity {
     Evasion,
     /// The package tried something the sandbox refused.
     Blocked,
+    /// Nothing was refused, but the wheel carries what should stop an
+    /// unattended install until someone looked: a `.pth` file, prebuilt
+    /// native code, a command shadowing a common one, files outside the
+    /// project, a RECORD that does not match, a build that is not
+    /// reproducible.
+    Review,
     /// Allowed, but worth a reviewer's look (exec, dynamic code, ctypes).
     Notice,
 }
@@ -87,7 +124,8 @@ pub struct SourceLocation {
     pub text: Option<String>,
     /// True when the file is part of the sdist.
     pub in_sdist: bool,
-    /// Origins come from the audit hook, which the package could forge.
+    /// `audit-hook`: from the audit hook, which the package could forge;
+    /// `wheel-check`: the sdist file a wheel member was shipped as.
     pub supplied_by: &'static str,
 }
 

@@ -30,6 +30,10 @@ pub struct BuildReport {
     pub hooks: Vec<HookRun>,
     pub outcome: Outcome,
     pub wheel: Option<WheelInfo>,
+    /// What the wheel carries (absent when no wheel was built).
+    pub wheel_check: Option<crate::wheelcheck::WheelCheck>,
+    /// Present with `--check-reproducible`.
+    pub reproducible: Option<crate::reproducible::Reproducibility>,
     pub log: Option<PathBuf>,
     pub timings: Timings,
     /// What the package tried, most serious first.

@@ -102,6 +102,13 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
     if let Some(log) = &report.log {
         let _ = writeln!(out, "  log      {}", log.display());
     }
+    if let Some(r) = &report.reproducible {
+        let _ = writeln!(
+            out,
+            "  reproducible {}",
+            crate::reproducible::summary_line(r)
+        );
+    }
     out
 }
 
@@ -123,13 +130,19 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
             (Severity::Evasion, _) => style.paint("1;35", "EVASION"),
             (Severity::Blocked, _) => style.paint("1;31", "BLOCKED"),
             (_, FindingVerdict::Blocked) => style.paint("31", "BLOCKED"),
+            (Severity::Review, _) => style.paint("1;33", "REVIEW"),
+            (Severity::Notice, _) if f.kind.is_wheel() => style.paint("36", "WHEEL"),
             (Severity::Notice, FindingVerdict::Allowed) => style.paint("33", "ALLOWED"),
         };
-        let location = f
-            .origin
-            .as_ref()
-            .map(|o| format!("{}:{}", one_line(&o.file, 80), o.line))
-            .unwrap_or_else(|| "(no Python origin)".into());
+        let location = match &f.origin {
+            Some(o) if o.line == 0 => format!("sdist: {}", one_line(&o.file, 80)),
+            Some(o) if o.supplied_by == "wheel-check" => {
+                format!("sdist: {}:{}", one_line(&o.file, 80), o.line)
+            }
+            Some(o) => format!("{}:{}", one_line(&o.file, 80), o.line),
+            None if f.kind.is_wheel() => "(in the wheel)".into(),
+            None => "(no Python origin)".into(),
+        };
         let count = if f.count > 1 {
             format!(" ×{}", f.count)
         } else {
