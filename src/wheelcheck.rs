@@ -1319,17 +1319,12 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
         } else {
             format!("`{}`", one_line(&p.first_line, 160))
         };
-        let shipped = p
-            .in_sdist
-            .as_ref()
-            .map(|s| format!("; shipped in the sdist at {}", one_line(s, 200)))
-            .unwrap_or_default();
         out.push(wheel_finding(
             Severity::Review,
             OpKind::WheelPth,
             &p.path,
             format!(
-                "a .pth file: installed into site-packages, where its import lines run at every interpreter start ({} import line(s)); first line: {first}{shipped}",
+                "a .pth file for site-packages: its import lines run at every interpreter start ({} import line(s)); first line: {first}",
                 p.import_lines
             ),
             p.in_sdist
