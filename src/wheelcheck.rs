@@ -514,7 +514,7 @@ fn central_directory_claims(file: &mut std::fs::File) -> std::io::Result<(u64, u
         let loc = eocd - 20;
         if tail[loc..loc + 4] == [0x50, 0x4b, 0x06, 0x07] {
             let at = u64_at(&tail, loc + 8);
-            if at + 56 <= len {
+            if at.checked_add(56).is_some_and(|end| end <= len) {
                 let mut rec = [0u8; 56];
                 file.seek(SeekFrom::Start(at))?;
                 file.read_exact(&mut rec)?;
@@ -886,8 +886,7 @@ impl SdistIndex {
         let mut candidates = self.by_size.get(&size)?.clone();
         candidates.sort();
         candidates.into_iter().find_map(|p| {
-            let bytes = read_regular(&p, size)?;
-            (Sha256::digest(&bytes).as_slice() == sha256).then(|| {
+            (sha256_regular(&p, size)? == *sha256).then(|| {
                 p.strip_prefix(&self.root)
                     .unwrap_or(&p)
                     .to_string_lossy()
@@ -897,8 +896,9 @@ impl SdistIndex {
     }
 }
 
-/// A regular file's bytes, not following links, at most `max`.
-fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+/// The sha256 of a regular file of exactly `size` bytes, not following
+/// links.
+fn sha256_regular(path: &Path, size: u64) -> Option<[u8; 32]> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -908,9 +908,19 @@ fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
     if !file.metadata().ok()?.is_file() {
         return None;
     }
-    let mut buf = Vec::new();
-    file.take(max + 1).read_to_end(&mut buf).ok()?;
-    (buf.len() as u64 <= max).then_some(buf)
+    let mut hasher = Sha256::new();
+    let mut reader = file.take(size + 1);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = reader.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        seen += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    (seen == size).then(|| hasher.finalize().into())
 }
 
 /// The name and version part of a wheel file name, normalised for
@@ -1924,6 +1934,45 @@ pub(crate) mod tests {
         assert_eq!(c.top_level, vec!["demo", "helper"]);
         let flagged: Vec<&str> = c.outside.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(flagged, vec!["intruder.py"]);
+    }
+
+    #[test]
+    fn end_records_are_read_without_trusting_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.whl");
+        let eocd = |entries: u16, cd_size: u32| {
+            let mut e = vec![0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0];
+            e.extend_from_slice(&entries.to_le_bytes());
+            e.extend_from_slice(&entries.to_le_bytes());
+            e.extend_from_slice(&cd_size.to_le_bytes());
+            e.extend_from_slice(&[0xff; 4]);
+            e.extend_from_slice(&[0, 0]);
+            e
+        };
+        // A zip64 locator pointing past the end of every file.
+        let mut bytes = vec![0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0];
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend(eocd(0xffff, 0xffff_ffff));
+        std::fs::write(&path, &bytes).unwrap();
+        let limits = Limits {
+            max_entries: 100_000,
+            ..Limits::default()
+        };
+        assert!(read_wheel(&path, &limits).is_err());
+        // The claimed entry count is refused before the directory is read.
+        std::fs::write(&path, eocd(60_000, 100)).unwrap();
+        let tight = Limits {
+            max_entries: 100,
+            ..Limits::default()
+        };
+        let err = read_wheel(&path, &tight).unwrap_err().to_string();
+        assert!(err.contains("60000 entries (at most 100)"), "{err}");
+        std::fs::write(&path, eocd(10, 200 << 20)).unwrap();
+        let err = read_wheel(&path, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("central directory of"), "{err}");
     }
 
     #[test]
