@@ -63,6 +63,7 @@ pub enum FailOn {
     /// installing: a .pth file, prebuilt native code, a command shadowing a
     /// common one, files outside the project, a RECORD that does not match,
     /// a build that is not reproducible (with --check-reproducible).
+    /// Alias: `wheel`.
     #[value(alias = "wheel")]
     Review,
     /// Only an evasion of the audit hook.
