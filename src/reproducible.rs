@@ -110,6 +110,8 @@ pub struct Reproducibility {
     pub differences_total: u64,
     /// Findings of the second build that the first did not have.
     pub second_build_new_findings: u64,
+    /// How long the second build took, end to end.
+    pub second_build_ms: f64,
 }
 
 const MAX_DIFFERENCES: usize = 500;
@@ -295,6 +297,7 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
         differences: Vec::new(),
         differences_total: 0,
         second_build_new_findings: 0,
+        second_build_ms: 0.0,
     };
     let Some(first) = report.wheel.clone() else {
         result.reason = Some("the first build gave no wheel".into());
@@ -315,17 +318,13 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
             return report;
         }
     };
-    if nix::unistd::geteuid().is_root() {
-        // Only the parent writes there; the mode is for removing it.
-        use std::os::unix::fs::PermissionsExt;
-        let _ =
-            std::fs::set_permissions(rebuild_dir.path(), std::fs::Permissions::from_mode(0o700));
-    }
     eprintln!("sdist-box: building again to check that the wheel is reproducible…");
     let mut second_req = req.clone();
     second_req.out_dir = rebuild_dir.path().to_path_buf();
     second_req.keep_work = false;
+    let started = std::time::Instant::now();
     let second = crate::pipeline::build(&second_req);
+    result.second_build_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let known: BTreeSet<FindingKey> = report.findings.iter().map(key).collect();
     let new: Vec<Finding> = second

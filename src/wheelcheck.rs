@@ -33,8 +33,11 @@ pub struct Limits {
     pub max_member_bytes: u64,
     /// Uncompressed bytes of all members together.
     pub max_total_bytes: u64,
-    /// Bytes of a metadata text (RECORD, entry_points.txt, a `.pth`) kept.
+    /// Bytes of one metadata text (RECORD, entry_points.txt) kept.
     pub max_text_bytes: u64,
+    /// Bytes of all kept texts together (a wheel of a thousand `.pth`
+    /// files or `.dist-info` directories must not fill the memory).
+    pub max_kept_bytes: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             max_member_bytes: 2 << 30,
             max_total_bytes: 8 << 30,
             max_text_bytes: 16 << 20,
+            max_kept_bytes: 64 << 20,
         }
     }
 }
@@ -200,6 +204,7 @@ pub struct RecordProblem {
 
 const MAX_LISTED: usize = 500;
 const MAGIC_BYTES: usize = 4;
+const PTH_TEXT_BYTES: u64 = 64 << 10;
 const MAX_FINDINGS_PER_KIND: usize = 50;
 
 /// Commands a wheel's scripts would shadow on PATH: a package installing
@@ -378,6 +383,8 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
 
     let mut members = Vec::with_capacity(zip.len());
     let mut total: u64 = 0;
+    let mut kept: u64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|source| WheelError::Zip {
             path: path.to_path_buf(),
@@ -408,7 +415,16 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
         let compression = format!("{:?}", entry.compression());
         let mut extra = entry.extra_data().unwrap_or_default();
         extra.truncate(4096);
-        let keep_text = is_metadata_text(&name) || name.ends_with(".pth");
+        // A .pth file only needs its first lines and a count of imports.
+        let text_cap = if is_metadata_text(&name) {
+            limits.max_text_bytes
+        } else if name.ends_with(".pth") {
+            PTH_TEXT_BYTES
+        } else {
+            0
+        }
+        .min(limits.max_kept_bytes.saturating_sub(kept));
+        let keep_text = text_cap > 0;
         let digests = wanted.get(&name).cloned().unwrap_or_default();
         let mut sha256 = Sha256::new();
         let mut sha384 = digests.iter().any(|d| d == "sha384").then(Sha384::new);
@@ -416,7 +432,6 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
         let mut magic = Vec::new();
         let mut text = keep_text.then(Vec::new);
         let mut size: u64 = 0;
-        let mut buf = vec![0u8; 64 * 1024];
         // Never read past the member's own bound, whatever it declared.
         let mut reader = (&mut entry).take(limits.max_member_bytes + 1);
         loop {
@@ -450,12 +465,13 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
                 magic.extend_from_slice(&chunk[..take]);
             }
             if let Some(t) = text.as_mut()
-                && (t.len() as u64) < limits.max_text_bytes
+                && (t.len() as u64) < text_cap
             {
-                let room = (limits.max_text_bytes - t.len() as u64) as usize;
+                let room = (text_cap - t.len() as u64) as usize;
                 t.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
+        kept += text.as_ref().map_or(0, |t| t.len() as u64);
         let mut other_digests = Vec::new();
         if let Some(h) = sha384 {
             other_digests.push(("sha384".to_string(), h.finalize().to_vec()));
@@ -537,11 +553,7 @@ fn is_metadata_text(name: &str) -> bool {
     let Some((dir, file)) = name.split_once('/') else {
         return false;
     };
-    dir.ends_with(".dist-info")
-        && matches!(
-            file,
-            "RECORD" | "entry_points.txt" | "top_level.txt" | "WHEEL" | "METADATA"
-        )
+    dir.ends_with(".dist-info") && matches!(file, "RECORD" | "entry_points.txt" | "top_level.txt")
 }
 
 /// One row of `RECORD`.
@@ -619,15 +631,12 @@ pub fn check_record(contents: &WheelContents, dist_info: Option<&str>) -> Record
         })
     };
     if contents.duplicate_names {
-        let mut seen = BTreeSet::new();
-        for m in &contents.members {
-            if !seen.insert(m.name.as_str()) {
-                problem(
-                    &m.name,
-                    "two members have this name: installers disagree on which one wins".into(),
-                );
-            }
-        }
+        // The zip reader keeps one entry per name, so which name is unknown
+        // here; that there is one is what matters.
+        problem(
+            "",
+            "the zip's central directory names a member twice: installers disagree on which copy wins, and RECORD can only vouch for one".into(),
+        );
     }
     let Some(dist_info) = dist_info else {
         problem("", "the wheel has no .dist-info directory".into());
@@ -1756,6 +1765,53 @@ pub(crate) mod tests {
                 .all(|f| f.severity == Severity::Review && f.kind == OpKind::WheelRecord)
         );
         assert!(!f.is_empty());
+    }
+
+    #[test]
+    fn a_member_named_twice_is_reported() {
+        let tree = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo-1.0-py3-none-any.whl");
+        let w = demo()
+            .add("demo/first_.py", b"SAFE = 1\n")
+            .add("demo/second.py", b"EVIL = 1\n");
+        w.write(
+            &path,
+            Some(("demo-1.0.dist-info", &w.record("demo-1.0.dist-info"))),
+        );
+        // Rename the second member to the first one's name, in its local
+        // header and in the central directory (same length).
+        let bytes = std::fs::read(&path).unwrap();
+        let (from, to) = (b"demo/second.py", b"demo/first_.py");
+        let mut patched = bytes.clone();
+        let mut hits = 0;
+        for i in 0..bytes.len() - from.len() {
+            if &bytes[i..i + from.len()] == from {
+                patched[i..i + from.len()].copy_from_slice(to);
+                hits += 1;
+            }
+        }
+        assert_eq!(
+            hits, 2,
+            "the name is in a local header and the central directory"
+        );
+        std::fs::write(&path, patched).unwrap();
+        let c = check(
+            &path,
+            "demo-1.0-py3-none-any.whl",
+            tree.path(),
+            "demo",
+            &Limits::default(),
+        );
+        assert_eq!(c.incomplete, None);
+        assert!(
+            c.record
+                .problems
+                .iter()
+                .any(|p| p.problem.contains("names a member twice")),
+            "{:?}",
+            c.record.problems
+        );
     }
 
     #[test]

@@ -444,6 +444,11 @@ fn a_build_that_stamps_the_time_is_not_reproducible() {
     let report = built.report.as_ref().unwrap();
     let r = &report["reproducible"];
     assert_eq!(r["verdict"], "different", "{r}");
+    assert_valid(
+        &validator(&common::repo().join("schema/report.schema.json")),
+        report,
+        "a report with a reproducible section",
+    );
     assert_ne!(r["first_sha256"], r["second_sha256"]);
     let content: Vec<&str> = r["differences"]
         .as_array()
