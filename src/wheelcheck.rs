@@ -1044,6 +1044,7 @@ pub fn check_contents(
 
     // 3. Every member, by where it installs.
     let mut scripts: Vec<String> = Vec::new();
+    let mut landed: HashMap<&str, &str> = HashMap::new();
     for m in &contents.members {
         let name = m.name.as_str();
         if let Some(why) = unsafe_name(name) {
@@ -1115,6 +1116,17 @@ pub fn check_contents(
         };
         if site_path.is_empty() {
             continue;
+        }
+        // The root and `*.data/purelib|platlib` all land in site-packages:
+        // two members for one place, and the installer picks one.
+        if let Some(other) = landed.insert(site_path, name) {
+            flag(
+                name,
+                format!(
+                    "installs to the same place in site-packages as `{}`; one silently replaces the other",
+                    crate::text::one_line(other, 200)
+                ),
+            );
         }
         let (top, below) = site_path.split_once('/').unwrap_or((site_path, ""));
         let is_root_file = below.is_empty();
@@ -1961,7 +1973,8 @@ pub(crate) mod tests {
             .add("other-2.0.dist-info/METADATA", b"")
             .add("demo-1.0.data/data/lib/python3.11/site-packages/x.py", b"")
             .add("demo-1.0.data/data/share/demo/readme.txt", b"")
-            .add("demo-1.0.data/weird/x", b"");
+            .add("demo-1.0.data/weird/x", b"")
+            .add("demo-1.0.data/purelib/demo/__init__.py", b"EVIL = 1\n");
         let c = checked(&w, None, tree.path(), "demo");
         let flagged: BTreeSet<&str> = c.outside.iter().map(|o| o.path.as_str()).collect();
         for p in [
@@ -1973,6 +1986,7 @@ pub(crate) mod tests {
             "other-2.0.dist-info",
             "demo-1.0.data/data/lib/python3.11/site-packages/x.py",
             "demo-1.0.data/weird/x",
+            "demo-1.0.data/purelib/demo/__init__.py",
         ] {
             assert!(flagged.contains(p), "{p} not flagged: {:?}", c.outside);
         }
