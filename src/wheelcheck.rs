@@ -1531,6 +1531,7 @@ pub fn check_built_wheel(
     let Some(wheel) = &report.wheel else {
         return;
     };
+    let started = std::time::Instant::now();
     let project = report
         .project
         .as_ref()
@@ -1572,6 +1573,51 @@ pub fn check_built_wheel(
     report.wheel_check = Some(result);
     report.findings.extend(found);
     report.findings = crate::events::findings::merge(std::mem::take(&mut report.findings));
+    report.timings.wheel_check_ms = started.elapsed().as_secs_f64() * 1e3;
+}
+
+/// One line for the text summary: what the wheel holds, in counts.
+pub fn summary_line(c: &WheelCheck) -> String {
+    if let Some(why) = &c.incomplete {
+        return format!("NOT CHECKED: {}", crate::text::one_line(why, 200));
+    }
+    let mut parts = vec![format!("{} member(s)", c.members)];
+    if !c.native.is_empty() {
+        let prebuilt = c
+            .native
+            .iter()
+            .filter(|n| n.provenance == Provenance::Prebuilt)
+            .count();
+        parts.push(format!(
+            "{} native ({} compiled here, {prebuilt} prebuilt)",
+            c.native.len(),
+            c.native.len() - prebuilt
+        ));
+    }
+    let commands = c
+        .entry_points
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.group.as_str(),
+                "console_scripts" | "gui_scripts" | "data-scripts"
+            )
+        })
+        .count();
+    if commands > 0 {
+        parts.push(format!("{commands} command(s)"));
+    }
+    if !c.pth_files.is_empty() {
+        parts.push(format!("{} .pth file(s)", c.pth_files.len()));
+    }
+    if !c.outside.is_empty() {
+        parts.push(format!("{} outside the project", c.outside.len()));
+    }
+    parts.push(match c.record.problems_total {
+        0 => "RECORD matches".to_string(),
+        n => format!("RECORD: {n} problem(s)"),
+    });
+    parts.join(", ")
 }
 
 #[cfg(test)]

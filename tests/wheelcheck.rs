@@ -206,6 +206,10 @@ fn a_wheel_with_a_pth_file_and_a_prebuilt_library_is_reported() {
     let stderr = built.stderr();
     assert!(stderr.contains("REVIEW  wheel-pth"), "{stderr}");
     assert!(
+        stderr.contains("1 native (0 compiled here, 1 prebuilt), 2 command(s), 1 .pth file(s)"),
+        "the summary counts what the wheel holds: {stderr}"
+    );
+    assert!(
         stderr.contains("sdist: wcdemo/_native.so"),
         "the text names the sdist file: {stderr}"
     );

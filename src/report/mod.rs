@@ -179,6 +179,8 @@ pub struct Timings {
     pub buildenv_ms: f64,
     pub requires_ms: f64,
     pub wheel_ms: f64,
+    /// Reading the wheel and comparing it with the sdist as shipped.
+    pub wheel_check_ms: f64,
     pub total_ms: f64,
 }
 

@@ -59,6 +59,9 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         let _ = writeln!(out, "  wheel    {}", w.path.display());
         let _ = writeln!(out, "  sha256   {}", w.sha256);
     }
+    if let Some(c) = &report.wheel_check {
+        let _ = writeln!(out, "  contents {}", crate::wheelcheck::summary_line(c));
+    }
     if let Some(reason) = &report.outcome.reason {
         let _ = writeln!(out, "  reason   {}", one_line(reason, 400));
     }
