@@ -63,7 +63,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
-    Build(crate::pipeline::BuildArgs),
+    Build(Box<crate::pipeline::BuildArgs>),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(crate::pipeline::InspectArgs),
     /// Run any command inside the sandbox (no source tree; HOME is empty).

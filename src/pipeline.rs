@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -30,6 +30,7 @@ use crate::report::{
     SandboxInfo, Status, Timings, Tool, WheelInfo,
 };
 use crate::sandbox::{self, RunExit, RunOptions, SandboxError};
+use crate::stages::{EventSink, PackageInfo, Stages};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -185,6 +186,20 @@ pub struct BuildArgs {
     /// Also record every file open in the sandbox (slower; off by default).
     #[arg(long)]
     pub trace_files: bool,
+    /// Write stage events (JSON lines: verify, extract, metadata, pre-build,
+    /// buildenv, each PEP 517 hook call, wheel-check, done) to FILE or to an
+    /// inherited descriptor `fd:N` (see docs/events.md).
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub events: Option<String>,
+    /// Run CMD (with `sh -c`) outside the sandbox after extraction, before any
+    /// package code: stage metadata as JSON on its stdin, the extracted
+    /// sources as its working directory. A non-zero exit refuses the build;
+    /// changes it makes to the sources are built and recorded in the report.
+    #[arg(long, value_name = "CMD")]
+    pub pre_build: Option<String>,
+    /// Kill the pre-build hook (and refuse the build) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub pre_build_timeout: u64,
     /// Build a second time from scratch and compare the two wheels byte for
     /// byte (the report's `reproducible` section says which members differ).
     /// Both builds get SOURCE_DATE_EPOCH: your `--env SOURCE_DATE_EPOCH=…`,
@@ -249,7 +264,8 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Everything one build needs, resolved from the command line.
+/// Everything one build needs, resolved from the command line (or from
+/// [`crate::api::Build`]).
 #[derive(Clone)]
 pub struct BuildRequest {
     pub sdist: PathBuf,
@@ -268,21 +284,45 @@ pub struct BuildRequest {
     /// Notify the open family too (costly; see the benchmark).
     pub trace_files: bool,
     pub streams: Streams,
+    /// Where stage events go (`--events`).
+    pub events: Option<EventSink>,
+    /// The user's command run before any package code (`--pre-build`).
+    pub pre_build: Option<String>,
+    pub pre_build_timeout: Duration,
+    /// For `build-all`: the input list entry this sdist came from.
+    pub input_entry: Option<String>,
+    /// sdist-box's executable to run as the sandbox's init (default: this
+    /// process's own executable).
+    pub init_exe: Option<PathBuf>,
 }
+
+/// Where a `metadata` run leaves the `.dist-info` for `build_wheel`: inside
+/// the output directory, the one directory both runs may write.
+const METADATA_SUBDIR: &str = ".sdist-box-metadata";
 
 /// Build one sdist. Always returns a report; `report.outcome` says how it went.
 pub fn build(req: &BuildRequest) -> BuildReport {
     let started = Instant::now();
+    let filename = req
+        .sdist
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stages = Stages::new(
+        req.events.clone(),
+        PackageInfo {
+            source: std::path::absolute(&req.sdist).unwrap_or_else(|_| req.sdist.clone()),
+            filename: filename.clone(),
+            input_entry: req.input_entry.clone(),
+            ..PackageInfo::default()
+        },
+    );
     let mut report = BuildReport {
         schema_version: crate::report::SCHEMA_VERSION,
         tool: Tool::default(),
         input: Input {
             path: req.sdist.clone(),
-            filename: req
-                .sdist
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            filename,
             ..Input::default()
         },
         project: None,
@@ -308,13 +348,16 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         findings: Vec::new(),
         streams: Default::default(),
         kernel_events: Vec::new(),
+        pre_build: None,
     };
     let mut work: Option<tempfile::TempDir> = None;
-    let result = build_inner(req, &mut report, &mut work);
+    let result = build_inner(req, &mut report, &mut work, &mut stages);
     if let Err(failure) = result {
+        let reason = format!("{:#}", failure.error);
+        stages.end_open(failure.status.as_str(), &reason);
         report.outcome = Outcome {
             status: failure.status,
-            reason: Some(format!("{:#}", failure.error)),
+            reason: Some(reason),
             limit_hit: failure.limit_hit,
         };
     }
@@ -327,6 +370,18 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         }
     }
     report.timings.total_ms = ms(started);
+    if stages.enabled() {
+        let detail = serde_json::json!({
+            "wheel": report.wheel,
+            "findings": report.findings.len(),
+            "total_ms": report.timings.total_ms,
+        });
+        stages.done(
+            report.outcome.status.as_str(),
+            report.outcome.reason.as_deref(),
+            detail,
+        );
+    }
     report
 }
 
@@ -334,9 +389,11 @@ fn build_inner(
     req: &BuildRequest,
     report: &mut BuildReport,
     work_slot: &mut Option<tempfile::TempDir>,
+    st: &mut Stages,
 ) -> Result<(), Failure> {
     // 1. verify: the hash first, before any byte of the archive is parsed.
     let t = Instant::now();
+    st.start("verify", None);
     let meta = fs::metadata(&req.sdist)
         .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
         .map_err(refused)?;
@@ -355,11 +412,15 @@ fn build_inner(
         }
         None => archive::sha256_file(&req.sdist).map_err(refused)?,
     };
+    st.package.sha256 = Some(sha.clone());
+    st.package.sha256_pinned = report.input.sha256_pinned;
     report.input.sha256 = Some(sha);
     report.timings.verify_ms = ms(t);
+    st.end("ok", None, None);
 
     // 2. extract into a fresh work directory.
     let t = Instant::now();
+    st.start("extract", None);
     let mut builder = tempfile::Builder::new();
     builder.prefix("sdist-box-");
     let work = match &req.work_parent {
@@ -373,17 +434,52 @@ fn build_inner(
     let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
         .map_err(refused)?;
     let src = extracted.root.clone();
+    st.package.source_dir = Some(src.clone());
+    let detail = serde_json::json!({
+        "entries": extracted.entries,
+        "total_bytes": extracted.total_bytes,
+    });
     report.input.archive = Some(extracted);
     report.timings.extract_ms = ms(t);
+    st.end("ok", None, Some(detail));
 
     // 3. static metadata.
     let t = Instant::now();
-    let project = project::read_project(&src).map_err(refused)?;
+    st.start("metadata", None);
+    let mut project = project::read_project(&src).map_err(refused)?;
+    describe_project(st, &project);
     report.project = Some(project.clone());
     report.timings.metadata_ms = ms(t);
+    st.end("ok", None, None);
+
+    // 3b. the user's pre-build hook: may veto, may patch the sources.
+    if let Some(command) = &req.pre_build {
+        let t = Instant::now();
+        st.start("pre-build", None);
+        let pre = run_pre_build(command, req.pre_build_timeout, &src, st)?;
+        report.pre_build = Some(pre.clone());
+        report.timings.pre_build_ms = ms(t);
+        if pre.verdict == crate::prebuild::Verdict::Vetoed {
+            return Err(refused(anyhow::anyhow!(pre.veto_reason())));
+        }
+        if pre.modified {
+            // The patched tree is what gets built: read its metadata anew.
+            project = project::read_project(&src)
+                .context("after the pre-build hook changed the sources")
+                .map_err(refused)?;
+            describe_project(st, &project);
+            report.project = Some(project.clone());
+        }
+        let detail = serde_json::json!({
+            "modified": pre.modified,
+            "changes": pre.changes,
+        });
+        st.end("ok", None, Some(detail));
+    }
 
     // 4. the build environment (trusted: wheels only, outside the sandbox).
     let t = Instant::now();
+    st.start("buildenv", None);
     let interp = buildenv::resolve_interpreter(req.python.as_deref()).map_err(errored)?;
     report.interpreter = Some(InterpreterInfo {
         executable: interp.executable.clone(),
@@ -394,6 +490,7 @@ fn build_inner(
         .map_err(|e| env_failure(e, Status::Refused))?;
     report.build_env = Some(env_info(&env, &[]));
     report.timings.buildenv_ms = ms(t);
+    st.end("ok", None, Some(buildenv_detail(&env, 1)));
 
     fs::create_dir_all(&req.out_dir)
         .with_context(|| {
@@ -409,18 +506,12 @@ fn build_inner(
 
     // 5. get_requires_for_build_wheel, in the sandbox.
     let t = Instant::now();
+    st.start("hook", Some("get_requires_for_build_wheel"));
     let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp)?;
-    let first = ctx.run_phase(report, &env, "requires", &log_path, false)?;
+    let first = ctx.run_phase(report, &env, "requires", &log_path, false, None)?;
     report.timings.requires_ms = ms(t);
-    let dynamic: Vec<String> = first
-        .get("hooks")
-        .and_then(|h| h.as_array())
-        .and_then(|hooks| {
-            hooks
-                .iter()
-                .find(|h| h["name"] == "get_requires_for_build_wheel")
-        })
-        .and_then(|h| h["return"].as_array())
+    let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
+        .and_then(|v| v.as_array())
         .map(|list| {
             list.iter()
                 .filter_map(|v| v.as_str())
@@ -430,6 +521,7 @@ fn build_inner(
                 .collect()
         })
         .unwrap_or_default();
+    st.end("ok", None, Some(serde_json::json!({ "return": dynamic })));
     let new: Vec<String> = dynamic
         .iter()
         .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
@@ -439,6 +531,7 @@ fn build_inner(
     // 6. second round: what the backend asked for at run time.
     if !new.is_empty() {
         let t = Instant::now();
+        st.start("buildenv", None);
         let mut all = static_reqs.clone();
         all.extend(new.iter().cloned());
         tracing::info!(
@@ -448,18 +541,46 @@ fn build_inner(
         env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir)
             .map_err(|e| env_failure(e, Status::BuildFailed))?;
         report.timings.buildenv_ms += ms(t);
+        st.end("ok", None, Some(buildenv_detail(&env, 2)));
     }
     report.build_env = Some(env_info(&env, &dynamic));
 
-    // 7. build_wheel, in the sandbox.
+    // 7. prepare_metadata_for_build_wheel, in a sandbox of its own (as
+    // pyproject-hooks runs each hook call in a fresh process).
+    let mut metadata_path = None;
+    if req.prepare_metadata {
+        let t = Instant::now();
+        st.start("hook", Some("prepare_metadata_for_build_wheel"));
+        let result = ctx.run_phase(report, &env, "metadata", &log_path, true, None)?;
+        let returned = hook_return(&result, "prepare_metadata_for_build_wheel")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if let Some(name) = &returned {
+            metadata_path = Some(checked_metadata_dir(&ctx.out, name)?);
+        }
+        report.timings.prepare_metadata_ms = ms(t);
+        let status = if returned.is_some() { "ok" } else { "missing" };
+        st.end(
+            status,
+            None,
+            Some(serde_json::json!({ "return": returned })),
+        );
+    }
+
+    // 8. build_wheel, in the sandbox.
     let t = Instant::now();
-    let second = ctx.run_phase(report, &env, "wheel", &log_path, true)?;
+    st.start("hook", Some("build_wheel"));
+    let second = ctx.run_phase(
+        report,
+        &env,
+        "wheel",
+        &log_path,
+        true,
+        metadata_path.as_deref(),
+    )?;
     report.timings.wheel_ms = ms(t);
-    let wheel_name = second
-        .get("hooks")
-        .and_then(|h| h.as_array())
-        .and_then(|hooks| hooks.iter().find(|h| h["name"] == "build_wheel"))
-        .and_then(|h| h["return"].as_str())
+    let wheel_name = hook_return(&second, "build_wheel")
+        .and_then(|v| v.as_str())
         .map(str::to_string)
         .ok_or_else(|| {
             Failure::new(
@@ -467,20 +588,108 @@ fn build_inner(
                 anyhow::anyhow!("build_wheel returned no wheel name"),
             )
         })?;
+    st.end(
+        "ok",
+        None,
+        Some(serde_json::json!({ "return": wheel_name })),
+    );
 
-    // 8. copy the wheel out.
+    // 9. copy the wheel out and check it.
+    st.start("wheel-check", None);
     let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir)
         .map_err(|e| Failure::new(Status::BuildFailed, e))?;
+    let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
-
-    // 9. what the wheel carries, checked against the sdist it came from.
+    // What the wheel carries, checked against the sdist as shipped.
     crate::wheelcheck::check_built_wheel(
         report,
         &req.sdist,
         &req.archive_limits,
         &work_path.join("sdist-as-shipped"),
     );
+    let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
+    st.end("ok", None, Some(detail));
     Ok(())
+}
+
+/// The value a hook returned, from a hook runner's result.
+fn hook_return<'a>(result: &'a serde_json::Value, hook: &str) -> Option<&'a serde_json::Value> {
+    result
+        .get("hooks")?
+        .as_array()?
+        .iter()
+        .find(|h| h["name"] == hook)
+        .map(|h| &h["return"])
+}
+
+/// The `.dist-info` directory a `metadata` run named, checked to be one
+/// plain directory the run left in the metadata directory; its in-sandbox
+/// path for `build_wheel`.
+fn checked_metadata_dir(out: &Path, name: &str) -> Result<String, Failure> {
+    let fail = |why: String| Failure::new(Status::BuildFailed, anyhow::anyhow!(why));
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name.ends_with(".dist-info")
+        && !name.contains('/')
+        && !name.starts_with('.');
+    if !plain {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}`, which is not a .dist-info directory name",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    let meta = fs::symlink_metadata(out.join(METADATA_SUBDIR).join(name));
+    if !meta.is_ok_and(|m| m.is_dir()) {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}` but left no such directory",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    Ok(format!("{}/{METADATA_SUBDIR}/{name}", inside::OUT))
+}
+
+fn describe_project(st: &mut Stages, project: &project::ProjectMeta) {
+    st.package.name = project.name.clone();
+    st.package.version = project.version.clone();
+    st.package.build_backend = Some(project.build_system.build_backend.clone());
+    st.package.build_requires = project.build_system.requires.clone();
+    st.package.backend_path = project.build_system.backend_path.clone();
+}
+
+fn buildenv_detail(env: &buildenv::BuildEnv, round: u32) -> serde_json::Value {
+    serde_json::json!({
+        "round": round,
+        "key": env.key,
+        "reused": env.reused,
+        "requirements": env.requirements,
+    })
+}
+
+/// Run the pre-build hook on the extracted tree and record what it changed.
+fn run_pre_build(
+    command: &str,
+    timeout: Duration,
+    src: &Path,
+    st: &Stages,
+) -> Result<crate::prebuild::PreBuild, Failure> {
+    use crate::prebuild;
+    let digest = |when: &str| {
+        prebuild::tree_digest(src)
+            .with_context(|| format!("cannot hash the source tree {when} the pre-build hook"))
+            .map_err(errored)
+    };
+    let before = digest("before")?;
+    let input = serde_json::json!({
+        "schema_version": crate::stages::SCHEMA_VERSION,
+        "stage": "pre-build",
+        "package": st.package,
+    });
+    let mut pre =
+        prebuild::run(command, src, input.to_string().as_bytes(), timeout).map_err(errored)?;
+    let after = digest("after")?;
+    pre.changes = prebuild::diff(&before, &after);
+    pre.modified = !pre.changes.is_empty();
+    Ok(pre)
 }
 
 fn env_info(env: &buildenv::BuildEnv, dynamic: &[String]) -> BuildEnvInfo {
@@ -579,6 +788,7 @@ impl<'a> SandboxContext<'a> {
         phase: &str,
         log_path: &Path,
         append_log: bool,
+        metadata_path: Option<&str>,
     ) -> Result<serde_json::Value, Failure> {
         let n = self.runs.get() + 1;
         self.runs.set(n);
@@ -601,8 +811,9 @@ impl<'a> SandboxContext<'a> {
             "phase": phase,
             "config_settings": {},
             "wheel_directory": inside::OUT,
-            "metadata_directory": format!("{}/metadata", inside::CONTROL),
-            "prepare_metadata": self.req.prepare_metadata,
+            "metadata_directory": format!("{}/{METADATA_SUBDIR}", inside::OUT),
+            "metadata_path": metadata_path,
+            "prepare_metadata": false,
         });
         fs::write(control.join("input.json"), input.to_string())
             .context("cannot write the hook runner's input")
@@ -660,6 +871,7 @@ impl<'a> SandboxContext<'a> {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
             append_log,
+            init_exe: self.req.init_exe.clone(),
             ..RunOptions::default()
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
@@ -792,10 +1004,10 @@ fn failure_reason(
     limit: Option<LimitHit>,
     limits: &sandbox::Limits,
 ) -> String {
-    let hook = if phase == "requires" {
-        "get_requires_for_build_wheel"
-    } else {
-        "build_wheel"
+    let hook = match phase {
+        "requires" => "get_requires_for_build_wheel",
+        "metadata" => "prepare_metadata_for_build_wheel",
+        _ => "build_wheel",
     };
     let gib = |b: Option<u64>| {
         b.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
@@ -1084,6 +1296,11 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         echo: verbose > 0,
         trace_files: args.trace_files,
         streams: args.streams,
+        events: args.events.as_deref().map(EventSink::open).transpose()?,
+        pre_build: args.pre_build.clone(),
+        pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
+        input_entry: None,
+        init_exe: None,
     };
     if verbose == 0 {
         eprintln!(
@@ -1098,9 +1315,15 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     let json = report.to_json();
     let stem = sdist_stem(&report.input.filename);
     let beside = args.out_dir.join(format!("{stem}.sdist-box.json"));
-    if args.out_dir.is_dir() {
-        write_atomic(&beside, &json)?;
-    }
+    // Every outcome leaves its report beside where the wheel would be,
+    // refusals included: that is where the user looks for why.
+    fs::create_dir_all(&args.out_dir).with_context(|| {
+        format!(
+            "cannot create the output directory `{}`",
+            args.out_dir.display()
+        )
+    })?;
+    write_atomic(&beside, &json)?;
     let sarif = || {
         serde_json::to_string_pretty(&crate::report::sarif::render(&report))
             .expect("SARIF serializes")

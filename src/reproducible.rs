@@ -322,6 +322,9 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
     let mut second_req = req.clone();
     second_req.out_dir = rebuild_dir.path().to_path_buf();
     second_req.keep_work = false;
+    // Stage events describe the build whose wheel is the output: the
+    // second one is an internal check (its result is in the report).
+    second_req.events = None;
     let started = std::time::Instant::now();
     let second = crate::pipeline::build(&second_req);
     result.second_build_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -1576,6 +1576,35 @@ pub fn check_built_wheel(
     report.timings.wheel_check_ms = started.elapsed().as_secs_f64() * 1e3;
 }
 
+/// The `wheel-check` stage event's detail: `detail` (the wheel) with the
+/// check's counts added as `checks`.
+pub fn stage_detail(
+    mut detail: serde_json::Value,
+    check: Option<&WheelCheck>,
+) -> serde_json::Value {
+    if let (Some(c), Some(map)) = (check, detail.as_object_mut()) {
+        let prebuilt = c
+            .native
+            .iter()
+            .filter(|n| n.provenance == Provenance::Prebuilt)
+            .count();
+        map.insert(
+            "checks".into(),
+            serde_json::json!({
+                "members": c.members,
+                "pth_files": c.pth_files.len(),
+                "entry_points": c.entry_points.len(),
+                "native_compiled": c.native.len() - prebuilt,
+                "native_prebuilt": prebuilt,
+                "outside": c.outside.len(),
+                "record_problems": c.record.problems_total,
+                "incomplete": c.incomplete,
+            }),
+        );
+    }
+    detail
+}
+
 /// One line for the text summary: what the wheel holds, in counts.
 pub fn summary_line(c: &WheelCheck) -> String {
     if let Some(why) = &c.incomplete {

@@ -42,6 +42,9 @@ pub struct BuildReport {
     pub streams: StreamStats,
     /// The kernel stream's events in detail (bounded), for reviewers.
     pub kernel_events: Vec<crate::events::kernel::KernelEvent>,
+    /// What the `--pre-build` hook did (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_build: Option<crate::prebuild::PreBuild>,
 }
 
 /// Volume of the two event streams over the whole build.
@@ -144,6 +147,19 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The name used in the JSON report and the stage events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::BuildFailed => "build-failed",
+            Status::Refused => "refused",
+            Status::SandboxUnavailable => "sandbox-unavailable",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// A resource limit the build ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -179,6 +195,10 @@ pub struct Timings {
     pub buildenv_ms: f64,
     pub requires_ms: f64,
     pub wheel_ms: f64,
+    /// `prepare_metadata_for_build_wheel`, its own sandboxed run.
+    pub prepare_metadata_ms: f64,
+    /// The `--pre-build` hook, with hashing the tree before and after.
+    pub pre_build_ms: f64,
     /// Reading the wheel and comparing it with the sdist as shipped.
     pub wheel_check_ms: f64,
     pub total_ms: f64,

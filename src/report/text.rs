@@ -74,6 +74,17 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             one_line(&bs.requires.join(", "), 200)
         );
     }
+    if let Some(pre) = &report.pre_build {
+        let what = if pre.modified {
+            format!(
+                "changed {} file(s) of the sources before the build (listed in the report)",
+                pre.changes.len()
+            )
+        } else {
+            "left the sources unchanged".to_string()
+        };
+        let _ = writeln!(out, "  pre-build `{}` {what}", one_line(&pre.command, 100));
+    }
     if let Some(sb) = &report.sandbox {
         let layers: Vec<String> = sb
             .enforcement
@@ -100,7 +111,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         "  time     {:.2} s (build env {:.2} s, hooks {:.2} s)",
         t.total_ms / 1e3,
         t.buildenv_ms / 1e3,
-        (t.requires_ms + t.wheel_ms) / 1e3
+        (t.requires_ms + t.prepare_metadata_ms + t.wheel_ms) / 1e3
     );
     if let Some(log) = &report.log {
         let _ = writeln!(out, "  log      {}", log.display());

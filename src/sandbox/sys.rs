@@ -656,3 +656,24 @@ pub fn dup_to(fd: RawFd, want: RawFd) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// A writable copy (close-on-exec) of a descriptor this process inherited,
+/// e.g. `--events fd:3`. The original stays open; it is checked to be open
+/// and writable first, so a wrong number is an error, not a stray write.
+pub fn dup_inherited(fd: RawFd) -> io::Result<std::fs::File> {
+    // SAFETY: fcntl on an integer descriptor; no memory is involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(io::Error::other("it is open read-only"));
+    }
+    // SAFETY: as above; F_DUPFD_CLOEXEC returns a new descriptor we own.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` was just created by fcntl and nothing else refers to it.
+    Ok(unsafe { std::fs::File::from_raw_fd(copy) })
+}
