@@ -175,6 +175,7 @@ fn a_wheel_with_a_pth_file_and_a_prebuilt_library_is_reported() {
     };
     let out = tmp.path().join("out");
     let sarif = tmp.path().join("report.sarif");
+    let events = tmp.path().join("events.jsonl");
     let built = common::build(
         &sdist,
         &out,
@@ -184,6 +185,8 @@ fn a_wheel_with_a_pth_file_and_a_prebuilt_library_is_reported() {
                 "review".into(),
                 "--report".into(),
                 sarif.display().to_string(),
+                "--events".into(),
+                events.display().to_string(),
             ],
             ..Default::default()
         },
@@ -213,6 +216,21 @@ fn a_wheel_with_a_pth_file_and_a_prebuilt_library_is_reported() {
         stderr.contains("sdist: wcdemo/_native.so"),
         "the text names the sdist file: {stderr}"
     );
+
+    // The wheel-check stage event carries the counts.
+    let end: Value = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["stage"] == "wheel-check" && e["event"] == "end")
+        .expect("a wheel-check end event");
+    let checks = &end["detail"]["checks"];
+    assert_eq!(checks["pth_files"], 1, "{end}");
+    assert_eq!(checks["native_prebuilt"], 1, "{end}");
+    assert_eq!(checks["native_compiled"], 0, "{end}");
+    assert_eq!(checks["outside"], 1, "{end}");
+    assert_eq!(checks["record_problems"], 0, "{end}");
+    assert_eq!(end["detail"]["wheel"]["sha256"], report["wheel"]["sha256"]);
 
     // The report and the SARIF stay valid.
     let v = validator(&common::repo().join("schema/report.schema.json"));
