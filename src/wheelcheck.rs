@@ -789,6 +789,16 @@ pub fn shadowed_command(command: &str, project: &str) -> Option<String> {
     }
 }
 
+/// A command name an installer can safely use as a file name in `bin/`.
+fn plain_command_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+}
+
 fn module_name(s: &str) -> String {
     s.to_ascii_lowercase().replace(['-', '.'], "_")
 }
@@ -1382,7 +1392,17 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
         } else {
             format!("`{}`", one_line(&ep.value, 120))
         };
-        if let Some(cmd) = &ep.shadows {
+        if !plain_command_name(&ep.name) {
+            out.push(wheel_finding(
+                Severity::Review,
+                OpKind::WheelEntryPoint,
+                &ep.name,
+                format!(
+                    "a command name that is not a plain file name: installers write the script at bin/NAME, so a separator or `..` puts it elsewhere; it runs {what}"
+                ),
+                None,
+            ));
+        } else if let Some(cmd) = &ep.shadows {
             out.push(wheel_finding(
                 Severity::Review,
                 OpKind::WheelEntryPoint,
@@ -1973,12 +1993,15 @@ pub(crate) mod tests {
         let w = demo()
             .add(
                 "demo-1.0.dist-info/entry_points.txt",
-                b"[console_scripts]\ndemo = demo.cli:main\npip = demo.cli:pip\n[pytest11]\ndemo = demo.plugin\n",
+                b"[console_scripts]\ndemo = demo.cli:main\npip = demo.cli:pip\n../../etc/cron.d/x = demo:x\n[pytest11]\ndemo = demo.plugin\n",
             )
             .add("demo-1.0.data/scripts/git", b"#!/bin/sh\n");
         let c = checked(&w, None, tree.path(), "demo");
-        assert_eq!(c.entry_points.len(), 4);
+        assert_eq!(c.entry_points.len(), 5);
         let f = findings(&c, "demo-1.0-py3-none-any.whl");
+        let escape = f.iter().find(|f| f.target == "../../etc/cron.d/x").unwrap();
+        assert_eq!(escape.severity, Severity::Review);
+        assert!(escape.message.contains("not a plain file name"));
         let sev = |t: &str| f.iter().find(|f| f.target == t).map(|f| f.severity);
         assert_eq!(sev("pip"), Some(Severity::Review));
         assert_eq!(sev("git"), Some(Severity::Review));
