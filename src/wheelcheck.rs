@@ -9,10 +9,12 @@
 //! attacker data. Member names are only ever compared and displayed, never
 //! used as paths; every read is bounded (entry count, central-directory
 //! size, bytes per member and in total, text kept in memory); the sdist
-//! tree is walked without following links. Everything here is a pure
-//! function of the wheel file and the extracted tree: the pipeline turns
-//! the result into report data and findings, nothing here decides an exit
-//! code.
+//! tree is walked without following links. [`check`] and [`findings`] are
+//! functions of the wheel file and an extracted sdist tree only (unit-
+//! tested on wheels made in the tests); [`check_built_wheel`], the
+//! pipeline's one call, supplies that tree by extracting the sdist again,
+//! because the build wrote into its own. Nothing here decides an exit
+//! code: `--fail-on` does, from the findings' severities.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
