@@ -108,6 +108,10 @@ pub struct Finding {
     pub message: String,
     /// How many identical attempts this finding stands for.
     pub count: u64,
+    /// For a blocked finding: the profile line(s) that would allow it (TOML,
+    /// or a TOML comment when no profile setting can). Shown to the user to
+    /// decide; never applied automatically.
+    pub suggestion: Option<String>,
 }
 
 /// What the pairing needs to know about the sandbox.
@@ -124,6 +128,12 @@ pub struct Context {
     pub home: PathBuf,
     /// The interpreter executables (to recognise Python processes).
     pub python_executables: Vec<String>,
+    /// The profile's network mode (who decided a network verdict).
+    pub network: crate::policy::NetworkMode,
+    /// The profile executes only beneath its exec list (`restrict-exec`).
+    pub restrict_exec: bool,
+    /// `[python] ctypes = "system"`: the directories libraries may come from.
+    pub ctypes_allow: Option<Vec<PathBuf>>,
 }
 
 /// How long an audit event may precede its kernel counterpart.
@@ -551,12 +561,7 @@ pub fn pair(
         } else {
             FindingVerdict::Allowed
         };
-        let decided_by = match kind {
-            OpKind::Exec => None,
-            OpKind::Dns => Some("seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".to_string()),
-            _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
-            _ => Some("network namespace (loopback only)".to_string()),
-        };
+        let decided_by = decided_by_kernel(ctx, kind, blocked);
         let counterpart = p.counterpart(k);
         let mut seen_by = vec!["kernel"];
         let (origin, mut severity, mut message) = match counterpart {
@@ -649,6 +654,11 @@ pub fn pair(
             seen_by,
             message,
             count: 1,
+            suggestion: if blocked {
+                suggest_kernel(ctx, kind, k)
+            } else {
+                None
+            },
         });
     }
 
@@ -693,6 +703,7 @@ pub fn pair(
                     seen_by: vec!["kernel"],
                     message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
                     count: 1,
+            suggestion: None,
                 });
             }
         }
@@ -701,7 +712,10 @@ pub fn pair(
     // 3. Audit-only operations: the file system (Landlock and the mount
     //    view deny those with a bare EACCES/ENOENT), signals, native code.
     for a in audit {
-        if let Some(f) = audit_finding(&mut p, a) {
+        if let Some(mut f) = audit_finding(&mut p, a) {
+            if f.verdict == FindingVerdict::Blocked {
+                f.suggestion = suggest_audit(ctx, &f);
+            }
             findings.push(f);
         }
     }
@@ -737,6 +751,7 @@ pub fn pair(
             seen_by: vec!["audit-hook"],
             message,
             count: 1,
+            suggestion: None,
         });
     }
 
@@ -788,6 +803,7 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 seen_by: vec!["audit-hook"],
                 message,
                 count: 1,
+                suggestion: None,
             }
         };
     match a.event.as_str() {
@@ -900,6 +916,28 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 },
             ))
         }
+        "ctypes.dlopen" => {
+            // Only a library named by path can be outside the allowed
+            // directories; the hook refused it (the same rule, re-applied
+            // here rather than trusted from the stream).
+            let allow = ctx.ctypes_allow.as_ref()?;
+            let name = arg_str(a, 0)?;
+            if !name.contains('/') {
+                return None;
+            }
+            let path = absolute(&ctx.inside_src, name);
+            if beneath(&path, allow) {
+                return None;
+            }
+            Some(base(
+                OpKind::NativeCode,
+                format!("ctypes load of {}", crate::text::one_line(&path, 200)),
+                FindingVerdict::Blocked,
+                Some("audit hook (profile: [python] ctypes = \"system\")".into()),
+                "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
+                Severity::Blocked,
+            ))
+        }
         "ctypes.dlsym" => {
             let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
             let dangerous = [
@@ -950,6 +988,132 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 Severity::Notice,
             ))
         }
+        _ => None,
+    }
+}
+
+/// Which layer decided a kernel-stream finding, by the profile's network mode.
+fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<String> {
+    use crate::policy::NetworkMode;
+    let mode = ctx.network;
+    Some(match (kind, mode, blocked) {
+        (OpKind::Exec, _, false) => return None,
+        (OpKind::Exec, _, true) => {
+            "landlock (no execute right: the profile restricts exec) and the seccomp supervisor"
+                .into()
+        }
+        (OpKind::Dns, NetworkMode::None, _) => "seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".into(),
+        (OpKind::Dns, _, _) => format!(
+            "seccomp supervisor (the datagram to port 53 was refused; network mode `{}`)",
+            mode.name()
+        ),
+        (_, NetworkMode::None, true) => {
+            "seccomp supervisor (and the empty network namespace)".into()
+        }
+        (_, NetworkMode::None, false) => "network namespace (loopback only)".into(),
+        (_, NetworkMode::Loopback, true) => {
+            "seccomp supervisor (network mode `loopback`: only loopback addresses)".into()
+        }
+        (_, NetworkMode::Loopback, false) => "seccomp supervisor (network mode `loopback`: a loopback address; the supervisor made the call itself)".into(),
+        (_, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list) and landlock (tcp ports of the list only)".into(),
+        (_, NetworkMode::Allowlist, false) => "seccomp supervisor (network mode `allowlist`: on the list; the supervisor made the call itself)".into(),
+    })
+}
+
+/// `["127.0.0.1:8080"]`-style TOML string of an address.
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The profile lines that would allow a blocked kernel-stream finding.
+fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String> {
+    use crate::policy::NetworkMode;
+    match kind {
+        OpKind::Exec => {
+            let Target::Exec { path, .. } = &k.target else {
+                return None;
+            };
+            Some(format!("[filesystem]\nexec = [{}]", toml_str(path)))
+        }
+        OpKind::NetConnect | OpKind::NetSend | OpKind::Dns => {
+            let Target::Socket {
+                addr: Some(SockAddr::Inet { ip, port }),
+                ..
+            } = &k.target
+            else {
+                return Some(
+                    "# no profile setting allows this address family or an unknown peer".into(),
+                );
+            };
+            let entry = std::net::SocketAddr::new(*ip, *port).to_string();
+            if ip.is_loopback() && ctx.network == NetworkMode::None {
+                return Some(format!(
+                    "[network]\nmode = \"loopback\"\n# or, narrower: mode = \"allowlist\" with allow = [{}]",
+                    toml_str(&entry)
+                ));
+            }
+            Some(format!(
+                "[network]\nmode = \"allowlist\"\nallow = [{}]{}",
+                toml_str(&entry),
+                if ctx.network == NetworkMode::Allowlist {
+                    "  # added to the profile's list"
+                } else {
+                    ""
+                }
+            ))
+        }
+        OpKind::NetBind => {
+            let Target::Socket {
+                addr: Some(SockAddr::Inet { ip, port }),
+                ..
+            } = &k.target
+            else {
+                return None;
+            };
+            if !ip.is_loopback() {
+                return Some(
+                    "# no profile setting lets a build listen on a non-loopback address".into(),
+                );
+            }
+            Some(format!("[network]\nbind = [{port}]"))
+        }
+        _ => None,
+    }
+}
+
+/// The profile lines that would allow a blocked audit-stream finding.
+fn suggest_audit(ctx: &Context, f: &Finding) -> Option<String> {
+    let target = &f.target;
+    let in_home = target.starts_with('~') || Path::new(target).starts_with(&ctx.home);
+    match f.kind {
+        OpKind::FsRead | OpKind::FsWrite if in_home => Some(
+            "# no profile line gives the build your home directory: the sandbox's HOME is always an empty tmpfs"
+                .into(),
+        ),
+        OpKind::FsRead => Some(format!("[filesystem]\nread = [{}]", toml_str(target))),
+        OpKind::FsWrite => {
+            let dir = Path::new(target)
+                .parent()
+                .filter(|d| d.parent().is_some())
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| target.clone());
+            Some(format!("[filesystem]\nwrite = [{}]", toml_str(&dir)))
+        }
+        OpKind::NativeCode => Some("[python]\nctypes = \"any\"".into()),
+        OpKind::Signal | OpKind::Ptrace => Some(
+            "# no profile setting allows this: the pid namespace and the seccomp deny filter always apply"
+                .into(),
+        ),
         _ => None,
     }
 }

@@ -153,6 +153,18 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
             let chain: Vec<String> = f.process_chain.iter().map(|c| one_line(c, 60)).collect();
             let _ = writeln!(out, "           via {}", chain.join(" → "));
         }
+        if let Some(s) = &f.suggestion {
+            // Profile lines are built by sdist-box, but may quote a path or
+            // address the package chose: escaped line by line.
+            let lines: Vec<String> = s.lines().map(|l| one_line(l, 200)).collect();
+            let _ = writeln!(
+                out,
+                "           to allow it (your decision; never applied automatically), in a profile:"
+            );
+            for l in lines {
+                let _ = writeln!(out, "             {l}");
+            }
+        }
     }
     out
 }
