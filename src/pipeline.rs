@@ -755,13 +755,7 @@ impl SandboxContext<'_> {
                 .chain(&plan.landlock.devices_rw)
                 .cloned()
                 .collect(),
-            readable: plan
-                .landlock
-                .read_exec
-                .iter()
-                .chain(&plan.landlock.read_only)
-                .cloned()
-                .collect(),
+            readable: readable_paths(plan),
             home: PathBuf::from(inside::HOME),
             python_executables: vec![],
             network: plan.network.mode,
@@ -794,6 +788,27 @@ impl SandboxContext<'_> {
         }
         report.findings = findings::merge(std::mem::take(&mut report.findings));
     }
+}
+
+/// What the build may read, with the top-level symlinks of merged-/usr
+/// hosts (`/lib -> usr/lib`) counted as what they point to.
+fn readable_paths(plan: &sandbox::SandboxPlan) -> Vec<PathBuf> {
+    let mut readable: Vec<PathBuf> = plan
+        .landlock
+        .read_exec
+        .iter()
+        .chain(&plan.landlock.read_only)
+        .cloned()
+        .collect();
+    for m in &plan.mounts {
+        if let sandbox::MountEntry::Symlink { target, link_to } = m {
+            let dest = target.parent().unwrap_or(Path::new("/")).join(link_to);
+            if readable.iter().any(|r| dest.starts_with(r)) {
+                readable.push(target.clone());
+            }
+        }
+    }
+    readable
 }
 
 fn stream_ends_with_newline(bytes: &[u8]) -> bool {

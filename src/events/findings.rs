@@ -460,6 +460,16 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
             None // the resolver's connect; its datagram is the finding
         }
         (Syscall::Connect, _) => Some(OpKind::NetConnect),
+        // Bytes on a TCP connection the supervisor let through (loopback,
+        // allowlist modes): the connect was the finding. Python raises no
+        // audit event for send/sendall, so these would look like evasion.
+        (
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg,
+            Target::Socket {
+                socket_type: Some(t),
+                ..
+            },
+        ) if t == "stream" && k.verdict == Verdict::Allowed => None,
         (Syscall::Bind, _) => Some(OpKind::NetBind),
         (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => Some(OpKind::NetSend),
         (Syscall::Execve | Syscall::Execveat, _) => Some(OpKind::Exec),
@@ -635,7 +645,10 @@ pub fn pair(
         if message.is_empty() {
             message = match (kind, blocked) {
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
-                (OpKind::Exec, _) => "a program was executed".into(),
+                (OpKind::Exec, true) => {
+                    "a program the profile may not execute was started, and refused".into()
+                }
+                (OpKind::Exec, false) => "a program was executed".into(),
                 (_, true) => format!("a {} was attempted and refused", kind.name()),
                 (_, false) => format!("a {} was allowed", kind.name()),
             };

@@ -1,0 +1,587 @@
+//! Profiles end to end: each shipped profile on real sdists, the network
+//! modes against loopback listeners, `strict`'s exec and ctypes walls, the
+//! suggestions in the report, and the errors of a malformed profile.
+//!
+//! The network tests target only 127.0.0.1 listeners started here; attack
+//! sdists write only inside their own build tree; HOME is a temporary
+//! canary directory.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{BuildOpts, Built, CanaryHome, Listener, Sdist};
+use serde_json::Value;
+
+/// Who runs the builds: the unprivileged test user when it exists (the
+/// case that matters), root otherwise; with a cache and a wheelhouse that
+/// user can read.
+struct Runner {
+    user: Option<(u32, u32)>,
+    tmp: tempfile::TempDir,
+    wheelhouse: PathBuf,
+    cache: PathBuf,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let user = if common::is_root() {
+            common::test_user()
+        } else {
+            None
+        };
+        let tmp = common::tempdir_for(user);
+        let wheelhouse = tmp.path().join("wh");
+        copy_tree(&common::wheelhouse().unwrap(), &wheelhouse);
+        let cache = match user {
+            None => common::env_cache(),
+            Some((uid, _)) => {
+                let c = std::env::temp_dir().join(format!("sdist-box-test-cache-{uid}"));
+                std::fs::create_dir_all(&c).unwrap();
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(uid.to_string())
+                    .arg(&c)
+                    .status()
+                    .unwrap();
+                c
+            }
+        };
+        Runner {
+            user,
+            tmp,
+            wheelhouse,
+            cache,
+        }
+    }
+
+    /// A world-readable file under our temporary directory.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        chmod_readable(&p);
+        p
+    }
+
+    fn out_dir(&self, name: &str) -> PathBuf {
+        let out = self.tmp.path().join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(&out, Some(uid), Some(gid)).unwrap();
+        }
+        out
+    }
+
+    fn build(&self, sdist: &Path, out: &str, profile: &str, extra: &[&str], home: &Path) -> Built {
+        let python = self.user.map(|_| "/usr/bin/python3".to_string());
+        common::build(
+            sdist,
+            &self.out_dir(out),
+            BuildOpts {
+                as_user: self.user,
+                profile: Some(profile),
+                python,
+                cache: Some(self.cache.clone()),
+                wheelhouse: Some(self.wheelhouse.clone()),
+                extra_args: extra.iter().map(|s| s.to_string()).collect(),
+                home: Some(home),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn sdist(&self, s: &Sdist) -> PathBuf {
+        let dir = self.tmp.path().join("sdists");
+        std::fs::create_dir_all(&dir).unwrap();
+        chmod_readable(&dir);
+        let p = s.write(&dir);
+        chmod_readable(&p);
+        p
+    }
+
+    fn real_sdist(&self, filename: &str) -> PathBuf {
+        let dir = self.tmp.path().join("sdists");
+        std::fs::create_dir_all(&dir).unwrap();
+        chmod_readable(&dir);
+        let dest = dir.join(filename);
+        std::fs::copy(common::sdist_cache().join(filename), &dest).unwrap();
+        chmod_readable(&dest);
+        dest
+    }
+}
+
+fn chmod_readable(p: &Path) {
+    Command::new("chmod").arg("a+rX").arg(p).status().unwrap();
+}
+
+fn copy_tree(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(dest)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(dest)
+        .status()
+        .unwrap();
+}
+
+fn ready() -> bool {
+    if !common::ready_for_builds() {
+        return false;
+    }
+    let have = |f: &str| common::sdist_cache().join(f).exists();
+    if !(have("markupsafe-3.0.3.tar.gz") && have("docopt-0.6.2.tar.gz")) {
+        if std::env::var_os(common::REQUIRE_ALL).is_some() {
+            panic!("real sdists missing (run scripts/setup-tests)");
+        }
+        eprintln!("skipped: real sdists missing (run scripts/setup-tests)");
+        return false;
+    }
+    true
+}
+
+fn findings(b: &Built) -> Vec<Value> {
+    b.report.as_ref().expect("a report")["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn find<'a>(fs: &'a [Value], kind: &str, target_has: &str) -> Option<&'a Value> {
+    fs.iter()
+        .find(|f| f["kind"] == kind && f["target"].as_str().is_some_and(|t| t.contains(target_has)))
+}
+
+/// `RESULT = {...}` the attack sdist's setup.py wrote into its module.
+fn wheel_module_text(b: &Built, module: &str) -> String {
+    let wheel = b.wheel().expect("a wheel");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+    let mut f = zip.by_name(&format!("{module}.py")).unwrap();
+    let mut text = String::new();
+    f.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn malformed_profile_errors_name_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("site.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\ndescription = \"x\"\n\n[network]\nmode = \"loopback\"\nalow = [\"127.0.0.1:80\"]\n",
+    )
+    .unwrap();
+    let sdist = Sdist::new("p", "1").write(tmp.path());
+    let out = Command::new(common::bin())
+        .arg("build")
+        .arg(&sdist)
+        .arg("--profile")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(err.contains("line 6, field `alow`"), "{err}");
+    assert!(err.contains("unknown field `alow`"), "{err}");
+
+    // A bad value: the path with `~`, on its line.
+    std::fs::write(
+        &bad,
+        "version = 1\ndescription = \"x\"\n[filesystem]\nread = [\"~/data\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .args(["run", "--profile"])
+        .arg(&bad)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("site.toml`: line 4, field `read`"), "{err}");
+    assert!(err.contains("`~` is not expanded"), "{err}");
+}
+
+#[test]
+fn profiles_subcommand_lists_the_shipped_profiles() {
+    let out = Command::new(common::bin())
+        .arg("profiles")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["default", "strict", "observe"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{text}"));
+        assert!(line.len() > name.len() + 20, "no description: {line}");
+    }
+    assert!(text.contains("site-example.toml"), "{text}");
+}
+
+/// A build whose setup.py needs a service on 127.0.0.1: blocked (and the
+/// build fails) without a loopback profile, passes with one.
+#[test]
+fn loopback_service_is_reachable_only_with_a_loopback_profile() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let service = Listener::start();
+    service.self_check();
+    let attack = format!(
+        "import socket\ns = socket.create_connection(('127.0.0.1', {}), timeout=10)\ns.sendall(b'needs-the-service')\ns.close()",
+        service.port
+    );
+    let sdist = r.sdist(&Sdist::setuptools_with("needs-service", &attack));
+
+    let blocked = r.build(&sdist, "out-default", "default", &[], home.path());
+    assert_eq!(blocked.code(), 3, "{}", blocked.describe());
+    assert_eq!(service.connections(), 0, "the service was reached");
+    let fs = findings(&blocked);
+    let f = find(&fs, "net-connect", &format!("127.0.0.1:{}", service.port))
+        .unwrap_or_else(|| panic!("no connect finding: {fs:#?}"));
+    assert_eq!(f["verdict"], "blocked");
+    assert_eq!(f["origin"]["file"], "setup.py");
+    let suggestion = f["suggestion"].as_str().unwrap();
+    assert!(suggestion.contains("mode = \"loopback\""), "{suggestion}");
+
+    let profile = r.file(
+        "loopback.toml",
+        "version = 1\ndescription = \"loopback\"\n[network]\nmode = \"loopback\"\n",
+    );
+    let passed = r.build(
+        &sdist,
+        "out-loopback",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(passed.code(), 0, "{}", passed.describe());
+    assert_eq!(passed.status(), "built");
+    let got = String::from_utf8(service.bytes()).unwrap();
+    assert!(
+        !got.is_empty() && got.replace("needs-the-service", "").is_empty(),
+        "{got:?}"
+    );
+    let fs = findings(&passed);
+    let f = find(&fs, "net-connect", &format!("127.0.0.1:{}", service.port))
+        .unwrap_or_else(|| panic!("no connect finding: {fs:#?}"));
+    assert_eq!(f["verdict"], "allowed");
+    assert!(
+        f["decided_by"].as_str().unwrap().contains("loopback"),
+        "{f}"
+    );
+    let report = passed.report.as_ref().unwrap();
+    assert_eq!(report["profile"]["network"]["mode"], "loopback");
+    home.assert_unchanged();
+}
+
+/// An allowlist lets a connect to its 127.0.0.1 port through and blocks
+/// another port; both are in the report, with who decided, and the blocked
+/// one with the line that would allow it.
+#[test]
+fn allowlist_passes_a_listed_port_and_blocks_another() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let allowed = Listener::start();
+    let other = Listener::start();
+    allowed.self_check();
+    other.self_check();
+    let attack = format!(
+        r#"results = {{}}
+import socket
+for port in ({a}, {b}):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"hello-%d" % port)
+        s.close()
+        results[port] = "sent"
+    except OSError as e:
+        results[port] = "refused:%d" % e.errno
+# A datagram to the other port too: no Landlock rule covers UDP.
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    u.sendto(b"udp", ("127.0.0.1", {b}))
+    results["udp"] = "sent"
+except OSError as e:
+    results["udp"] = "refused:%d" % e.errno
+open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
+        a = allowed.port,
+        b = other.port
+    );
+    let sdist = r.sdist(&Sdist::setuptools_with("allow-probe", &attack));
+    let profile = r.file(
+        "allow.toml",
+        &format!(
+            "version = 1\ndescription = \"allowlist\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:{}\"]\n",
+            allowed.port
+        ),
+    );
+    let b = r.build(
+        &sdist,
+        "out-allow",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    // Built, and a blocked finding fails the run (fail-on blocked).
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    assert_eq!(b.code(), 1, "{}", b.describe());
+    let result = wheel_module_text(&b, "allow_probe");
+    assert!(
+        result.contains(&format!("{}: 'sent'", allowed.port)),
+        "{result}"
+    );
+    assert!(
+        result.contains(&format!("{}: 'refused:13'", other.port)),
+        "{result}"
+    );
+    assert!(result.contains("'udp': 'refused:13'"), "{result}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // setup.py runs once per hook: each run said hello, and nothing else.
+    let hello = format!("hello-{}", allowed.port);
+    let got = String::from_utf8(allowed.bytes()).unwrap();
+    assert!(
+        !got.is_empty() && got.replace(&hello, "").is_empty(),
+        "{got:?}"
+    );
+    assert_eq!(other.connections(), 0, "the unlisted port was reached");
+
+    let fs = findings(&b);
+    let ok = find(&fs, "net-connect", &format!("127.0.0.1:{}", allowed.port))
+        .unwrap_or_else(|| panic!("no allowed finding: {fs:#?}"));
+    assert_eq!(ok["verdict"], "allowed");
+    assert_eq!(ok["severity"], "notice");
+    assert!(ok["decided_by"].as_str().unwrap().contains("allowlist"));
+    let no = find(&fs, "net-connect", &format!("127.0.0.1:{}", other.port))
+        .unwrap_or_else(|| panic!("no blocked finding: {fs:#?}"));
+    assert_eq!(no["verdict"], "blocked");
+    assert!(no["decided_by"].as_str().unwrap().contains("allowlist"));
+    assert!(
+        no["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("allow = [\"127.0.0.1:{}\"]", other.port)),
+        "{no}"
+    );
+    let udp = find(&fs, "net-send", &format!("127.0.0.1:{}", other.port))
+        .unwrap_or_else(|| panic!("no UDP finding: {fs:#?}"));
+    assert_eq!(udp["verdict"], "blocked");
+    // The resolved allowlist is in the report.
+    let net = &b.report.as_ref().unwrap()["profile"]["network"];
+    assert_eq!(net["mode"], "allowlist");
+    assert_eq!(
+        net["allow"][0]["addresses"][0],
+        format!("127.0.0.1:{}", allowed.port)
+    );
+    // The text report shows the suggestion too.
+    assert!(
+        b.stderr()
+            .contains(&format!("allow = [\"127.0.0.1:{}\"]", other.port)),
+        "{}",
+        b.stderr()
+    );
+    home.assert_unchanged();
+}
+
+const STRICT_PROBE: &str = r#"import ctypes, glob, os, shutil, subprocess
+try:
+    r = subprocess.run(["/bin/sh", "-c", "echo shell-ran"], capture_output=True)
+    exec_result = r.stdout.decode().strip() or "rc=%d" % r.returncode
+except OSError as e:
+    exec_result = "refused:%d" % e.errno
+try:
+    r = subprocess.run(["/usr/bin/curl", "--version"], capture_output=True)
+    curl_result = "ran" if r.returncode == 0 else "rc=%d" % r.returncode
+except OSError as e:
+    curl_result = "refused:%d" % e.errno
+libz = sorted(glob.glob("/usr/lib/*/libz.so.1") + glob.glob("/usr/lib*/libz.so.1"))[0]
+# setup.py runs more than once in one process: never overwrite a library
+# that is mapped already.
+if not os.path.exists("own_lib.so"):
+    shutil.copy(libz, "own_lib.so")
+try:
+    ctypes.CDLL(os.path.abspath("own_lib.so"))
+    ctypes_result = "loaded"
+except PermissionError:
+    ctypes_result = "refused"
+except OSError as e:
+    ctypes_result = "oserror"
+open("strict_probe.py", "w").write("RESULT = %r\n" % ({"exec": exec_result, "curl": curl_result, "ctypes": ctypes_result},))"#;
+
+/// `strict`: `/bin/sh` and `curl` are not executed and a library the
+/// package brought is not loaded; both are blocked findings with the line
+/// that would allow them. Under `default` the same sdist does both (so
+/// the test can tell).
+#[test]
+fn strict_refuses_shell_curl_and_own_ctypes_library() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let sdist = r.sdist(&Sdist::setuptools_with("strict-probe", STRICT_PROBE));
+
+    let loose = r.build(&sdist, "out-default", "default", &[], home.path());
+    assert_eq!(loose.status(), "built", "{}", loose.describe());
+    let result = wheel_module_text(&loose, "strict_probe");
+    assert!(result.contains("'exec': 'shell-ran'"), "{result}");
+    assert!(result.contains("'ctypes': 'loaded'"), "{result}");
+
+    let b = r.build(&sdist, "out-strict", "strict", &[], home.path());
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    assert_eq!(b.code(), 1, "{}", b.describe());
+    let result = wheel_module_text(&b, "strict_probe");
+    assert!(result.contains("'exec': 'refused:13'"), "{result}");
+    assert!(result.contains("'curl': 'refused:13'"), "{result}");
+    assert!(result.contains("'ctypes': 'refused'"), "{result}");
+
+    let fs = findings(&b);
+    let sh = find(&fs, "exec", "/bin/sh").unwrap_or_else(|| panic!("no exec finding: {fs:#?}"));
+    assert_eq!(sh["verdict"], "blocked");
+    assert!(sh["decided_by"].as_str().unwrap().contains("landlock"));
+    assert_eq!(sh["origin"]["file"], "setup.py");
+    assert!(
+        sh["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("exec = [\"/bin/sh\"]"),
+        "{sh}"
+    );
+    let curl = find(&fs, "exec", "curl").unwrap_or_else(|| panic!("no curl finding: {fs:#?}"));
+    assert_eq!(curl["verdict"], "blocked");
+    let lib = find(&fs, "native-code", "own_lib.so")
+        .unwrap_or_else(|| panic!("no ctypes finding: {fs:#?}"));
+    assert_eq!(lib["verdict"], "blocked");
+    assert_eq!(
+        lib["decided_by"],
+        "audit hook (profile: [python] ctypes = \"system\")"
+    );
+    assert_eq!(lib["suggestion"], "[python]\nctypes = \"any\"");
+    home.assert_unchanged();
+}
+
+/// `strict` still builds a real C extension (gcc, cc1, as, collect2, ld)
+/// and a real pure-Python sdist, with nothing blocked.
+#[test]
+fn strict_builds_real_c_extension_and_pure_python_sdists() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    for (file, extra, so) in [
+        (
+            "markupsafe-3.0.3.tar.gz",
+            &["--env", "CIBUILDWHEEL=1"][..],
+            true,
+        ),
+        ("docopt-0.6.2.tar.gz", &[][..], false),
+    ] {
+        let sdist = r.real_sdist(file);
+        let b = r.build(&sdist, &format!("out-{file}"), "strict", extra, home.path());
+        assert_eq!(b.code(), 0, "{file}: {}", b.describe());
+        let report = b.report.as_ref().unwrap();
+        assert_eq!(report["profile"]["name"], "strict");
+        let fs = findings(&b);
+        assert!(
+            fs.iter().all(|f| f["verdict"] != "blocked"),
+            "{file}: {fs:#?}"
+        );
+        let ll = report["sandbox"]["enforcement"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["layer"] == "landlock-fs")
+            .unwrap()
+            .clone();
+        assert!(
+            ll["detail"]
+                .as_str()
+                .unwrap()
+                .contains("execute only beneath"),
+            "{ll}"
+        );
+        let wheel = b.wheel().unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+        let has_so =
+            (0..zip.len()).any(|i| zip.by_index(i).unwrap().name().unwrap().ends_with(".so"));
+        assert_eq!(has_so, so, "{file}");
+    }
+    home.assert_unchanged();
+}
+
+/// `observe`: a real sdist builds; every open is recorded; the widened
+/// read-only view lets the build read /var, but the network stays blocked
+/// and findings never fail the run.
+#[test]
+fn observe_records_opens_keeps_network_blocked() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let listener = Listener::start();
+    listener.self_check();
+    let real = r.real_sdist("docopt-0.6.2.tar.gz");
+    let b = r.build(&real, "out-real", "observe", &[], home.path());
+    assert_eq!(b.code(), 0, "{}", b.describe());
+    let report = b.report.as_ref().unwrap();
+    assert_eq!(report["profile"]["name"], "observe");
+    let opens = report["kernel_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["syscall"] == "open")
+        .count();
+    assert!(opens > 10, "opens recorded: {opens}");
+
+    let probe = format!(
+        r#"import os, socket
+results = {{"var": os.path.isdir("/var/lib")}}
+try:
+    socket.create_connection(("127.0.0.1", {}), timeout=5)
+    results["net"] = "connected"
+except OSError as e:
+    results["net"] = "refused:%d" % e.errno
+open("observe_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
+        listener.port
+    );
+    let sdist = r.sdist(&Sdist::setuptools_with("observe-probe", &probe));
+    let b = r.build(&sdist, "out-probe", "observe", &[], home.path());
+    // A blocked connect, but observe's fail-on is "never"…
+    assert_eq!(b.code(), 0, "{}", b.describe());
+    let result = wheel_module_text(&b, "observe_probe");
+    assert!(result.contains("'var': True"), "{result}");
+    assert!(result.contains("'net': 'refused:13'"), "{result}");
+    assert_eq!(listener.connections(), 0);
+    let fs = findings(&b);
+    let f = find(&fs, "net-connect", &format!("127.0.0.1:{}", listener.port))
+        .unwrap_or_else(|| panic!("{fs:#?}"));
+    assert_eq!(f["verdict"], "blocked");
+    // …unless the command line says otherwise.
+    let b = r.build(
+        &sdist,
+        "out-probe2",
+        "observe",
+        &["--fail-on", "blocked"],
+        home.path(),
+    );
+    assert_eq!(b.code(), 1, "{}", b.describe());
+    home.assert_unchanged();
+}
