@@ -302,6 +302,10 @@ fn allowlist_passes_a_listed_port_and_blocks_another() {
     let other = Listener::start();
     allowed.self_check();
     other.self_check();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
     let attack = format!(
         r#"results = {{}}
 import socket
@@ -313,23 +317,26 @@ for port in ({a}, {b}):
         results[port] = "sent"
     except OSError as e:
         results[port] = "refused:%d" % e.errno
-# A datagram to the other port too: no Landlock rule covers UDP.
+# Datagrams: to the listed UDP port (sent by the supervisor) and to the
+# other port (refused: no Landlock rule covers UDP, the supervisor does).
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    u.sendto(b"udp", ("127.0.0.1", {b}))
-    results["udp"] = "sent"
-except OSError as e:
-    results["udp"] = "refused:%d" % e.errno
+for key, port in (("udp", {b}), ("udp-listed", {u})):
+    try:
+        u.sendto(b"datagram-%d" % port, ("127.0.0.1", port))
+        results[key] = "sent"
+    except OSError as e:
+        results[key] = "refused:%d" % e.errno
 open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         a = allowed.port,
-        b = other.port
+        b = other.port,
+        u = udp_port
     );
     let sdist = r.sdist(&Sdist::setuptools_with("allow-probe", &attack));
     let profile = r.file(
         "allow.toml",
         &format!(
-            "version = 1\ndescription = \"allowlist\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:{}\"]\n",
-            allowed.port
+            "version = 1\ndescription = \"allowlist\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:{}\", \"localhost:{}\"]\n",
+            allowed.port, udp_port
         ),
     );
     let b = r.build(
@@ -352,6 +359,12 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         "{result}"
     );
     assert!(result.contains("'udp': 'refused:13'"), "{result}");
+    assert!(result.contains("'udp-listed': 'sent'"), "{result}");
+    let mut buf = [0u8; 64];
+    let (n, _) = udp
+        .recv_from(&mut buf)
+        .expect("the listed datagram arrived");
+    assert_eq!(&buf[..n], format!("datagram-{udp_port}").as_bytes());
     std::thread::sleep(std::time::Duration::from_millis(200));
     // setup.py runs once per hook: each run said hello, and nothing else.
     let hello = format!("hello-{}", allowed.port);
@@ -389,6 +402,16 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         net["allow"][0]["addresses"][0],
         format!("127.0.0.1:{}", allowed.port)
     );
+    // `localhost` was resolved by sdist-box, outside the sandbox.
+    assert_eq!(net["allow"][1]["entry"], format!("localhost:{udp_port}"));
+    assert!(
+        net["allow"][1]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == &Value::String(format!("127.0.0.1:{udp_port}"))),
+        "{net}"
+    );
     // The text report shows the suggestion too.
     assert!(
         b.stderr()
@@ -396,6 +419,74 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         "{}",
         b.stderr()
     );
+    home.assert_unchanged();
+}
+
+/// Sharing the host's network namespace (loopback mode) would expose the
+/// host's abstract unix sockets (X11, D-Bus): the connect is refused and
+/// reported, and the host's listener sees nothing.
+#[test]
+fn loopback_mode_refuses_the_hosts_abstract_unix_sockets() {
+    use std::os::linux::net::SocketAddrExt;
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let name = format!("sdist-box-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            if c.is_ok() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    // The listener works from the host.
+    std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(seen.swap(0, std::sync::atomic::Ordering::SeqCst), 1);
+
+    let probe = format!(
+        r#"import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\0{name}")
+    result = "connected"
+except OSError as e:
+    result = "refused:%d" % e.errno
+open("abstract_probe.py", "w").write("RESULT = %r\n" % result)"#
+    );
+    let sdist = r.sdist(&Sdist::setuptools_with("abstract-probe", &probe));
+    let profile = r.file(
+        "loopback-abstract.toml",
+        "version = 1\ndescription = \"loopback\"\n[network]\nmode = \"loopback\"\n",
+    );
+    let b = r.build(
+        &sdist,
+        "out-abstract",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    assert_eq!(b.code(), 1, "{}", b.describe());
+    let result = wheel_module_text(&b, "abstract_probe");
+    assert!(result.contains("refused:13"), "{result}");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let fs = findings(&b);
+    let f = find(&fs, "net-connect", &format!("unix:@{name}"))
+        .unwrap_or_else(|| panic!("no finding: {fs:#?}"));
+    assert_eq!(f["verdict"], "blocked");
+    assert!(
+        f["decided_by"].as_str().unwrap().contains("abstract"),
+        "{f}"
+    );
+    assert!(f["suggestion"].as_str().unwrap().starts_with('#'), "{f}");
     home.assert_unchanged();
 }
 

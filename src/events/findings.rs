@@ -449,7 +449,17 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
                 dns_query: Some(_), ..
             },
         ) => Some(OpKind::Dns),
-        (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
+        // Unix sockets are the build's own business, except one the
+        // supervisor refused (an abstract address: the host's, when the
+        // build shares the host's network namespace).
+        (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => match k.syscall {
+            Syscall::Connect if k.verdict == Verdict::Denied => Some(OpKind::NetConnect),
+            Syscall::Bind if k.verdict == Verdict::Denied => Some(OpKind::NetBind),
+            Syscall::Sendto | Syscall::Sendmsg if k.verdict == Verdict::Denied => {
+                Some(OpKind::NetSend)
+            }
+            _ => None,
+        },
         (
             Syscall::Connect,
             Target::Socket {
@@ -1025,7 +1035,7 @@ fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<Strin
         }
         (_, NetworkMode::None, false) => "network namespace (loopback only)".into(),
         (_, NetworkMode::Loopback, true) => {
-            "seccomp supervisor (network mode `loopback`: only loopback addresses)".into()
+            "seccomp supervisor (network mode `loopback`: only loopback addresses; never abstract unix sockets)".into()
         }
         (_, NetworkMode::Loopback, false) => "seccomp supervisor (network mode `loopback`: a loopback address; the supervisor made the call itself)".into(),
         (_, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list) and landlock (tcp ports of the list only)".into(),
@@ -1059,14 +1069,25 @@ fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String
             Some(format!("[filesystem]\nexec = [{}]", toml_str(path)))
         }
         OpKind::NetConnect | OpKind::NetSend | OpKind::Dns => {
-            let Target::Socket {
-                addr: Some(SockAddr::Inet { ip, port }),
-                ..
-            } = &k.target
-            else {
-                return Some(
-                    "# no profile setting allows this address family or an unknown peer".into(),
-                );
+            let (ip, port) = match &k.target {
+                Target::Socket {
+                    addr: Some(SockAddr::Inet { ip, port }),
+                    ..
+                } => (ip, port),
+                Target::Socket {
+                    addr:
+                        Some(SockAddr::Unix {
+                            is_abstract: true, ..
+                        }),
+                    ..
+                } => {
+                    return Some("# no profile setting allows abstract unix sockets: in the host's network namespace they are the host's (X11, D-Bus)".into());
+                }
+                _ => {
+                    return Some(
+                        "# no profile setting allows this address family or an unknown peer".into(),
+                    );
+                }
             };
             let entry = std::net::SocketAddr::new(*ip, *port).to_string();
             if ip.is_loopback() && ctx.network == NetworkMode::None {
@@ -1091,7 +1112,9 @@ fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String
                 ..
             } = &k.target
             else {
-                return None;
+                return Some(
+                    "# no profile setting allows binding an abstract unix socket in the host's network namespace".into(),
+                );
             };
             if !ip.is_loopback() {
                 return Some(
