@@ -213,6 +213,13 @@ fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
             }
         }
     }
+    // `restrict-exec`: the command the user asked for may itself run.
+    if plan.landlock.restrict_exec
+        && let Some(prog) = plan.argv.first()
+        && let Ok(real) = std::fs::canonicalize(prog)
+    {
+        plan.landlock.exec.push(real);
+    }
     let opts = RunOptions {
         echo: true,
         ..RunOptions::default()

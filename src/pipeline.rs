@@ -1273,6 +1273,18 @@ mod tests {
     }
 
     #[test]
+    fn fail_on_comes_from_the_command_line_then_the_profile() {
+        let observe = Profile::load("observe").unwrap();
+        let default = Profile::load("default").unwrap();
+        assert_eq!(FailOn::effective(None, &observe), FailOn::Never);
+        assert_eq!(FailOn::effective(None, &default), FailOn::Blocked);
+        assert_eq!(
+            FailOn::effective(Some(FailOn::Evasion), &observe),
+            FailOn::Evasion
+        );
+    }
+
+    #[test]
     fn stems_and_requirements() {
         assert_eq!(sdist_stem("six-1.16.0.tar.gz"), "six-1.16.0");
         assert_eq!(sdist_stem("x-1.zip"), "x-1");

@@ -1185,3 +1185,138 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     out.sort_by_key(|f| f.severity);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::NetworkMode;
+
+    fn ctx(network: NetworkMode) -> Context {
+        Context {
+            inside_src: "/build/src".into(),
+            host_src: "/tmp/none".into(),
+            writable: vec!["/build/src".into(), "/tmp".into()],
+            readable: vec!["/usr".into()],
+            home: "/home/build".into(),
+            python_executables: vec![],
+            network,
+            restrict_exec: false,
+            ctypes_allow: Some(vec!["/usr/lib".into()]),
+        }
+    }
+
+    fn kernel(syscall: Syscall, target: Target) -> KernelEvent {
+        KernelEvent {
+            t_ns: 1,
+            syscall,
+            process: Default::default(),
+            target,
+            verdict: Verdict::Denied,
+            errno: Some(libc::EACCES),
+        }
+    }
+
+    fn socket(addr: SockAddr) -> Target {
+        Target::Socket {
+            addr: Some(addr),
+            socket_type: Some("stream".into()),
+            dns_query: None,
+        }
+    }
+
+    #[test]
+    fn network_suggestions_name_the_mode_and_the_exact_address() {
+        let lo = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Inet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 5432,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::None), OpKind::NetConnect, &lo).unwrap();
+        assert!(s.starts_with("[network]\nmode = \"loopback\""), "{s}");
+        let out = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Inet {
+                ip: "2001:db8::1".parse().unwrap(),
+                port: 443,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::Loopback), OpKind::NetConnect, &out).unwrap();
+        assert_eq!(
+            s,
+            "[network]\nmode = \"allowlist\"\nallow = [\"[2001:db8::1]:443\"]"
+        );
+        // The text parses as a profile fragment.
+        let text = format!("version = 1\ndescription = \"x\"\n{s}\n");
+        crate::policy::Profile::parse(&text, "suggested").unwrap();
+        let x11 = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Unix {
+                path: "/tmp/.X11-unix/X0".into(),
+                is_abstract: true,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::Loopback), OpKind::NetConnect, &x11).unwrap();
+        assert!(s.starts_with("# no profile setting allows abstract"), "{s}");
+        let exec = kernel(
+            Syscall::Execve,
+            Target::Exec {
+                path: "/bin/sh".into(),
+                argv: vec!["sh".into()],
+                env_names: vec![],
+            },
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::None), OpKind::Exec, &exec).unwrap();
+        assert_eq!(s, "[filesystem]\nexec = [\"/bin/sh\"]");
+    }
+
+    fn blocked(kind: OpKind, target: &str) -> Finding {
+        Finding {
+            severity: Severity::Blocked,
+            kind,
+            target: target.into(),
+            verdict: FindingVerdict::Blocked,
+            decided_by: None,
+            origin: None,
+            process_chain: vec![],
+            seen_by: vec!["audit-hook"],
+            message: String::new(),
+            count: 1,
+            suggestion: None,
+        }
+    }
+
+    #[test]
+    fn file_suggestions_and_what_no_profile_can_allow() {
+        let c = ctx(NetworkMode::None);
+        assert_eq!(
+            suggest_audit(&c, &blocked(OpKind::FsRead, "/opt/data/x.csv")).unwrap(),
+            "[filesystem]\nread = [\"/opt/data/x.csv\"]"
+        );
+        assert_eq!(
+            suggest_audit(&c, &blocked(OpKind::FsWrite, "/srv/out/f.txt")).unwrap(),
+            "[filesystem]\nwrite = [\"/srv/out\"]"
+        );
+        for home in ["~/.ssh/id_rsa", "/home/build/.pypirc"] {
+            let s = suggest_audit(&c, &blocked(OpKind::FsRead, home)).unwrap();
+            assert!(
+                s.starts_with("# no profile line gives the build your home"),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            suggest_audit(
+                &c,
+                &blocked(OpKind::NativeCode, "ctypes load of /build/src/x.so")
+            )
+            .unwrap(),
+            "[python]\nctypes = \"any\""
+        );
+        // Attacker-chosen text cannot break out of the TOML string.
+        let s = suggest_audit(&c, &blocked(OpKind::FsRead, "/opt/a\"]\nmode = \"x")).unwrap();
+        let text = format!("version = 1\ndescription = \"x\"\n{s}\n");
+        let p = crate::policy::Profile::parse(&text, "suggested").unwrap();
+        assert_eq!(p.filesystem.read.len(), 1);
+    }
+}
