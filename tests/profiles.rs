@@ -676,3 +676,168 @@ open("observe_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
     assert_eq!(b.code(), 1, "{}", b.describe());
     home.assert_unchanged();
 }
+
+/// In the host's network namespace a build may listen only on a loopback
+/// address and a port the profile lists: `listen` on an unbound socket
+/// (which binds every address) and `bind` to 0.0.0.0 are refused and
+/// reported; a local server on 127.0.0.1 works.
+#[test]
+fn loopback_mode_listens_only_on_loopback() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let probe = r#"import socket
+results = {}
+s = socket.socket()
+try:
+    s.listen()
+    results["listen-unbound"] = "listening"
+except OSError as e:
+    results["listen-unbound"] = "refused:%d" % e.errno
+s2 = socket.socket()
+try:
+    s2.bind(("0.0.0.0", 0))
+    results["bind-any"] = "bound"
+except OSError as e:
+    results["bind-any"] = "refused:%d" % e.errno
+s3 = socket.socket()
+s3.bind(("127.0.0.1", 0))
+s3.listen()
+c = socket.create_connection(("127.0.0.1", s3.getsockname()[1]), timeout=5)
+a, _ = s3.accept()
+c.sendall(b"ping")
+results["self"] = a.recv(4).decode()
+open("listen_probe.py", "w").write("RESULT = %r\n" % (results,))"#;
+    let sdist = r.sdist(&Sdist::setuptools_with("listen-probe", probe));
+    let profile = r.file(
+        "loopback-bind.toml",
+        "version = 1\ndescription = \"loopback\"\n[network]\nmode = \"loopback\"\nbind = [0]\n",
+    );
+    let b = r.build(
+        &sdist,
+        "out-listen",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    assert_eq!(b.code(), 1, "{}", b.describe());
+    let result = wheel_module_text(&b, "listen_probe");
+    assert!(
+        result.contains("'listen-unbound': 'refused:13'"),
+        "{result}"
+    );
+    assert!(result.contains("'bind-any': 'refused:13'"), "{result}");
+    assert!(result.contains("'self': 'ping'"), "{result}");
+    let fs = findings(&b);
+    let binds: Vec<&Value> = fs
+        .iter()
+        .filter(|f| f["kind"] == "net-bind" && f["verdict"] == "blocked")
+        .collect();
+    assert!(
+        binds
+            .iter()
+            .any(|f| f["target"].as_str().unwrap().starts_with("0.0.0.0:")),
+        "{fs:#?}"
+    );
+    assert!(
+        binds
+            .iter()
+            .all(|f| f["suggestion"].as_str().unwrap().starts_with('#')),
+        "{fs:#?}"
+    );
+    home.assert_unchanged();
+}
+
+/// The supervisor performs a permitted connect itself, with its own copy of
+/// the address: a thread rewriting the caller's sockaddr between the check
+/// and the kernel's use (the seccomp-notify TOCTOU race) never reaches the
+/// unlisted port.
+#[test]
+fn allowlist_is_not_fooled_by_rewriting_the_address_during_the_check() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let good = Listener::start();
+    let bad = Listener::start();
+    good.self_check();
+    bad.self_check();
+    let profile = r.file(
+        "race.toml",
+        &format!(
+            "version = 1\ndescription = \"race\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:{}\"]\n",
+            good.port
+        ),
+    );
+    let code = format!(
+        r#"import ctypes, socket, struct, threading
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+def sockaddr(port):
+    return struct.pack("<H", socket.AF_INET) + struct.pack(">H", port) + socket.inet_aton("127.0.0.1") + bytes(8)
+good, bad = sockaddr({good}), sockaddr({bad})
+buf = ctypes.create_string_buffer(good, 16)
+stop = []
+def flip():
+    while not stop:
+        ctypes.memmove(buf, bad, 16)
+        ctypes.memmove(buf, good, 16)
+t = threading.Thread(target=flip)
+t.start()
+ok = refused = 0
+for i in range(300):
+    s = socket.socket()
+    if libc.connect(s.fileno(), buf, 16) == 0:
+        ok += 1
+    else:
+        refused += 1
+    s.close()
+stop.append(1)
+t.join()
+print("RACE ok=%d refused=%d" % (ok, refused))"#,
+        good = good.port,
+        bad = bad.port
+    );
+    let mut cmd = match r.user {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(common::shared_binary());
+            c
+        }
+        None => Command::new(common::bin()),
+    };
+    let out = cmd
+        .args(["run", "--profile"])
+        .arg(&profile)
+        .args(["--", "python3", "-c", &code])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("RACE "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let count = |key: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Both addresses were in the buffer during the attempts…
+    assert!(count("ok=") > 0, "{line}");
+    assert!(count("refused=") > 0, "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // …and only the listed port was ever reached.
+    assert_eq!(bad.connections(), 0, "{line}");
+    assert!(good.connections() > 0, "{line}");
+}

@@ -481,6 +481,8 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
             },
         ) if t == "stream" && k.verdict == Verdict::Allowed => None,
         (Syscall::Bind, _) => Some(OpKind::NetBind),
+        (Syscall::Listen, _) if k.verdict == Verdict::Denied => Some(OpKind::NetBind),
+        (Syscall::Listen, _) => None,
         (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => Some(OpKind::NetSend),
         (Syscall::Execve | Syscall::Execveat, _) => Some(OpKind::Exec),
         _ => None,
@@ -600,7 +602,8 @@ pub fn pair(
                 )
             }
             None => {
-                let python = p.is_python(k);
+                // Python raises no audit event for listen: not an evasion.
+                let python = p.is_python(k) && k.syscall != Syscall::Listen;
                 if python && p.hooked.contains(&pid) {
                     // The last thing the hook saw that process do is the best
                     // guess at where it happened (ctypes lookups, usually).

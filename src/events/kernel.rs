@@ -42,6 +42,9 @@ pub enum Syscall {
     Execve,
     Execveat,
     Open,
+    /// `listen` (notified when the build shares the host's network
+    /// namespace: an unbound socket's listen binds it to every address).
+    Listen,
     Other,
 }
 
@@ -58,6 +61,7 @@ impl Syscall {
             libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
                 Syscall::Open
             }
+            libc::SYS_listen => Syscall::Listen,
             _ => Syscall::Other,
         }
     }
@@ -530,6 +534,20 @@ fn decide(
             let path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
             (Target::File { path, flags }, Verdict::Allowed, None, None)
         }
+        Syscall::Listen => {
+            let sock = SocketPeek::new(n.pid, n.args[0] as i32);
+            let local = sock.as_ref().and_then(|s| s.local());
+            let refused = verdicts::listen_verdict(policy, local.as_ref());
+            let target = Target::Socket {
+                addr: local,
+                socket_type: sock.as_ref().and_then(|s| s.kind()),
+                dns_query: None,
+            };
+            match refused {
+                Some(errno) => (target, Verdict::Denied, Some(errno), None),
+                None => (target, Verdict::Allowed, None, None),
+            }
+        }
         Syscall::Other => (Target::Unknown, Verdict::Allowed, None, None),
     }
 }
@@ -684,9 +702,21 @@ impl SocketPeek {
             })
     }
 
+    /// The socket's own address (kernel state, not caller memory).
+    fn local(&self) -> Option<SockAddr> {
+        use nix::sys::socket::{SockaddrStorage, getsockname};
+        let a: SockaddrStorage = getsockname(self.fd.as_raw_fd()).ok()?;
+        Self::decode(a)
+    }
+
     fn peer(&self) -> Option<SockAddr> {
-        use nix::sys::socket::{SockaddrLike, SockaddrStorage, getpeername};
+        use nix::sys::socket::{SockaddrStorage, getpeername};
         let a: SockaddrStorage = getpeername(self.fd.as_raw_fd()).ok()?;
+        Self::decode(a)
+    }
+
+    fn decode(a: nix::sys::socket::SockaddrStorage) -> Option<SockAddr> {
+        use nix::sys::socket::SockaddrLike;
         if let Some(v4) = a.as_sockaddr_in() {
             return Some(SockAddr::Inet {
                 ip: IpAddr::V4(v4.ip()),

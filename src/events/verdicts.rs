@@ -252,6 +252,22 @@ pub fn network_verdict(policy: &NetPolicy, call: NetCall<'_>) -> NetVerdict {
     }
 }
 
+/// `listen` in the shared-namespace modes: `Some(errno)` unless the socket
+/// is bound to a loopback address (an unbound socket's `listen` binds it to
+/// every address of the host, opening a port to the network; binds go
+/// through [`network_verdict`], so a loopback-bound socket stays so).
+pub fn listen_verdict(policy: &NetPolicy, local: Option<&SockAddr>) -> Option<i32> {
+    if !policy.shares_host_netns() {
+        return None;
+    }
+    match local {
+        Some(SockAddr::Inet { ip, port }) if ip.is_loopback() && *port != 0 => None,
+        Some(SockAddr::Inet { .. }) | None => Some(libc::EACCES),
+        // Unix sockets: by path, or abstract (refused at bind already).
+        Some(_) => None,
+    }
+}
+
 /// Perform `action` on `socket` (a duplicate of the caller's descriptor:
 /// the same open socket). Returns the system call's result or an errno.
 pub fn perform(socket: &OwnedFd, action: &OnBehalf) -> Result<i64, i32> {
@@ -533,6 +549,21 @@ mod tests {
             network_verdict(&p, call(Syscall::Bind, Some(&lo_fixed), "stream")),
             NetVerdict::Deny(_)
         ));
+    }
+
+    #[test]
+    fn listen_only_on_a_loopback_bound_socket() {
+        let lo = policy(NetworkMode::Loopback);
+        let unbound = inet([0, 0, 0, 0], 0);
+        let bound = inet([127, 0, 0, 1], 40000);
+        assert_eq!(listen_verdict(&lo, Some(&unbound)), Some(libc::EACCES));
+        assert_eq!(listen_verdict(&lo, None), Some(libc::EACCES));
+        assert_eq!(listen_verdict(&lo, Some(&bound)), None);
+        // Its own network namespace: nothing to protect.
+        assert_eq!(
+            listen_verdict(&policy(NetworkMode::None), Some(&unbound)),
+            None
+        );
     }
 
     #[test]

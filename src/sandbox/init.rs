@@ -285,6 +285,9 @@ pub fn main(args: &[String]) -> ! {
     let mut listener = None;
     if plan.notify.enabled {
         let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        if host_netns {
+            nrs.extend(seccomp::NOTIFIED_SHARED_NETNS.iter().map(|&(_, nr)| nr));
+        }
         if plan.notify.trace_files {
             nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
         }

@@ -192,6 +192,9 @@ pub const NOTIFIED: &[(&str, i64)] = &[
     ("execveat", libc::SYS_execveat),
 ];
 
+/// Also notified when the build shares the host's network namespace.
+pub const NOTIFIED_SHARED_NETNS: &[(&str, i64)] = &[("listen", libc::SYS_listen)];
+
 /// The open family, notified with `--trace-files`.
 pub const NOTIFIED_FILES: &[(&str, i64)] = &[
     ("open", libc::SYS_open),
