@@ -139,7 +139,8 @@ pub struct BuildArgs {
     /// Directory for the wheel, its report (`<sdist>.sdist-box.json`) and the build log.
     #[arg(short = 'o', long = "out-dir", default_value = "dist")]
     pub out_dir: PathBuf,
-    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
+    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file
+    /// (settings: docs/profiles.md; a start: profiles/site-example.toml).
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
