@@ -841,3 +841,105 @@ print("RACE ok=%d refused=%d" % (ok, refused))"#,
     assert_eq!(bad.connections(), 0, "{line}");
     assert!(good.connections() > 0, "{line}");
 }
+
+/// `[filesystem]` read and write paths, end to end, and the suggestion
+/// round trip: the default profile refuses the read and names the line;
+/// a profile with exactly that line lets it through; a write to the
+/// read-only path stays refused and is reported.
+#[test]
+fn filesystem_paths_and_the_suggested_line_work() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    // Outside /tmp: the sandbox has its own /tmp.
+    let base = tempfile::Builder::new()
+        .prefix("sdist-box-fs-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let data = base.path().join("data");
+    let scratch = base.path().join("scratch");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(data.join("table.csv"), "site-data-1234\n").unwrap();
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(base.path())
+        .status()
+        .unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(&scratch)
+        .status()
+        .unwrap();
+    let table = data.join("table.csv");
+    let probe = format!(
+        r#"results = {{}}
+try:
+    results["read"] = open({table:?}).read().strip()
+except OSError as e:
+    results["read"] = "refused:%d" % e.errno
+try:
+    open({out:?}, "w").write("written")
+    results["write"] = "ok"
+except OSError as e:
+    results["write"] = "refused:%d" % e.errno
+try:
+    open({evil:?}, "w").write("x")
+    results["write-data"] = "ok"
+except OSError as e:
+    results["write-data"] = "refused:%d" % e.errno
+open("fs_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
+        table = table.display().to_string(),
+        out = scratch.join("out.txt").display().to_string(),
+        evil = data.join("planted.txt").display().to_string(),
+    );
+    let sdist = r.sdist(&Sdist::setuptools_with("fs-probe", &probe));
+
+    let b = r.build(&sdist, "out-fs-default", "default", &[], home.path());
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    let result = wheel_module_text(&b, "fs_probe");
+    assert!(result.contains("'read': 'refused:2'"), "{result}");
+    let fs = findings(&b);
+    let f = find(&fs, "fs-read", &table.display().to_string()).unwrap_or_else(|| panic!("{fs:#?}"));
+    assert_eq!(f["verdict"], "blocked");
+    let suggestion = f["suggestion"].as_str().unwrap().to_string();
+    assert_eq!(
+        suggestion,
+        format!("[filesystem]\nread = [\"{}\"]", table.display())
+    );
+
+    // The suggested line (never applied by sdist-box: we write it here),
+    // plus a writable scratch directory.
+    let text = format!(
+        "version = 1\ndescription = \"suggested\"\n{}\nwrite = [\"{}\"]\n",
+        suggestion.replace(
+            &format!("read = [\"{}\"]", table.display()),
+            &format!("read = [\"{}\"]", data.display())
+        ),
+        scratch.display()
+    );
+    let profile = r.file("suggested.toml", &text);
+    let b = r.build(
+        &sdist,
+        "out-fs-site",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(b.status(), "built", "{}", b.describe());
+    let result = wheel_module_text(&b, "fs_probe");
+    assert!(result.contains("'read': 'site-data-1234'"), "{result}");
+    assert!(result.contains("'write': 'ok'"), "{result}");
+    assert!(result.contains("'write-data': 'refused:30'"), "{result}");
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("out.txt")).unwrap(),
+        "written"
+    );
+    assert!(!data.join("planted.txt").exists());
+    let fs = findings(&b);
+    let f = find(&fs, "fs-write", "planted.txt").unwrap_or_else(|| panic!("{fs:#?}"));
+    assert_eq!(f["verdict"], "blocked");
+    home.assert_unchanged();
+}

@@ -793,6 +793,25 @@ fn beneath(path: &str, roots: &[PathBuf]) -> bool {
     roots.iter().any(|r| p.starts_with(r))
 }
 
+/// May the build write `path`? The most specific rule decides: a
+/// read-only bind inside a writable directory (a profile's `read` path
+/// under `/tmp`) is read-only.
+fn writable(path: &str, ctx: &Context) -> bool {
+    let p = Path::new(path);
+    let depth = |roots: &[PathBuf]| {
+        roots
+            .iter()
+            .filter(|r| p.starts_with(r))
+            .map(|r| r.components().count())
+            .max()
+    };
+    match (depth(&ctx.writable), depth(&ctx.readable)) {
+        (Some(w), Some(r)) => w >= r,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// Normalize a path lexically (the hook reports it as passed).
 fn absolute(cwd: &Path, path: &str) -> String {
     let joined = if path.starts_with('/') {
@@ -846,7 +865,7 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 path.clone()
             };
             if write {
-                if beneath(&path, &ctx.writable) {
+                if writable(&path, ctx) {
                     if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
                         return Some(base(
                             OpKind::FsWrite,

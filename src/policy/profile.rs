@@ -253,6 +253,17 @@ pub fn check_profile_path(text: &str) -> Result<PathBuf, String> {
     if p.parent().is_none() {
         return Err("`/` would give the build the whole host; name the directories".to_string());
     }
+    // The sandbox's own places: the host's cannot be put over or under them.
+    const RESERVED: &[&str] = &["/proc", "/dev", "/build", "/sdist-box", "/home/build"];
+    const RESERVED_EXACT: &[&str] = &["/tmp", "/home"];
+    if RESERVED.iter().any(|r| p.starts_with(r)) || RESERVED_EXACT.iter().any(|r| p == Path::new(r))
+    {
+        return Err(format!(
+            "`{text}` is one of the sandbox's own places ({} and {}); name a directory elsewhere",
+            RESERVED.join(", "),
+            RESERVED_EXACT.join(", ")
+        ));
+    }
     Ok(p.to_path_buf())
 }
 
@@ -520,6 +531,21 @@ mod tests {
         assert!(e.contains("`..`"), "{e}");
         let e = err("version = 1\ndescription = \"x\"\n[filesystem]\nread = [\"/\"]\n");
         assert!(e.contains("whole host"), "{e}");
+        for reserved in [
+            "/proc/1",
+            "/home",
+            "/home/build/x",
+            "/build/src",
+            "/tmp",
+            "/dev",
+        ] {
+            let e = err(&format!(
+                "version = 1\ndescription = \"x\"\n[filesystem]\nwrite = [\"{reserved}\"]\n"
+            ));
+            assert!(e.contains("the sandbox's own places"), "{reserved}: {e}");
+        }
+        assert!(check_profile_path("/tmp/shared").is_ok());
+        assert!(check_profile_path("/home/alice/data").is_ok());
         let e = err(
             "version = 1\ndescription = \"x\"\n[network]\nmode = \"allowlist\"\nallow = [\"example.org\"]\n",
         );
