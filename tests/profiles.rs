@@ -326,6 +326,7 @@ for key, port in (("udp", {b}), ("udp-listed", {u})):
         results[key] = "sent"
     except OSError as e:
         results[key] = "refused:%d" % e.errno
+results["udp-local"] = u.getsockname()[0]
 open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         a = allowed.port,
         b = other.port,
@@ -339,11 +340,12 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
             allowed.port, udp_port
         ),
     );
+    let sarif_path = r.tmp.path().join("out-allow").join("report.sarif");
     let b = r.build(
         &sdist,
         "out-allow",
         profile.to_str().unwrap(),
-        &[],
+        &["--report", sarif_path.to_str().unwrap()],
         home.path(),
     );
     // Built, and a blocked finding fails the run (fail-on blocked).
@@ -360,6 +362,9 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
     );
     assert!(result.contains("'udp': 'refused:13'"), "{result}");
     assert!(result.contains("'udp-listed': 'sent'"), "{result}");
+    // The supervisor bound the socket to loopback before sending, so it
+    // cannot receive from the network.
+    assert!(result.contains("'udp-local': '127.0.0.1'"), "{result}");
     let mut buf = [0u8; 64];
     let (n, _) = udp
         .recv_from(&mut buf)
@@ -411,6 +416,38 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
             .iter()
             .any(|a| a == &Value::String(format!("127.0.0.1:{udp_port}"))),
         "{net}"
+    );
+    // The report (with the network section and suggestions) validates.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(b.report.as_ref().unwrap())
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // SARIF carries it in the message and the result's properties.
+    let sarif: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif_path).unwrap()).unwrap();
+    let wanted = format!("allow = [\"127.0.0.1:{}\"]", other.port);
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["properties"]["suggestion"]
+                .as_str()
+                .is_some_and(|s| s.contains(&wanted))
+        })
+        .unwrap_or_else(|| panic!("no SARIF result with the suggestion: {sarif:#}"));
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&wanted),
+        "{result}"
     );
     // The text report shows the suggestion too.
     assert!(

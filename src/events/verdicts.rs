@@ -301,6 +301,16 @@ pub fn perform(socket: &OwnedFd, action: &OnBehalf) -> Result<i64, i32> {
             if *nonblocking {
                 flags |= MsgFlags::MSG_DONTWAIT;
             }
+            // An unbound socket's first datagram binds it to every address
+            // (it could then receive from the network): to a loopback
+            // destination, bind it to loopback first.
+            if let Some(to) = to
+                && to.ip().is_loopback()
+                && socket_unbound(socket)
+            {
+                let lo = SocketAddr::new(to.ip(), 0);
+                nix::sys::socket::bind(socket.as_raw_fd(), &storage(&lo)).map_err(errno)?;
+            }
             let sent = match to {
                 Some(to) => {
                     nix::sys::socket::sendto(socket.as_raw_fd(), payload, &storage(to), flags)
@@ -309,6 +319,17 @@ pub fn perform(socket: &OwnedFd, action: &OnBehalf) -> Result<i64, i32> {
             };
             sent.map(|n| n as i64).map_err(errno)
         }
+    }
+}
+
+fn socket_unbound(socket: &OwnedFd) -> bool {
+    use nix::sys::socket::{SockaddrStorage, getsockname};
+    match getsockname::<SockaddrStorage>(socket.as_raw_fd()) {
+        Ok(a) => {
+            a.as_sockaddr_in().is_some_and(|v4| v4.port() == 0)
+                || a.as_sockaddr_in6().is_some_and(|v6| v6.port() == 0)
+        }
+        Err(_) => false,
     }
 }
 
