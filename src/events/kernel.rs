@@ -429,10 +429,18 @@ fn decide(
             let (addr_ptr, addr_len, flags) = match syscall {
                 Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, 0),
                 Syscall::Sendto => (n.args[4], n.args[5] as usize, n.args[3]),
-                _ => match read_msghdr(n.pid, n.args[1]) {
-                    Some(m) => (m.name, m.namelen, n.args[2]),
-                    None => (0, 0, n.args[2]),
-                },
+                // sendmsg(fd, msg, flags); sendmmsg(fd, msgvec, vlen, flags).
+                _ => {
+                    let flags = if syscall == Syscall::Sendmmsg {
+                        n.args[3]
+                    } else {
+                        n.args[2]
+                    };
+                    match read_msghdr(n.pid, n.args[1]) {
+                        Some(m) => (m.name, m.namelen, flags),
+                        None => (0, 0, flags),
+                    }
+                }
             };
             let has_address_arg = addr_ptr != 0 && addr_len > 0;
             let explicit = if has_address_arg {
