@@ -1060,6 +1060,7 @@ fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<Strin
             "seccomp supervisor (network mode `loopback`: only loopback addresses; never abstract unix sockets)".into()
         }
         (_, NetworkMode::Loopback, false) => "seccomp supervisor (network mode `loopback`: a loopback address; the supervisor made the call itself)".into(),
+        (OpKind::NetSend, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list; no landlock rule covers datagrams)".into(),
         (_, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list) and landlock (tcp ports of the list only)".into(),
         (_, NetworkMode::Allowlist, false) => "seccomp supervisor (network mode `allowlist`: on the list; the supervisor made the call itself)".into(),
     })
