@@ -83,6 +83,32 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             })
             .collect();
         let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+        let _ = writeln!(out, "  profile  {}", one_line(&report.profile.name, 200));
+        if let Some(net) = report
+            .profile
+            .network
+            .as_ref()
+            .filter(|n| n.mode != crate::policy::NetworkMode::None)
+        {
+            let allow: Vec<String> = net
+                .allow
+                .iter()
+                .map(|a| {
+                    let addrs: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+                    format!("{} → {}", one_line(&a.entry, 100), addrs.join(" "))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  network  {}{}",
+                net.mode.name(),
+                if allow.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", allow.join(", "))
+                }
+            );
+        }
         if !sb.dropped_env.is_empty() {
             let _ = writeln!(
                 out,
