@@ -354,7 +354,7 @@ pub fn compile(
             .collect(),
         tcp_connect,
         tcp_bind: net.bind.clone(),
-        tcp_connect_unrestricted: net.mode == NetworkMode::Loopback,
+        tcp_connect_by_supervisor: net.mode == NetworkMode::Loopback,
         restrict_exec: fs.restrict_exec,
         exec,
     };
@@ -675,11 +675,11 @@ mod tests {
         let none = with("");
         assert!(!none.plan.network.shares_host_netns());
         assert!(none.plan.landlock.tcp_connect.is_empty());
-        assert!(!none.plan.landlock.tcp_connect_unrestricted);
+        assert!(!none.plan.landlock.tcp_connect_by_supervisor);
 
         let lo = with("[network]\nmode = \"loopback\"\nbind = [0]\n");
         assert!(lo.plan.network.shares_host_netns());
-        assert!(lo.plan.landlock.tcp_connect_unrestricted);
+        assert!(lo.plan.landlock.tcp_connect_by_supervisor);
         assert_eq!(lo.plan.landlock.tcp_bind, vec![0]);
         // The supervisor is the wall: on and required, whatever the streams.
         assert!(lo.plan.notify.enabled);
@@ -689,7 +689,7 @@ mod tests {
             "[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:8080\", \"localhost:9000\"]\n",
         );
         assert_eq!(al.plan.landlock.tcp_connect, vec![8080, 9000]);
-        assert!(!al.plan.landlock.tcp_connect_unrestricted);
+        assert!(!al.plan.landlock.tcp_connect_by_supervisor);
         assert!(
             al.plan.network.allow.is_empty(),
             "resolved later, not by compile"

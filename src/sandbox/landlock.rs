@@ -75,7 +75,7 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate;
     // Loopback mode: TCP connect is left to the supervisor (Landlock names
     // ports, and loopback means every port); bind stays handled.
-    let net = if plan.tcp_connect_unrestricted {
+    let net = if plan.tcp_connect_by_supervisor {
         AccessNet::BindTcp.into()
     } else {
         AccessNet::from_all(abi)
@@ -163,7 +163,7 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
             fs.detail
         );
     }
-    let connect = if plan.tcp_connect_unrestricted {
+    let connect = if plan.tcp_connect_by_supervisor {
         "tcp connect left to the supervisor (loopback mode)".to_string()
     } else {
         format!("tcp connect allowed to ports {:?}", plan.tcp_connect)

@@ -142,7 +142,7 @@ pub struct LandlockPlan {
     /// Leave TCP connect to the supervisor alone (loopback mode: Landlock
     /// rules name ports, not addresses, so they cannot say "loopback").
     #[serde(default)]
-    pub tcp_connect_unrestricted: bool,
+    pub tcp_connect_by_supervisor: bool,
     /// Execute only beneath `exec` (and nowhere else, not even in the
     /// read-write build tree or `/tmp`).
     #[serde(default)]
