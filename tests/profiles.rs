@@ -495,7 +495,14 @@ try:
     result = "connected"
 except OSError as e:
     result = "refused:%d" % e.errno
-open("abstract_probe.py", "w").write("RESULT = %r\n" % result)"#
+families = {{}}
+for fam, kind in (("netlink", (socket.AF_NETLINK, socket.SOCK_RAW)), ("packet", (socket.AF_PACKET, socket.SOCK_RAW)), ("vsock", (socket.AF_VSOCK, socket.SOCK_STREAM))):
+    try:
+        socket.socket(*kind)
+        families[fam] = "created"
+    except OSError as e:
+        families[fam] = "refused:%d" % e.errno
+open("abstract_probe.py", "w").write("RESULT = %r\nFAMILIES = %r\n" % (result, families))"#
     );
     let sdist = r.sdist(&Sdist::setuptools_with("abstract-probe", &probe));
     let profile = r.file(
@@ -512,7 +519,14 @@ open("abstract_probe.py", "w").write("RESULT = %r\n" % result)"#
     assert_eq!(b.status(), "built", "{}", b.describe());
     assert_eq!(b.code(), 1, "{}", b.describe());
     let result = wheel_module_text(&b, "abstract_probe");
-    assert!(result.contains("refused:13"), "{result}");
+    assert!(result.contains("RESULT = 'refused:13'"), "{result}");
+    // Only unix and internet sockets in the host's network namespace.
+    for fam in ["netlink", "packet", "vsock"] {
+        assert!(
+            result.contains(&format!("'{fam}': 'refused:97'")),
+            "{fam}: {result}"
+        );
+    }
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
     let fs = findings(&b);
