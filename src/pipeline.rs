@@ -669,7 +669,14 @@ impl<'a> SandboxContext<'a> {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
             append_log,
-            max_log_bytes: compiled.plan.limits.output_bytes.unwrap_or(0),
+            // The log keeps at most the output-size limit, and never more
+            // than its own default.
+            max_log_bytes: compiled
+                .plan
+                .limits
+                .output_bytes
+                .unwrap_or(MAX_LOG_BYTES)
+                .min(MAX_LOG_BYTES),
             ..RunOptions::default()
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
@@ -1016,6 +1023,8 @@ pub fn valid_wheel_name(name: &str) -> bool {
 }
 
 const MAX_WHEEL_BYTES: u64 = 2 << 30;
+/// Most build output kept in the log.
+const MAX_LOG_BYTES: u64 = 64 << 20;
 
 fn copy_wheel_out(
     out: &Path,

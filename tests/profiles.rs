@@ -994,3 +994,42 @@ open("fs_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
     assert_eq!(f["verdict"], "blocked");
     home.assert_unchanged();
 }
+
+/// `[limits] output-size`: a wheel larger than the limit is not copied out,
+/// and the failure names the limit.
+#[test]
+fn output_size_limit_refuses_a_larger_wheel() {
+    if !ready() {
+        return;
+    }
+    let r = Runner::new();
+    let home = CanaryHome::new();
+    let sdist = r.sdist(&Sdist::setuptools_with("big-output", "pass"));
+    let profile = r.file(
+        "small-output.toml",
+        "version = 1\ndescription = \"small\"\n[limits]\noutput-size = \"300\"\n",
+    );
+    let b = r.build(
+        &sdist,
+        "out-small",
+        profile.to_str().unwrap(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(b.code(), 3, "{}", b.describe());
+    let reason = b.report.as_ref().unwrap()["outcome"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("output-size limit (300 bytes)"), "{reason}");
+    let wheels = std::fs::read_dir(&b.out_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".whl"))
+        .count();
+    assert_eq!(wheels, 0);
+    // The default limit lets the same wheel out.
+    let b = r.build(&sdist, "out-default-size", "default", &[], home.path());
+    assert_eq!(b.code(), 0, "{}", b.describe());
+    assert!(b.wheel().unwrap().exists());
+}

@@ -224,7 +224,8 @@ pub struct LimitsPolicy {
     pub wall_seconds: Option<u64>,
     #[serde(default, deserialize_with = "size")]
     pub tmp_size: Option<u64>,
-    /// Largest wheel copied out, and most build output kept in the log.
+    /// Largest wheel copied out; the build log keeps at most this much too
+    /// (and never more than 64 MiB).
     #[serde(default, deserialize_with = "size")]
     pub output_size: Option<u64>,
 }

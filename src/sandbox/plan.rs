@@ -193,7 +193,8 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Wall-clock limit of the whole run, seconds.
     pub wall_seconds: u64,
-    /// Largest wheel copied out and most build output kept, bytes.
+    /// Largest wheel copied out, bytes (the log keeps at most this, and
+    /// never more than 64 MiB).
     #[serde(default)]
     pub output_bytes: Option<u64>,
 }
