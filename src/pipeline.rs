@@ -76,6 +76,17 @@ pub enum FailOn {
 }
 
 impl FailOn {
+    /// `--fail-on` when given, else the profile's `fail-on`, else `blocked`.
+    pub fn effective(cli: Option<FailOn>, profile: &Profile) -> FailOn {
+        use crate::policy::profile::FailOnPolicy;
+        cli.unwrap_or(match profile.fail_on {
+            Some(FailOnPolicy::Blocked) | None => FailOn::Blocked,
+            Some(FailOnPolicy::Evasion) => FailOn::Evasion,
+            Some(FailOnPolicy::Any) => FailOn::Any,
+            Some(FailOnPolicy::Never) => FailOn::Never,
+        })
+    }
+
     pub fn matches(self, findings: &[crate::events::findings::Finding]) -> bool {
         use crate::events::findings::Severity;
         findings.iter().any(|f| match self {
@@ -140,7 +151,8 @@ pub struct BuildArgs {
     /// Directory for the wheel, its report (`<sdist>.sdist-box.json`) and the build log.
     #[arg(short = 'o', long = "out-dir", default_value = "dist")]
     pub out_dir: PathBuf,
-    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
+    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file
+    /// (settings: docs/profiles.md; a start: profiles/site-example.toml).
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
@@ -158,9 +170,10 @@ pub struct BuildArgs {
     /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Exit with code 1 when the wheel was built but the report has findings of this kind.
-    #[arg(long, value_enum, default_value = "blocked")]
-    pub fail_on: FailOn,
+    /// Exit with code 1 when the wheel was built but the report has findings of this kind
+    /// (default: the profile's `fail-on`, else `blocked`).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
     /// What to print when done.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -330,6 +343,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
             name: req.profile.origin.clone(),
             description: req.profile.description.clone(),
             required_layers: req.profile.require.clone(),
+            network: None,
         },
         interpreter: None,
         build_env: None,
@@ -596,7 +610,13 @@ fn build_inner(
 
     // 9. copy the wheel out and check it.
     st.start("wheel-check", None);
-    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir)
+    let max_wheel = req
+        .profile
+        .limits
+        .output_size
+        .unwrap_or(MAX_WHEEL_BYTES)
+        .min(MAX_WHEEL_BYTES);
+    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir, max_wheel)
         .map_err(|e| Failure::new(Status::BuildFailed, e))?;
     let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
@@ -738,6 +758,7 @@ struct SandboxContext<'a> {
     out: PathBuf,
     shim: PathBuf,
     interp_paths: Vec<PathBuf>,
+    interp_exe: PathBuf,
     backend: String,
     backend_path: Vec<String>,
     host: HostLayout,
@@ -771,6 +792,8 @@ impl<'a> SandboxContext<'a> {
             out,
             shim,
             interp_paths: interp.read_paths.clone(),
+            interp_exe: fs::canonicalize(&interp.executable)
+                .unwrap_or_else(|_| interp.executable.clone()),
             backend: project.build_system.build_backend.clone(),
             backend_path: project.build_system.backend_path.clone(),
             host: HostLayout::detect(),
@@ -831,6 +854,7 @@ impl<'a> SandboxContext<'a> {
             bin_dir: Some(env.path.clone()),
             supervise: matches!(self.req.streams, Streams::All | Streams::Kernel),
             trace_files: self.req.trace_files,
+            executables: vec![self.interp_exe.clone()],
         };
         let argv = vec![
             env.python.display().to_string(),
@@ -860,6 +884,15 @@ impl<'a> SandboxContext<'a> {
                 ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
                 ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
             ]
+        } else if compiled
+            .plan
+            .env
+            .iter()
+            .any(|(k, _)| k == "SDIST_BOX_CTYPES")
+        {
+            // No stream, but the profile restricts ctypes: the hook still
+            // loads (it then only refuses, and records nothing).
+            vec![("PYTHONPATH", inside::SHIM.to_string())]
         } else {
             vec![]
         };
@@ -867,12 +900,25 @@ impl<'a> SandboxContext<'a> {
             compiled.plan.env.retain(|(name, _)| name != k);
             compiled.plan.env.push((k.to_string(), v));
         }
+        // An allowlist's names are resolved here, outside the sandbox.
+        policy::resolve_network(&mut compiled.plan.network)
+            .map_err(|e| Failure::new(Status::SandboxUnavailable, e.into()))?;
+        report.profile.network = Some(crate::report::NetworkInfo::from_plan(
+            &compiled.plan.network,
+        ));
         let opts = RunOptions {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
             append_log,
             init_exe: self.req.init_exe.clone(),
-            ..RunOptions::default()
+            // The log keeps at most the output-size limit, and never more
+            // than its own default.
+            max_log_bytes: compiled
+                .plan
+                .limits
+                .output_bytes
+                .unwrap_or(MAX_LOG_BYTES)
+                .min(MAX_LOG_BYTES),
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
@@ -958,15 +1004,22 @@ impl SandboxContext<'_> {
                 .chain(&plan.landlock.devices_rw)
                 .cloned()
                 .collect(),
-            readable: plan
-                .landlock
-                .read_exec
-                .iter()
-                .chain(&plan.landlock.read_only)
-                .cloned()
-                .collect(),
+            readable: readable_paths(plan),
             home: PathBuf::from(inside::HOME),
             python_executables: vec![],
+            network: plan.network.mode,
+            restrict_exec: plan.landlock.restrict_exec,
+            ctypes_allow: plan
+                .env
+                .iter()
+                .any(|(k, v)| k == "SDIST_BOX_CTYPES" && v == "system")
+                .then(|| {
+                    plan.env
+                        .iter()
+                        .filter(|(k, _)| k == "SDIST_BOX_CTYPES_ALLOW")
+                        .flat_map(|(_, v)| v.split(':').map(PathBuf::from))
+                        .collect()
+                }),
         };
         let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
         let k = outcome.kernel.as_ref();
@@ -984,6 +1037,27 @@ impl SandboxContext<'_> {
         }
         report.findings = findings::merge(std::mem::take(&mut report.findings));
     }
+}
+
+/// What the build may read, with the top-level symlinks of merged-/usr
+/// hosts (`/lib -> usr/lib`) counted as what they point to.
+fn readable_paths(plan: &sandbox::SandboxPlan) -> Vec<PathBuf> {
+    let mut readable: Vec<PathBuf> = plan
+        .landlock
+        .read_exec
+        .iter()
+        .chain(&plan.landlock.read_only)
+        .cloned()
+        .collect();
+    for m in &plan.mounts {
+        if let sandbox::MountEntry::Symlink { target, link_to } = m {
+            let dest = target.parent().unwrap_or(Path::new("/")).join(link_to);
+            if readable.iter().any(|r| dest.starts_with(r)) {
+                readable.push(target.clone());
+            }
+        }
+    }
+    readable
 }
 
 fn stream_ends_with_newline(bytes: &[u8]) -> bool {
@@ -1190,8 +1264,15 @@ pub fn valid_wheel_name(name: &str) -> bool {
 }
 
 const MAX_WHEEL_BYTES: u64 = 2 << 30;
+/// Most build output kept in the log.
+const MAX_LOG_BYTES: u64 = 64 << 20;
 
-fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<WheelInfo> {
+fn copy_wheel_out(
+    out: &Path,
+    name: &str,
+    dest_dir: &Path,
+    max_bytes: u64,
+) -> anyhow::Result<WheelInfo> {
     if !valid_wheel_name(name) {
         anyhow::bail!(
             "the backend returned `{}`, which is not a valid wheel file name",
@@ -1202,8 +1283,10 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
     let (file, meta) = open_untrusted(&source).with_context(|| {
         format!("the backend named `{name}` but did not leave it as a regular file")
     })?;
-    if meta.size() > MAX_WHEEL_BYTES {
-        anyhow::bail!("the wheel `{name}` is larger than {MAX_WHEEL_BYTES} bytes");
+    if meta.size() > max_bytes {
+        anyhow::bail!(
+            "the wheel `{name}` is larger than the output-size limit ({max_bytes} bytes)"
+        );
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".sdist-box-")
@@ -1211,7 +1294,7 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
         .tempfile_in(dest_dir)
         .with_context(|| format!("cannot write into `{}`", dest_dir.display()))?;
     let mut hasher = Sha256::new();
-    let mut reader = file.take(MAX_WHEEL_BYTES + 1);
+    let mut reader = file.take(max_bytes + 1);
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
@@ -1223,8 +1306,8 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
         tmp.write_all(&buf[..n])?;
         size += n as u64;
     }
-    if size > MAX_WHEEL_BYTES {
-        anyhow::bail!("the wheel `{name}` grew past {MAX_WHEEL_BYTES} bytes while copied");
+    if size > max_bytes {
+        anyhow::bail!("the wheel `{name}` grew past {max_bytes} bytes while copied");
     }
     tmp.as_file().sync_all()?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
@@ -1260,6 +1343,7 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     let mut profile = Profile::load(&args.profile)?;
+    let fail_on = FailOn::effective(args.fail_on, &profile);
     for (k, v) in &args.env {
         profile.environment.set.insert(k.clone(), v.clone());
     }
@@ -1343,7 +1427,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         }
     }
     Ok(match report.outcome.status {
-        Status::Built if args.fail_on.matches(&report.findings) => exit::FINDINGS,
+        Status::Built if fail_on.matches(&report.findings) => exit::FINDINGS,
         Status::Built => exit::OK,
         Status::BuildFailed => exit::BUILD_FAILED,
         Status::Refused => exit::INPUT_REFUSED,
@@ -1457,6 +1541,18 @@ mod tests {
         assert!(!valid_wheel_name("pkg-1.0-py3-none.whl"));
         assert!(!valid_wheel_name(".hidden-1.0-py3-none-any.whl"));
         assert!(!valid_wheel_name("pkg-1.0-py3-none-any\n.whl"));
+    }
+
+    #[test]
+    fn fail_on_comes_from_the_command_line_then_the_profile() {
+        let observe = Profile::load("observe").unwrap();
+        let default = Profile::load("default").unwrap();
+        assert_eq!(FailOn::effective(None, &observe), FailOn::Never);
+        assert_eq!(FailOn::effective(None, &default), FailOn::Blocked);
+        assert_eq!(
+            FailOn::effective(Some(FailOn::Evasion), &observe),
+            FailOn::Evasion
+        );
     }
 
     #[test]

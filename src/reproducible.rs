@@ -394,6 +394,7 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
                 describe(&result)
             ),
             count: 1,
+            suggestion: None,
         });
     }
     report.findings = crate::events::findings::merge(std::mem::take(&mut report.findings));

@@ -1327,6 +1327,7 @@ fn wheel_finding(
         seen_by: vec!["wheel-check"],
         message,
         count: 1,
+        suggestion: None,
     }
 }
 

@@ -90,6 +90,43 @@ pub struct ProfileInfo {
     pub name: String,
     pub description: String,
     pub required_layers: Vec<Layer>,
+    /// The network mode and, for an allowlist, what each entry resolved to
+    /// (absent until a sandbox was planned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkInfo>,
+}
+
+/// The network the build was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkInfo {
+    pub mode: crate::policy::NetworkMode,
+    /// Allowlist entries as written, with the addresses sdist-box resolved
+    /// them to (outside the sandbox) and lets `connect` reach.
+    pub allow: Vec<AllowResolved>,
+    pub bind_ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowResolved {
+    pub entry: String,
+    pub addresses: Vec<std::net::SocketAddr>,
+}
+
+impl NetworkInfo {
+    pub fn from_plan(plan: &crate::sandbox::plan::NetworkPlan) -> NetworkInfo {
+        NetworkInfo {
+            mode: plan.mode,
+            allow: plan
+                .resolved
+                .iter()
+                .map(|(entry, addresses)| AllowResolved {
+                    entry: entry.clone(),
+                    addresses: addresses.clone(),
+                })
+                .collect(),
+            bind_ports: plan.bind_ports.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -54,6 +54,12 @@ pub fn render(report: &BuildReport) -> Value {
         if !f.process_chain.is_empty() {
             text.push_str(&format!("; process chain: {}", f.process_chain.join(" → ")));
         }
+        if let Some(s) = &f.suggestion {
+            text.push_str(&format!(
+                ". To allow it (never applied automatically), the profile line(s): {}",
+                s.replace('\n', " ⏎ ")
+            ));
+        }
         let mut result = json!({
             "ruleId": id,
             "ruleIndex": rule_index,
@@ -65,6 +71,7 @@ pub fn render(report: &BuildReport) -> Value {
                 "target": f.target,
                 "count": f.count,
                 "seenBy": f.seen_by,
+                "suggestion": f.suggestion,
             },
         });
         if let Some(o) = f.origin.as_ref().filter(|o| o.in_sdist) {

@@ -97,6 +97,32 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             })
             .collect();
         let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+        let _ = writeln!(out, "  profile  {}", one_line(&report.profile.name, 200));
+        if let Some(net) = report
+            .profile
+            .network
+            .as_ref()
+            .filter(|n| n.mode != crate::policy::NetworkMode::None)
+        {
+            let allow: Vec<String> = net
+                .allow
+                .iter()
+                .map(|a| {
+                    let addrs: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+                    format!("{} → {}", one_line(&a.entry, 100), addrs.join(" "))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  network  {}{}",
+                net.mode.name(),
+                if allow.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", allow.join(", "))
+                }
+            );
+        }
         if !sb.dropped_env.is_empty() {
             let _ = writeln!(
                 out,
@@ -179,6 +205,18 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
         if f.process_chain.len() > 1 {
             let chain: Vec<String> = f.process_chain.iter().map(|c| one_line(c, 60)).collect();
             let _ = writeln!(out, "           via {}", chain.join(" → "));
+        }
+        if let Some(s) = &f.suggestion {
+            // Profile lines are built by sdist-box, but may quote a path or
+            // address the package chose: escaped line by line.
+            let lines: Vec<String> = s.lines().map(|l| one_line(l, 200)).collect();
+            let _ = writeln!(
+                out,
+                "           to allow it (your decision; never applied automatically), in a profile:"
+            );
+            for l in lines {
+                let _ = writeln!(out, "             {l}");
+            }
         }
     }
     out

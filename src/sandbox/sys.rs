@@ -564,6 +564,30 @@ pub fn notif_respond(listener: BorrowedFd<'_>, id: u64, allow: bool, error: i32)
     }
 }
 
+/// `SECCOMP_IOCTL_NOTIF_SEND` with a return value: the call "returns"
+/// `value` without the kernel doing it (the supervisor did it itself).
+pub fn notif_respond_value(listener: BorrowedFd<'_>, id: u64, value: i64) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: value,
+        error: 0,
+        flags: 0,
+    };
+    // SAFETY: valid listener fd and an initialized response struct.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &resp as *const libc::seccomp_notif_resp,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the notification still pending (the
 /// caller alive and waiting)? Checked after reading its memory.
 pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
