@@ -114,9 +114,10 @@ pub struct BuildAllArgs {
     /// Do not use any package index for build requirements (with --find-links).
     #[arg(long)]
     pub no_index: bool,
-    /// Which findings in a built package's report make the run exit with code 1.
-    #[arg(long, value_enum, default_value = "blocked")]
-    pub fail_on: FailOn,
+    /// Which findings in a built package's report make the run exit with code 1
+    /// (default: the profile's `fail-on`, else `blocked`).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
     /// Where build environments are cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -135,6 +136,21 @@ pub struct BuildAllArgs {
     /// Also record every file open in the sandboxes (slower).
     #[arg(long)]
     pub trace_files: bool,
+    /// Write every build's stage events (JSON lines, whole lines interleaved;
+    /// each build's first event names its list entry) to FILE or `fd:N`
+    /// (see docs/events.md).
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub events: Option<String>,
+    /// Run CMD (with `sh -c`) outside the sandbox on each extracted sdist
+    /// before any of its code runs, as `build --pre-build` does.
+    #[arg(long, value_name = "CMD")]
+    pub pre_build: Option<String>,
+    /// Kill the pre-build hook (and refuse that build) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub pre_build_timeout: u64,
+    /// Build each sdist twice and compare the wheels, as `build --check-reproducible`.
+    #[arg(long)]
+    pub check_reproducible: bool,
     #[command(flatten)]
     pub archive_limits: ArchiveLimitArgs,
 }
@@ -199,6 +215,8 @@ pub struct Entry {
     pub path: PathBuf,
     /// Where it was named: `FILE:LINE`, or the directory.
     pub origin: String,
+    /// The line of a requirements-style INPUT (None: from a directory).
+    pub line: Option<usize>,
     /// Lowercase sha256 pins; empty when not pinned.
     pub sha256: Vec<String>,
 }
@@ -240,6 +258,7 @@ pub fn read_input(input: &Path) -> Result<Vec<Entry>, InputError> {
                 entries.push(Entry {
                     path: e.path(),
                     origin: input.display().to_string(),
+                    line: None,
                     sha256: Vec::new(),
                 });
             }
@@ -433,6 +452,7 @@ pub fn parse_requirements(
                 base.join(path)
             },
             origin: format!("{}:{n}", file.display()),
+            line: Some(n),
             sha256: hashes,
         });
     }
@@ -585,6 +605,7 @@ pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
 fn fails_on(fail_on: FailOn, severities: impl IntoIterator<Item = String>) -> bool {
     severities.into_iter().any(|s| match fail_on {
         FailOn::Blocked => s == "blocked" || s == "evasion",
+        FailOn::Review => s == "blocked" || s == "evasion" || s == "review",
         FailOn::Evasion => s == "evasion",
         FailOn::Any => true,
         FailOn::Never => false,
@@ -605,14 +626,26 @@ struct Settings {
     streams: Streams,
     fail_on: FailOn,
     rebuild: bool,
+    events: Option<crate::stages::EventSink>,
+    pre_build: Option<String>,
+    pre_build_timeout: Duration,
+    /// `--check-reproducible`: the SOURCE_DATE_EPOCH of both builds.
+    reproducible: Option<(String, crate::reproducible::EpochSource)>,
 }
 
 impl Settings {
     fn from_args(args: &BuildAllArgs) -> anyhow::Result<Settings> {
         let mut profile = Profile::load(&args.profile)?;
+        let fail_on = FailOn::effective(args.fail_on, &profile);
         for (k, v) in &args.env {
             profile.environment.set.insert(k.clone(), v.clone());
         }
+        let reproducible = args.check_reproducible.then(|| {
+            crate::reproducible::fix_source_date_epoch(
+                &mut profile.environment.set,
+                std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+            )
+        });
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         Ok(Settings {
             out_dir: absolute(&args.out_dir),
@@ -633,15 +666,23 @@ impl Settings {
             archive_limits: args.archive_limits.limits(),
             trace_files: args.trace_files,
             streams: args.streams,
-            fail_on: args.fail_on,
+            fail_on,
             rebuild: args.rebuild,
+            events: args
+                .events
+                .as_deref()
+                .map(crate::stages::EventSink::open)
+                .transpose()?,
+            pre_build: args.pre_build.clone(),
+            pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
+            reproducible,
         })
     }
 
     /// The one place a batch entry becomes a [`BuildRequest`].
-    fn request(&self, sdist: &Path, sha256: Option<String>) -> BuildRequest {
+    fn request(&self, entry: &Entry, sha256: Option<String>) -> BuildRequest {
         BuildRequest {
-            sdist: sdist.to_path_buf(),
+            sdist: entry.path.clone(),
             out_dir: self.out_dir.clone(),
             profile: self.profile.clone(),
             python: self.python.clone(),
@@ -656,6 +697,11 @@ impl Settings {
             print_failure_tail: false,
             trace_files: self.trace_files,
             streams: self.streams,
+            events: self.events.clone(),
+            pre_build: self.pre_build.clone(),
+            pre_build_timeout: self.pre_build_timeout,
+            input_entry: entry.line.map(|_| entry.origin.clone()),
+            init_exe: None,
         }
     }
 }
@@ -784,8 +830,13 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
         // in the report.
         (pins, _) => Some(pins[0].clone()),
     };
-    let req = settings.request(&planned.entry.path, pin);
-    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::build(&req)));
+    let req = settings.request(&planned.entry, pin);
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match &settings.reproducible {
+            Some(epoch) => crate::reproducible::build_twice(&req, epoch.clone()),
+            None => pipeline::build(&req),
+        }
+    }));
     let report: BuildReport = match built {
         Ok(r) => r,
         Err(panic) => {
@@ -1438,6 +1489,7 @@ mod tests {
         let e = |p: &str| Entry {
             path: PathBuf::from(p),
             origin: p.into(),
+            line: None,
             sha256: vec![],
         };
         let planned = plan(

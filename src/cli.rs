@@ -63,7 +63,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
-    Build(crate::pipeline::BuildArgs),
+    Build(Box<crate::pipeline::BuildArgs>),
     /// Build many sdists (a directory or a hash-pinned list), each in its own
     /// sandbox, several at once; resumable and shardable across machines.
     #[command(name = "build-all", after_help = crate::batch::AFTER_HELP)]
@@ -171,6 +171,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 let p = Profile::load(name)?;
                 println!("{name:<10} {}", p.description);
             }
+            println!(
+                "\nUse one with --profile NAME, or your own with --profile FILE.toml \
+(start from profiles/site-example.toml; every setting: docs/profiles.md)."
+            );
             Ok(exit::OK)
         }
     }
@@ -206,6 +210,7 @@ fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     };
     let compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
     let mut plan = compiled.plan;
+    policy::resolve_network(&mut plan.network)?;
     if let Some(prog) = plan.argv.first_mut()
         && !prog.contains('/')
     {
@@ -217,6 +222,13 @@ fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 break;
             }
         }
+    }
+    // `restrict-exec`: the command the user asked for may itself run.
+    if plan.landlock.restrict_exec
+        && let Some(prog) = plan.argv.first()
+        && let Ok(real) = std::fs::canonicalize(prog)
+    {
+        plan.landlock.exec.push(real);
     }
     let opts = RunOptions {
         echo: true,

@@ -220,7 +220,8 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
     };
 
     // 1. The first run: every fixture built; the two bad entries refused.
-    let first = run(&[]);
+    let events_path = tmp.path().join("events.jsonl");
+    let first = run(&["--events", events_path.to_str().unwrap()]);
     let s = summary(&out);
     assert_eq!(
         first.status.code(),
@@ -293,6 +294,31 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
         "the summary table: {stderr}"
     );
     assert!(!stderr.contains("WRONG-PIN RAN"));
+
+    // The stage events of builds running at once: whole lines, each valid,
+    // one `done` per entry, each naming its list entry (FILE:LINE).
+    let events_schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/events.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let ev = jsonschema::validator_for(&events_schema).unwrap();
+    let mut done_entries = BTreeSet::new();
+    for line in std::fs::read_to_string(&events_path).unwrap().lines() {
+        let e: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        assert!(ev.is_valid(&e), "{line}");
+        let entry = e["package"]["input_entry"].as_str().unwrap_or_default();
+        assert!(
+            entry.starts_with(&format!("{}:", list_path.display())),
+            "{line}"
+        );
+        if e["stage"] == "done" {
+            assert!(
+                done_entries.insert(entry.to_string()),
+                "two `done` for {entry}"
+            );
+        }
+    }
+    assert_eq!(done_entries.len(), pins.len() + 3, "{done_entries:?}");
 
     // 2. A rerun skips every finished sdist and rewrites none of its outputs.
     let second = run(&[]);

@@ -5,3 +5,4 @@ pub mod dns;
 pub mod findings;
 pub mod kernel;
 pub mod python;
+pub mod verdicts;

@@ -131,9 +131,14 @@ pub fn main(args: &[String]) -> ! {
     if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
         init.fail("set the hostname", e, Some(Layer::Namespaces));
     }
+    let host_netns = plan.network.shares_host_netns();
     layers.push(enforced(
         Layer::Namespaces,
-        "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into(),
+        if host_netns {
+            "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
+        } else {
+            "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
+        },
     ));
     // 3. Mounts: nothing we do may propagate back to the host.
     if let Err(e) = mount(
@@ -184,14 +189,31 @@ pub fn main(args: &[String]) -> ! {
             plan.mounts.len()
         ),
     ));
-    // 8. Loopback up, or even loopback traffic fails.
-    if let Err(e) = sys::loopback_up() {
-        init.fail("bring up the loopback interface", e, Some(Layer::Network));
+    // 8. Loopback up, or even loopback traffic fails. In the host's network
+    //    namespace (loopback, allowlist modes) the walls are the socket
+    //    family filter, the supervisor's connect verdicts and Landlock's
+    //    TCP rules (steps 12–14).
+    if host_netns {
+        layers.push(enforced(
+            Layer::Network,
+            format!(
+                "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
+                plan.network.mode.name(),
+                match plan.network.mode {
+                    crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
+                    _ => "loopback addresses".to_string(),
+                }
+            ),
+        ));
+    } else {
+        if let Err(e) = sys::loopback_up() {
+            init.fail("bring up the loopback interface", e, Some(Layer::Network));
+        }
+        layers.push(enforced(
+            Layer::Network,
+            "empty network namespace: only `lo`, no route out".into(),
+        ));
     }
-    layers.push(enforced(
-        Layer::Network,
-        "empty network namespace: only `lo`, no route out".into(),
-    ));
     // 9. An unprivileged uid inside: a nested user namespace maps the
     //    command's uid to our root (which is the unprivileged host uid).
     if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
@@ -229,10 +251,20 @@ pub fn main(args: &[String]) -> ! {
         Err(e) => init.fail("apply landlock rules", e, Some(Layer::LandlockFs)),
     };
     // 13. seccomp: the deny filter, then clone3 → ENOSYS.
-    let filters = seccomp::deny_filter().and_then(|d| Ok((d, seccomp::clone3_filter()?)));
+    let filters = seccomp::deny_filter().and_then(|d| {
+        let families = if host_netns {
+            Some(seccomp::socket_family_filter()?)
+        } else {
+            None
+        };
+        Ok((d, seccomp::clone3_filter()?, families))
+    });
     match filters {
-        Ok((deny, clone3)) => {
-            for program in [&deny, &clone3] {
+        Ok((deny, clone3, families)) => {
+            for program in [Some(&deny), Some(&clone3), families.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 if let Err(e) = sys::seccomp_install_compiled(program) {
                     init.fail("install the seccomp filter", e, Some(Layer::SeccompDeny));
                 }
@@ -253,6 +285,9 @@ pub fn main(args: &[String]) -> ! {
     let mut listener = None;
     if plan.notify.enabled {
         let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        if host_netns {
+            nrs.extend(seccomp::NOTIFIED_SHARED_NETNS.iter().map(|&(_, nr)| nr));
+        }
         if plan.notify.trace_files {
             nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
         }

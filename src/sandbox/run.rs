@@ -229,12 +229,16 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         ],
         envp: Vec::new(),
     };
-    let flags = libc::CLONE_NEWUSER
+    let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS;
+    // Loopback and allowlist modes need the host's loopback: they share the
+    // host's network namespace, and the supervisor decides every address.
+    if !plan.network.shares_host_netns() {
+        flags |= libc::CLONE_NEWNET;
+    }
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
         SandboxError::Namespaces { source, hint }
@@ -382,8 +386,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                 if let Some(fd) = listener_fd {
                     match sys::pidfd_getfd(pidfd.as_fd(), fd) {
                         Ok(listener) => {
-                            supervisor =
-                                Some(Supervisor::spawn(listener, SupervisorLimits::default()))
+                            supervisor = Some(Supervisor::spawn_with(
+                                listener,
+                                SupervisorLimits::default(),
+                                crate::events::verdicts::NetPolicy::from_plan(plan),
+                            ))
                         }
                         Err(e) => {
                             kill(&pidfd);
