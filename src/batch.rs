@@ -58,7 +58,7 @@ In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
 `<sdist>.build.log`; for the run: `build-all.json` (schema_version 1; rewritten
 every few seconds while the run goes on, with `complete: false` until it ends). A rerun skips
 every sdist whose report in DIR says `built` for the same input sha256 and
-whose wheel is there with the hash that report names; the others (failed,
+profile, and whose wheel is there with the hash that report names; the others (failed,
 refused, new, changed) are built again. --rebuild builds everything. One run
 at a time per DIR: a second one fails at once (DIR/.build-all.lock).
 
@@ -707,9 +707,15 @@ impl Settings {
 }
 
 /// The report of an earlier run that makes this entry done, if there is one:
-/// `built` for the same input sha256, its wheel present with the hash the
-/// report names.
-fn finished_report(out_dir: &Path, stem: &str, input_sha: &str) -> Option<serde_json::Value> {
+/// `built` for the same input sha256 under the same profile, its wheel
+/// present with the hash the report names. (A rerun with another profile,
+/// say `strict` after `default`, builds again.)
+fn finished_report(
+    out_dir: &Path,
+    stem: &str,
+    input_sha: &str,
+    profile: &str,
+) -> Option<serde_json::Value> {
     use std::io::Read;
     let path = out_dir.join(format!("{stem}.sdist-box.json"));
     let mut text = String::new();
@@ -721,6 +727,7 @@ fn finished_report(out_dir: &Path, stem: &str, input_sha: &str) -> Option<serde_
     let report: serde_json::Value = serde_json::from_str(&text).ok()?;
     if report["input"]["sha256"].as_str() != Some(input_sha)
         || report["outcome"]["status"] != "built"
+        || report["profile"]["name"].as_str() != Some(profile)
     {
         return None;
     }
@@ -812,7 +819,12 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let actual = archive::sha256_file(&planned.entry.path).ok();
     if !settings.rebuild
         && let Some(sha) = &actual
-        && let Some(report) = finished_report(&settings.out_dir, &planned.stem, sha)
+        && let Some(report) = finished_report(
+            &settings.out_dir,
+            &planned.stem,
+            sha,
+            &settings.profile.origin,
+        )
     {
         return result_from_report(
             planned,
@@ -1323,7 +1335,13 @@ fn dry_run(
                 }
                 Ok(sha)
                     if !settings.rebuild
-                        && finished_report(&settings.out_dir, &p.stem, &sha).is_some() =>
+                        && finished_report(
+                            &settings.out_dir,
+                            &p.stem,
+                            &sha,
+                            &settings.profile.origin,
+                        )
+                        .is_some() =>
                 {
                     "skip"
                 }

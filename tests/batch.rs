@@ -349,6 +349,17 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
         pins.len(),
         "{plan_out}"
     );
+    // Under another profile, nothing counts as done.
+    let strict = run(&["--dry-run", "--profile", "strict"]);
+    let strict_out = String::from_utf8_lossy(&strict.stdout);
+    assert_eq!(
+        strict_out
+            .lines()
+            .filter(|l| l.starts_with("build\t"))
+            .count(),
+        pins.len() + 2,
+        "every fixture, the truncated archive and the failing package: {strict_out}"
+    );
     assert!(
         plan_out.contains("hash-mismatch\t0/1\twrong-pin\t"),
         "{plan_out}"
