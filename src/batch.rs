@@ -78,7 +78,10 @@ Exit code: the worst outcome over the sdists of this run, in this order
   3  a package's build failed (its log is in DIR)
   1  every wheel was built, but a report has findings that match --fail-on
   0  every wheel was built (or was already), nothing to report
-  2  usage error (also: INPUT unreadable or not in the syntax above)";
+  2  usage error (also: INPUT unreadable or not in the syntax above)
+  130, 143  interrupted by SIGINT or SIGTERM: the builds in progress were finished
+     and recorded, no new ones started (a second signal stops at once); rerun
+     to build the rest";
 
 /// Flags for `build-all`: the build flags of `build` that apply to a set of
 /// sdists, plus how to run the set.
@@ -907,6 +910,8 @@ struct Summary<'a> {
     fail_on: String,
     /// False while the run is going on (or when it was interrupted).
     complete: bool,
+    /// The signal that interrupted the run (SIGINT, SIGTERM), if one did.
+    interrupted: Option<String>,
     elapsed_seconds: f64,
     counts: Counts,
     exit_code: u8,
@@ -1134,14 +1139,62 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         settings.out_dir.display()
     );
 
+    // SIGINT and SIGTERM end the run gracefully: no new builds start, the
+    // ones in progress finish and are recorded, the summary says the run was
+    // interrupted, and nothing is left in the work directories. They are
+    // blocked here, before any thread exists, so every thread inherits the
+    // mask and only the waiter below takes them; children start with an
+    // empty mask again (std's Command resets it, and so does the sandbox's
+    // clone child). A second signal ends the process at once.
+    let stop_signals = {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        set
+    };
+    stop_signals
+        .thread_block()
+        .context("cannot block SIGINT and SIGTERM")?;
+    let interrupted: Arc<Mutex<Option<nix::sys::signal::Signal>>> = Arc::new(Mutex::new(None));
+    {
+        let interrupted = interrupted.clone();
+        std::thread::Builder::new()
+            .name("build-all-signals".into())
+            .spawn(move || {
+                let Ok(signal) = stop_signals.wait() else {
+                    return;
+                };
+                if let Ok(mut slot) = interrupted.lock() {
+                    *slot = Some(signal);
+                }
+                eprintln!(
+                    "\nsdist-box: {signal} received: finishing the builds in progress, starting no new ones (again to stop at once)"
+                );
+                if stop_signals.wait().is_ok() {
+                    std::process::exit(128 + signal as i32);
+                }
+            })
+            .context("cannot start the signal thread")?;
+    }
+    let stopping = {
+        let interrupted = interrupted.clone();
+        move || interrupted.lock().map(|s| s.is_some()).unwrap_or(true)
+    };
+
     let settings = Arc::new(settings);
     let planned = Arc::new(planned);
     let queue = Arc::new(Mutex::new((0..planned.len()).collect::<VecDeque<usize>>()));
     let (tx, rx) = mpsc::channel::<Event>();
     let mut workers = Vec::new();
     for n in 0..jobs {
-        let (settings, planned, queue, tx) =
-            (settings.clone(), planned.clone(), queue.clone(), tx.clone());
+        let (settings, planned, queue, tx, stopping) = (
+            settings.clone(),
+            planned.clone(),
+            queue.clone(),
+            tx.clone(),
+            stopping.clone(),
+        );
         // Each sandbox's init gets SIGKILL when the thread that started it
         // ends (PR_SET_PDEATHSIG follows the thread); a worker outlives its
         // builds, since `pipeline::build` waits for the sandbox to end.
@@ -1149,6 +1202,9 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
             .name(format!("build-all-{n}"))
             .spawn(move || {
                 loop {
+                    if stopping() {
+                        break;
+                    }
                     let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                     let Some(i) = next else { break };
                     if tx.send(Event::Started(i)).is_err() {
@@ -1176,6 +1232,12 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     let mut progress = Progress::new(planned.len());
     let mut done = 0usize;
     let summary_path = settings.out_dir.join(SUMMARY_FILE);
+    let interrupted_name = || {
+        interrupted
+            .lock()
+            .ok()
+            .and_then(|s| s.map(|sig| sig.as_str().to_string()))
+    };
     let write_summary = |results: &[Option<EntryResult>], counts: &Counts, complete: bool| {
         let finished: Vec<&EntryResult> = results.iter().flatten().collect();
         let summary = Summary {
@@ -1194,6 +1256,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
                     .unwrap_or_default()
             },
             complete,
+            interrupted: interrupted_name(),
             elapsed_seconds: started.elapsed().as_secs_f64(),
             counts: counts.clone(),
             exit_code: worst_exit(finished.iter().map(|r| r.exit_code())),
@@ -1243,16 +1306,21 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     for w in workers {
         let _ = w.join();
     }
-    // A worker that died (it cannot: every build is caught) would leave
-    // entries unfinished; say so rather than report success.
-    for (slot, p) in results.iter_mut().zip(planned.iter()) {
-        if slot.is_none() {
-            let r = failed_result(p, EntryStatus::Error, "never finished".into());
-            counts.add(&r);
-            *slot = Some(r);
+    let signal = *interrupted.lock().unwrap_or_else(|e| e.into_inner());
+    if signal.is_none() {
+        // A worker that died (it cannot: every build is caught) would leave
+        // entries unfinished; say so rather than report success.
+        for (slot, p) in results.iter_mut().zip(planned.iter()) {
+            if slot.is_none() {
+                let r = failed_result(p, EntryStatus::Error, "never finished".into());
+                counts.add(&r);
+                *slot = Some(r);
+            }
         }
     }
-    write_summary(&results, &counts, true);
+    // Interrupted, the run is not complete: what was not started stays in
+    // `pending`, and a rerun builds it.
+    write_summary(&results, &counts, signal.is_none());
     let finished: Vec<&EntryResult> = results.iter().flatten().collect();
     let code = worst_exit(finished.iter().map(|r| r.exit_code()));
     eprint!("\n{}", summary_table(&finished));
@@ -1269,6 +1337,13 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64(),
         summary_path.display()
     );
+    if let Some(signal) = signal {
+        let pending = results.iter().filter(|r| r.is_none()).count();
+        eprintln!(
+            "sdist-box: interrupted by {signal}: {pending} sdist(s) not started; run the same command again to build them"
+        );
+        return Ok((128 + signal as i32) as u8);
+    }
     Ok(code)
 }
 

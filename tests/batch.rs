@@ -854,3 +854,99 @@ fn a_second_run_into_the_same_directory_is_refused() {
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     assert_eq!(summary(&out)["counts"]["refused"], 1);
 }
+
+#[test]
+fn sigterm_finishes_the_builds_in_progress_and_the_rerun_builds_the_rest() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("sdist-box-batch-term-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("sdists");
+    std::fs::create_dir_all(&dir).unwrap();
+    // First in the order: a package that records its own signal mask (the
+    // run blocks SIGINT/SIGTERM in its threads; a build must not inherit that).
+    Sdist::setuptools_with(
+        "a-mask-check",
+        "print('MASK', [l.strip() for l in open('/proc/self/status') if l.startswith('SigBlk')])",
+    )
+    .write(&dir);
+    let names = [
+        "cachetools-6.2.1.tar.gz",
+        "colorama-0.4.6.tar.gz",
+        "docopt-0.6.2.tar.gz",
+        "tomli-2.3.0.tar.gz",
+    ];
+    for f in names {
+        std::fs::copy(common::sdist_cache().join(f), dir.join(f)).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let wheelhouse = common::wheelhouse().unwrap();
+    let cache = common::env_cache();
+    let cmd = || {
+        let mut c = Command::new(common::bin());
+        c.arg("build-all")
+            .arg(&dir)
+            .arg("-o")
+            .arg(&out)
+            .args(["--jobs", "1", "--no-index", "--find-links"])
+            .arg(&wheelhouse)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("--work-dir")
+            .arg(&work)
+            .env("HOME", tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = cmd().spawn().unwrap();
+    let first_report = out.join("a_mask_check-0.1.sdist-box.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !first_report.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report within 300 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    let s = summary(&out);
+    assert_eq!(s["complete"], false, "{s:#}");
+    assert_eq!(s["interrupted"], "SIGTERM");
+    let finished = s["entries"].as_array().unwrap();
+    let pending = s["pending"].as_array().unwrap();
+    assert!(!pending.is_empty(), "nothing was left to do: {s:#}");
+    assert_eq!(finished.len() + pending.len(), names.len() + 1);
+    // What was in progress was finished, not cut short.
+    for e in finished {
+        assert_eq!(e["status"], "built", "{e:#}");
+    }
+    // Nothing is left in the work directory.
+    let left: Vec<_> = std::fs::read_dir(&work).unwrap().flatten().collect();
+    assert!(left.is_empty(), "work directories left: {left:?}");
+    // The build started with an empty signal mask.
+    let log = std::fs::read_to_string(out.join("a_mask_check-0.1.build.log")).unwrap();
+    assert!(log.contains("SigBlk:\\t0000000000000000"), "{log}");
+
+    // The rerun builds the rest.
+    let o = cmd().output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s2 = summary(&out);
+    assert_eq!(s2["complete"], true);
+    assert!(s2["interrupted"].is_null());
+    assert_eq!(s2["counts"]["skipped"], finished.len());
+    assert_eq!(s2["counts"]["built"], pending.len());
+}

@@ -200,6 +200,18 @@ unsafe fn child_after_clone(
         // and the lock, possibly held by a parent thread that was creating
         // or ending a thread at that instant, and then waits on it forever.
         // The child is single-threaded, so the raw call is the whole effect.
+        // An empty signal mask: the parent may block signals in all its
+        // threads (build-all waits for SIGINT/SIGTERM in one of them), and
+        // a mask survives exec; the sandbox must start as a fresh process.
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &none as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8 as libc::size_t,
+        );
         if child.drop_groups
             && libc::syscall(
                 libc::SYS_setgroups,
