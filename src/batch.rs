@@ -874,18 +874,19 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let report_path = settings
         .out_dir
         .join(format!("{}.sdist-box.json", planned.stem));
-    let mut status = EntryStatus::from_report(report.outcome.status);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     let mut result = result_from_report(
         planned,
         &value,
-        status,
+        EntryStatus::from_report(report.outcome.status),
         started.elapsed().as_secs_f64(),
         settings,
     );
     if let Err(e) = write_atomic(&report_path, &json) {
-        status = EntryStatus::Error;
-        result.status = status;
+        // Without its report a wheel is not done (a rerun builds it again).
+        result.status = EntryStatus::Error;
+        result.wheel = None;
+        result.fails_on = false;
         result.report = None;
         result.reason = Some(format!("{e:#}"));
     }
