@@ -192,13 +192,18 @@ unsafe fn child_after_clone(
                 libc::close(fd);
             }
         }
-        if child.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+        // Raw system calls, not glibc's wrappers: in a multi-threaded parent
+        // those broadcast the change to every thread (SIGSETXID) and wait
+        // for threads that do not exist in this child — forever.
+        if child.drop_groups
+            && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+        {
             fail(child.status_fd, 1);
         }
-        if libc::setresgid(0, 0, 0) != 0 {
+        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0 {
             fail(child.status_fd, 2);
         }
-        if libc::setresuid(0, 0, 0) != 0 {
+        if libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0 {
             fail(child.status_fd, 3);
         }
         if libc::dup2(child.stdin_fd, 0) < 0
@@ -655,4 +660,18 @@ pub fn dup_to(fd: RawFd, want: RawFd) -> io::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Wait until `fd` has input or `timeout` passes; true when it has input
+/// (or hung up: a read then says EOF).
+pub fn poll_in(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0 && pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
 }
