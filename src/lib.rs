@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod buildenv;
 pub mod cli;
+pub mod command;
 pub mod doctor;
 pub mod events;
 pub mod pipeline;

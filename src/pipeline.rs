@@ -286,6 +286,8 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         findings: Vec::new(),
         streams: Default::default(),
         kernel_events: Vec::new(),
+        command: None,
+        decisions: Vec::new(),
     };
     let mut work: Option<tempfile::TempDir> = None;
     let result = build_inner(req, &mut report, &mut work);
@@ -607,24 +609,14 @@ impl<'a> SandboxContext<'a> {
             .map(|p| p.display().to_string())
             .collect();
         let python_stream = matches!(self.req.streams, Streams::All | Streams::Python);
-        compiled.plan.events_fd = python_stream.then_some(EVENTS_FD);
-        let stream_env = if python_stream {
-            vec![
-                ("PYTHONPATH", inside::SHIM.to_string()),
-                ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
-                (
-                    "SDIST_BOX_EVENTS_FILE",
-                    format!("{}/{EVENTS_FALLBACK}", inside::CONTROL),
-                ),
-                ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
-                ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
-            ]
-        } else {
-            vec![]
-        };
-        for (k, v) in stream_env {
-            compiled.plan.env.retain(|(name, _)| name != k);
-            compiled.plan.env.push((k.to_string(), v));
+        if python_stream {
+            add_python_stream(
+                &mut compiled.plan,
+                Path::new(inside::SHIM),
+                Path::new(inside::CONTROL),
+                Path::new(inside::SRC),
+                &quiet,
+            );
         }
         let opts = RunOptions {
             log_path: Some(log_path.to_path_buf()),
@@ -686,6 +678,33 @@ const EVENTS_FD: i32 = 3;
 /// The Python stream's fallback file, in the control directory.
 const EVENTS_FALLBACK: &str = "events-fallback.jsonl";
 
+/// Give `plan` the Python stream: the audit hook from `shim` (as the
+/// sandbox sees it) in every Python process, writing to [`EVENTS_FD`] or to
+/// the fallback file in `control`; origins relative to `src`.
+pub(crate) fn add_python_stream(
+    plan: &mut sandbox::SandboxPlan,
+    shim: &Path,
+    control: &Path,
+    src: &Path,
+    quiet: &[String],
+) {
+    plan.events_fd = Some(EVENTS_FD);
+    let stream_env = [
+        ("PYTHONPATH", shim.display().to_string()),
+        ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
+        (
+            "SDIST_BOX_EVENTS_FILE",
+            control.join(EVENTS_FALLBACK).display().to_string(),
+        ),
+        ("SDIST_BOX_SOURCE_DIR", src.display().to_string()),
+        ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
+    ];
+    for (k, v) in stream_env {
+        plan.env.retain(|(name, _)| name != k);
+        plan.env.push((k.to_string(), v));
+    }
+}
+
 impl SandboxContext<'_> {
     /// Pair the run's two streams into findings and add them to the report.
     fn explain(
@@ -695,20 +714,46 @@ impl SandboxContext<'_> {
         control: &Path,
         plan: &sandbox::SandboxPlan,
     ) {
+        explain_run(
+            report,
+            outcome,
+            Some(control),
+            plan,
+            Path::new(inside::SRC),
+            &self.src,
+        );
+    }
+}
+
+/// Pair one sandboxed run's two streams into findings and add them, with
+/// the stream counts and kernel events, to `report`. `control` is the host
+/// directory holding the Python stream's fallback file; `inside_src` the
+/// source tree as the sandbox sees it, `host_src` as the host does.
+pub(crate) fn explain_run(
+    report: &mut BuildReport,
+    outcome: &sandbox::RunOutcome,
+    control: Option<&Path>,
+    plan: &sandbox::SandboxPlan,
+    inside_src: &Path,
+    host_src: &Path,
+) {
+    {
         use crate::events::{findings, python::PythonStream};
         let mut stream = PythonStream::default();
         stream.feed(&outcome.python_events);
         if !stream_ends_with_newline(&outcome.python_events) {
             stream.feed(b"\n");
         }
-        if let Some(fallback) = read_bounded(&control.join(EVENTS_FALLBACK), 64 << 20) {
+        if let Some(fallback) =
+            control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 64 << 20))
+        {
             stream.feed(&fallback);
         }
         let dropped = stream.dropped;
         let (audit, starts, issues) = stream.finish();
         let ctx = findings::Context {
-            inside_src: PathBuf::from(inside::SRC),
-            host_src: self.src.clone(),
+            inside_src: inside_src.to_path_buf(),
+            host_src: host_src.to_path_buf(),
             writable: plan
                 .landlock
                 .read_write
@@ -739,6 +784,7 @@ impl SandboxContext<'_> {
             report
                 .kernel_events
                 .extend(k.events.iter().take(room).cloned());
+            report.decisions.extend(k.decisions.iter().cloned());
         }
         report.findings = findings::merge(std::mem::take(&mut report.findings));
     }
@@ -1062,32 +1108,49 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     if args.out_dir.is_dir() {
         write_atomic(&beside, &json)?;
     }
+    deliver(&report, args.report.as_deref(), args.format)?;
+    Ok(exit_code(&report, args.fail_on))
+}
+
+/// Write the report to `--report FILE` (SARIF if it ends in .sarif, else
+/// JSON) and print it in `format`.
+pub(crate) fn deliver(
+    report: &BuildReport,
+    report_file: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let json = report.to_json();
     let sarif = || {
-        serde_json::to_string_pretty(&crate::report::sarif::render(&report))
+        serde_json::to_string_pretty(&crate::report::sarif::render(report))
             .expect("SARIF serializes")
     };
-    if let Some(path) = &args.report {
+    if let Some(path) = report_file {
         let is_sarif = path.to_string_lossy().ends_with(".sarif")
             || path.to_string_lossy().ends_with(".sarif.json");
         write_atomic(path, &if is_sarif { sarif() } else { json.clone() })?;
     }
-    match args.format {
+    match format {
         Format::Json => println!("{json}"),
         Format::Sarif => println!("{}", sarif()),
         Format::Text => {
             let style = crate::report::text::Style::detect();
-            eprint!("{}", crate::report::text::summary(&report, style));
-            eprint!("{}", crate::report::text::findings(&report, style));
+            eprint!("{}", crate::report::text::summary(report, style));
+            eprint!("{}", crate::report::text::findings(report, style));
         }
     }
-    Ok(match report.outcome.status {
-        Status::Built if args.fail_on.matches(&report.findings) => exit::FINDINGS,
-        Status::Built => exit::OK,
+    Ok(())
+}
+
+/// The exit code of a finished report.
+pub(crate) fn exit_code(report: &BuildReport, fail_on: FailOn) -> u8 {
+    match report.outcome.status {
+        Status::Built | Status::Ran if fail_on.matches(&report.findings) => exit::FINDINGS,
+        Status::Built | Status::Ran => exit::OK,
         Status::BuildFailed => exit::BUILD_FAILED,
         Status::Refused => exit::INPUT_REFUSED,
         Status::SandboxUnavailable => exit::SANDBOX_UNAVAILABLE,
         Status::Error => exit::ERROR,
-    })
+    }
 }
 
 /// `sdist-box inspect`: verify, extract, read metadata; run nothing.

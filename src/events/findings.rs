@@ -557,6 +557,11 @@ pub fn pair(
             _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
             _ => Some("network namespace (loopback only)".to_string()),
         };
+        // A person decided at the --ask prompt: say so, whatever the kind.
+        let decided_by = match &k.decided_at_prompt {
+            Some(said) => Some(format!("{said} (sdist-box --ask)")),
+            None => decided_by,
+        };
         let counterpart = p.counterpart(k);
         let mut seen_by = vec!["kernel"];
         let (origin, mut severity, mut message) = match counterpart {

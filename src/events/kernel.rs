@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::ask::{Call, HookHandle, Review, Ticket};
 use crate::sandbox::sys;
 
 /// Which system call was notified.
@@ -166,6 +167,9 @@ pub struct KernelEvent {
     pub verdict: Verdict,
     /// The errno returned when denied.
     pub errno: Option<i32>,
+    /// When a person decided (`--ask`): what they said, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at_prompt: Option<String>,
 }
 
 /// Everything the supervisor saw.
@@ -180,6 +184,8 @@ pub struct KernelLog {
     pub counts: BTreeMap<String, u64>,
     /// Notifications that could not be decoded or answered.
     pub errors: u64,
+    /// Decisions of the decision hook (`--ask`), in the order taken.
+    pub decisions: Vec<super::ask::Decision>,
 }
 
 /// Limits of the supervisor's memory.
@@ -203,27 +209,56 @@ pub struct Supervisor {
     stop: Arc<AtomicBool>,
     wake: OwnedFd,
     handle: JoinHandle<KernelLog>,
+    hook: Option<HookHandle>,
 }
 
 impl Supervisor {
     /// Start answering notifications from `listener`.
     pub fn spawn(listener: OwnedFd, limits: SupervisorLimits) -> Supervisor {
+        Supervisor::spawn_with(listener, limits, None)
+    }
+
+    /// Start answering notifications from `listener`, consulting `hook`
+    /// for connects and execs (see [`super::ask`]).
+    pub fn spawn_with(
+        listener: OwnedFd,
+        limits: SupervisorLimits,
+        hook: Option<HookHandle>,
+    ) -> Supervisor {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_read, wake) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .expect("create the supervisor's wake pipe");
+        let h = hook.clone();
         let handle = std::thread::Builder::new()
             .name("sdist-box-supervisor".into())
-            .spawn(move || supervise(listener, wake_read, limits, &flag))
+            .spawn(move || supervise(listener, wake_read, limits, &flag, h))
             .expect("spawn the supervisor thread");
-        Supervisor { stop, wake, handle }
+        Supervisor {
+            stop,
+            wake,
+            handle,
+            hook,
+        }
     }
 
     /// Stop (once the sandbox has ended) and return what was seen.
     pub fn finish(self) -> KernelLog {
         self.stop.store(true, Ordering::SeqCst);
         let _ = nix::unistd::write(&self.wake, b"x");
-        self.handle.join().unwrap_or_default()
+        let mut log = self.handle.join().unwrap_or_default();
+        if let Some(hook) = &self.hook {
+            // Deferred answers land in the log only now.
+            for d in hook.0.finish() {
+                if let Some(e) = d.event.and_then(|i| log.events.get_mut(i)) {
+                    e.verdict = d.verdict;
+                    e.errno = (d.verdict == Verdict::Denied).then_some(libc::EACCES);
+                    e.decided_at_prompt = Some(d.reason.clone());
+                }
+                log.decisions.push(d);
+            }
+        }
+        log
     }
 }
 
@@ -238,7 +273,9 @@ fn supervise(
     wake: OwnedFd,
     limits: SupervisorLimits,
     stop: &AtomicBool,
+    hook: Option<HookHandle>,
 ) -> KernelLog {
+    let listener = Arc::new(listener);
     let mut log = KernelLog::default();
     let mut procs: HashMap<u32, ProcessInfo> = HashMap::new();
     let mut fake_peers: HashMap<(u32, i32), SockAddr> = HashMap::new();
@@ -269,11 +306,12 @@ fn supervise(
             .entry(format!("{syscall:?}").to_lowercase())
             .or_default() += 1;
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
-        let (mut target, verdict, errno) = decide(&notif, syscall);
+        let (mut target, mut verdict, mut errno) = decide(&notif, syscall);
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
+        let reviewed = hook.is_some() && (is_exec || syscall == Syscall::Connect);
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).
-        let process = if keep_detail {
+        let process = if keep_detail || reviewed {
             procs
                 .entry(notif.pid)
                 .or_insert_with(|| process_info(notif.pid))
@@ -315,6 +353,47 @@ fn supervise(
             log.errors += 1;
             continue;
         }
+        // The decision hook may change the verdict, or take the call over
+        // and answer it later from its own thread.
+        if let Some(hook) = hook.as_ref().filter(|_| reviewed) {
+            let event = keep_detail.then_some(log.events.len());
+            let ticket = Ticket::new(listener.clone(), notif.id, event);
+            let call = Call {
+                syscall,
+                target: &target,
+                process: &process,
+                verdict,
+                errno,
+            };
+            match hook.0.review(&call, ticket) {
+                Review::Now(v, e) => {
+                    verdict = v;
+                    errno = e;
+                }
+                Review::Later => {
+                    if keep_detail {
+                        bytes += approx_size(&process, &target);
+                        log.events.push(KernelEvent {
+                            t_ns,
+                            syscall,
+                            process,
+                            target,
+                            verdict,
+                            errno,
+                            decided_at_prompt: None,
+                        });
+                    } else {
+                        log.dropped += 1;
+                    }
+                    continue;
+                }
+            }
+        }
+        let process = if keep_detail {
+            process
+        } else {
+            ProcessInfo::default()
+        };
         // Answer before the bookkeeping below: the build never waits on it.
         let answered = match verdict {
             Verdict::Allowed => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
@@ -341,6 +420,7 @@ fn supervise(
             target,
             verdict,
             errno,
+            decided_at_prompt: None,
         });
         if procs.len() > 4096 {
             procs.clear();

@@ -222,6 +222,7 @@ pub fn compile(
             .collect(),
         tcp_connect: vec![],
         tcp_bind: vec![],
+        tcp_connect_by_supervisor: false,
     };
 
     let (env, dropped_env) = environment(profile, paths, host_env);

@@ -38,6 +38,12 @@ pub struct BuildReport {
     pub streams: StreamStats,
     /// The kernel stream's events in detail (bounded), for reviewers.
     pub kernel_events: Vec<crate::events::kernel::KernelEvent>,
+    /// `sdist-box run`: the command that ran (absent for a build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `--ask`: every question and how it was settled, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<crate::events::ask::Decision>,
 }
 
 /// Volume of the two event streams over the whole build.
@@ -130,6 +136,8 @@ pub struct HookRun {
 pub enum Status {
     /// The wheel was built.
     Built,
+    /// `sdist-box run`: the command ran and exited 0.
+    Ran,
     /// The package's build failed; its output is in the log.
     BuildFailed,
     /// The input was refused before anything ran.

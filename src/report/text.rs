@@ -44,6 +44,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         .unwrap_or_default();
     let head = match report.outcome.status {
         Status::Built => style.paint("1;32", "BUILT"),
+        Status::Ran => style.paint("1;32", "RAN"),
         Status::BuildFailed => style.paint("1;31", "FAILED"),
         Status::Refused => style.paint("1;31", "REFUSED"),
         Status::SandboxUnavailable => style.paint("1;31", "NO SANDBOX"),

@@ -70,7 +70,11 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)?
-        .handle_access(AccessNet::from_all(abi))?
+        .handle_access(if plan.tcp_connect_by_supervisor {
+            AccessNet::BindTcp.into()
+        } else {
+            AccessNet::from_all(abi)
+        })?
         .scope(Scope::from_all(abi))?
         .create()?;
     for rule in rules_for(&plan.read_exec, read_exec)
@@ -145,10 +149,17 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     let net = layer(
         Layer::LandlockNet,
         4,
-        &format!(
-            "tcp connect allowed to ports {:?}, bind to {:?}",
-            plan.tcp_connect, plan.tcp_bind
-        ),
+        &if plan.tcp_connect_by_supervisor {
+            format!(
+                "tcp connect decided by the supervisor (--ask), bind to {:?}",
+                plan.tcp_bind
+            )
+        } else {
+            format!(
+                "tcp connect allowed to ports {:?}, bind to {:?}",
+                plan.tcp_connect, plan.tcp_bind
+            )
+        },
     );
     let scope = layer(
         Layer::LandlockScope,

@@ -139,6 +139,10 @@ pub struct LandlockPlan {
     pub tcp_connect: Vec<u16>,
     /// TCP ports that `bind` may use (empty: none).
     pub tcp_bind: Vec<u16>,
+    /// Leave TCP `connect` to the supervisor (`--ask` decides each one, so
+    /// Landlock must not refuse what a person allowed).
+    #[serde(default)]
+    pub tcp_connect_by_supervisor: bool,
 }
 
 /// Resource limits of the build. `None` leaves the inherited value.

@@ -78,6 +78,8 @@ pub struct RunOptions {
     pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
+    /// Consulted by the supervisor for connects and execs (`--ask`).
+    pub decision_hook: Option<crate::events::ask::HookHandle>,
 }
 
 /// What happened in a run.
@@ -382,8 +384,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                 if let Some(fd) = listener_fd {
                     match sys::pidfd_getfd(pidfd.as_fd(), fd) {
                         Ok(listener) => {
-                            supervisor =
-                                Some(Supervisor::spawn(listener, SupervisorLimits::default()))
+                            supervisor = Some(Supervisor::spawn_with(
+                                listener,
+                                SupervisorLimits::default(),
+                                opts.decision_hook.clone(),
+                            ))
                         }
                         Err(e) => {
                             kill(&pidfd);

