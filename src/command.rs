@@ -121,11 +121,33 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         .tempdir()
         .context("cannot create a work directory")?;
     let control = scratch.path().join("control");
-    std::fs::create_dir(&control).context("cannot create a control directory")?;
-    if nix::unistd::geteuid().is_root() {
-        let id = Some(policy::ROOT_MAPS_TO);
-        std::os::unix::fs::chown(&control, id, id)
-            .with_context(|| format!("cannot hand `{}` to the sandbox", control.display()))?;
+    // Namespaces, or (where there are none and the profile allows it) the
+    // degraded mode, with a private HOME and TMPDIR in the scratch space.
+    let mode = sandbox::choose_mode(profile.allow_degraded, &profile.origin);
+    let private = match mode {
+        Ok(sandbox::Mode::Degraded) => Some(policy::PrivateDirs {
+            home: scratch.path().join("home"),
+            tmp: scratch.path().join("tmp"),
+        }),
+        _ => None,
+    };
+    for dir in [
+        Some(&control),
+        private.as_ref().map(|p| &p.home),
+        private.as_ref().map(|p| &p.tmp),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::fs::create_dir(dir).context("cannot prepare the work directory")?;
+        if nix::unistd::geteuid().is_root() {
+            let id = Some(policy::ROOT_MAPS_TO);
+            std::os::unix::fs::chown(dir, id, id)
+                .with_context(|| format!("cannot hand `{}` to the sandbox", dir.display()))?;
+        }
+    }
+    if private.is_some() {
+        crate::pipeline::warn_degraded(&profile.origin);
     }
 
     // The Python stream, when an interpreter is at hand to compile the hook.
@@ -164,8 +186,10 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         read_only_same_path: read_only.clone(),
         supervise: true,
         trace_files: args.trace_files,
+        without_namespaces: private.clone(),
         ..BuildPaths::default()
     };
+    let places = policy::Places::of(&paths);
     let mut compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
     resolve_program(&mut compiled.plan.argv);
     // With --ask, a person decides each connect in the supervisor; Landlock
@@ -175,9 +199,9 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         let quiet: Vec<String> = read_only.iter().map(|p| p.display().to_string()).collect();
         crate::pipeline::add_python_stream(
             &mut compiled.plan,
-            Path::new(inside::SHIM),
-            Path::new(inside::CONTROL),
-            Path::new(inside::SRC),
+            &places.shim,
+            &places.control,
+            &places.src,
             &quiet,
         );
     }
@@ -227,7 +251,7 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         command: Some(compiled.plan.argv.clone()),
         decisions: Vec::new(),
     };
-    match sandbox::run(&compiled.plan, &opts) {
+    match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
         Err(e) => {
             report.outcome = Outcome {
                 status: Status::SandboxUnavailable,
@@ -247,7 +271,7 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 &outcome,
                 Some(&control),
                 &compiled.plan,
-                Path::new(inside::SRC),
+                &places,
                 &host_src,
             );
             report.hooks.push(HookRun {

@@ -101,6 +101,64 @@ pub fn host_facts() -> Vec<String> {
     facts
 }
 
+/// Why user namespaces are missing, each possible cause with its fix, and
+/// what the degraded mode would (and would not) give on this host.
+pub fn explain_missing_namespaces() -> String {
+    let mut out = String::from(
+        "\n  Without user namespaces sdist-box cannot build its sandbox's namespaces,\n  private mounts or separate uid. The usual causes, and their fixes:\n",
+    );
+    let mut cause = |found: bool, what: &str, fix: &str| {
+        out.push_str(&format!(
+            "\n  {} {what}\n      fix: {fix}\n",
+            if found { "→ (this host)" } else { "·" }
+        ));
+    };
+    let max = read_trim("/proc/sys/user/max_user_namespaces");
+    cause(
+        max.as_deref() == Some("0"),
+        "user.max_user_namespaces = 0 (user namespaces disabled by sysctl)",
+        "sysctl -w user.max_user_namespaces=15000 (persist it in /etc/sysctl.d/99-userns.conf)",
+    );
+    let clone = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
+    cause(
+        clone.as_deref() == Some("0"),
+        "kernel.unprivileged_userns_clone = 0 (Debian/Ubuntu kernels: only root may create them)",
+        "sysctl -w kernel.unprivileged_userns_clone=1",
+    );
+    let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    cause(
+        apparmor.as_deref() == Some("1"),
+        "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and 24.04)",
+        "an AppArmor profile for sdist-box, in /etc/apparmor.d/sdist-box:\n          abi <abi/4.0>,\n          include <tunables/global>\n          profile sdist-box /usr/local/bin/sdist-box flags=(unconfined) {\n            userns,\n          }\n        then `apparmor_parser -r /etc/apparmor.d/sdist-box`; or, for the whole host,\n        sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+    );
+    let container = in_container();
+    let sysctls_fine = max.as_deref() != Some("0")
+        && clone.as_deref() != Some("0")
+        && apparmor.as_deref() != Some("1");
+    cause(
+        container.is_some() || sysctls_fine,
+        "a container runtime's default seccomp profile refuses clone/unshare with CLONE_NEWUSER",
+        "docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined …\n        (or a seccomp profile that allows clone, clone3 and unshare with CLONE_NEWUSER;\n        Kubernetes: securityContext.seccompProfile type Unconfined or Localhost); see docs/container.md",
+    );
+    out.push_str(
+        "\n  The degraded mode (a profile with `allow-degraded = true`) runs without namespaces:\n",
+    );
+    let abi = sandbox::sys::landlock_abi().ok();
+    let seccomp = fs::metadata("/proc/sys/kernel/seccomp/actions_avail").is_ok();
+    let yes_no = |ok: bool| if ok { "possible" } else { "NOT possible" };
+    out.push_str(&format!(
+        "    landlock-fs   {} (landlock ABI {})\n    landlock-net  {} (TCP rules need ABI 4)\n    seccomp       {} (deny list, socket-family filter, supervisor)\n    rlimits, no_new_privs, scrubbed environment: possible\n    NOT enforced there: namespaces, the private read-only view (mounts), a separate uid,\n    the empty network namespace (sockets other than unix are refused instead),\n    killing every leftover process (done by process group, best effort)\n",
+        yes_no(abi.is_some()),
+        abi.map_or("none".to_string(), |a| a.to_string()),
+        yes_no(abi.is_some_and(|a| a >= 4)),
+        yes_no(seccomp),
+    ));
+    if abi.is_none() || !seccomp {
+        out.push_str("    → without Landlock and seccomp the degraded mode is refused too.\n");
+    }
+    out
+}
+
 pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let profile = Profile::load(&args.profile)?;
     println!("sdist-box doctor — what this host can enforce\n");
@@ -163,13 +221,14 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
         Err(e) => {
             println!("  [NO  ] the sandbox could not be started: {e}");
             if let SandboxError::Namespaces { .. } = e {
-                println!(
-                    "\n  Without user namespaces no layer of sdist-box's sandbox can be built."
-                );
-                println!("  Fixes: see the host facts above; in a container, run it with");
-                println!(
-                    "  `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`."
-                );
+                print!("{}", explain_missing_namespaces());
+                if profile.allow_degraded {
+                    println!(
+                        "\nverdict: the `{}` profile allows the degraded mode: builds run with the layers above marked possible, and say what was not enforced.",
+                        args.profile
+                    );
+                    return Ok(exit::OK);
+                }
             }
             println!("\nverdict: builds will be refused on this host.");
             Ok(exit::SANDBOX_UNAVAILABLE)

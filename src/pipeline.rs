@@ -505,6 +505,8 @@ struct SandboxContext<'a> {
     backend_path: Vec<String>,
     host: HostLayout,
     runs: std::cell::Cell<u32>,
+    /// The degraded mode's private HOME and TMPDIR (`None`: namespaces).
+    private: Option<policy::PrivateDirs>,
 }
 
 impl<'a> SandboxContext<'a> {
@@ -519,6 +521,24 @@ impl<'a> SandboxContext<'a> {
         fs::create_dir(&out)
             .context("cannot prepare the work directory")
             .map_err(errored)?;
+        let mode = sandbox::choose_mode(req.profile.allow_degraded, &req.profile.origin)
+            .map_err(from_sandbox)?;
+        let private = match mode {
+            sandbox::Mode::Namespaces => None,
+            sandbox::Mode::Degraded => {
+                let private = policy::PrivateDirs {
+                    home: work.join("home"),
+                    tmp: work.join("tmp"),
+                };
+                for dir in [&private.home, &private.tmp] {
+                    fs::create_dir(dir)
+                        .context("cannot prepare the work directory")
+                        .map_err(errored)?;
+                }
+                warn_degraded(&req.profile.origin);
+                Some(private)
+            }
+        };
         let shim = crate::shim::ensure_compiled(
             &req.cache_dir,
             &interp.executable,
@@ -538,6 +558,7 @@ impl<'a> SandboxContext<'a> {
             backend_path: project.build_system.backend_path.clone(),
             host: HostLayout::detect(),
             runs: std::cell::Cell::new(0),
+            private,
         };
         hand_over(&ctx.work).map_err(errored)?;
         Ok(ctx)
@@ -560,27 +581,6 @@ impl<'a> SandboxContext<'a> {
         fs::create_dir(&control)
             .context("cannot create a control directory")
             .map_err(errored)?;
-        let backend_path: Vec<String> = self
-            .backend_path
-            .iter()
-            .map(|p| format!("{}/{}", inside::SRC, p.trim_start_matches("./")))
-            .collect();
-        let input = serde_json::json!({
-            "protocol": 1,
-            "source_dir": inside::SRC,
-            "backend": self.backend,
-            "backend_path": backend_path,
-            "phase": phase,
-            "config_settings": {},
-            "wheel_directory": inside::OUT,
-            "metadata_directory": format!("{}/metadata", inside::CONTROL),
-            "prepare_metadata": self.req.prepare_metadata,
-        });
-        fs::write(control.join("input.json"), input.to_string())
-            .context("cannot write the hook runner's input")
-            .map_err(errored)?;
-        hand_over(&control).map_err(errored)?;
-
         let mut read_only = self.interp_paths.clone();
         read_only.push(env.path.clone());
         let paths = BuildPaths {
@@ -592,11 +592,40 @@ impl<'a> SandboxContext<'a> {
             bin_dir: Some(env.path.clone()),
             supervise: matches!(self.req.streams, Streams::All | Streams::Kernel),
             trace_files: self.req.trace_files,
+            without_namespaces: self.private.clone(),
         };
+        // Where the hook runner finds its directories (inside the sandbox's
+        // view, or on the host in the degraded mode).
+        let places = policy::Places::of(&paths);
+        let backend_path: Vec<String> = self
+            .backend_path
+            .iter()
+            .map(|p| format!("{}/{}", places.src.display(), p.trim_start_matches("./")))
+            .collect();
+        let input = serde_json::json!({
+            "protocol": 1,
+            "source_dir": places.src,
+            "backend": self.backend,
+            "backend_path": backend_path,
+            "phase": phase,
+            "config_settings": {},
+            "wheel_directory": places.out,
+            "metadata_directory": places.control.join("metadata"),
+            "prepare_metadata": self.req.prepare_metadata,
+        });
+        fs::write(control.join("input.json"), input.to_string())
+            .context("cannot write the hook runner's input")
+            .map_err(errored)?;
+        hand_over(&control).map_err(errored)?;
+
         let argv = vec![
             env.python.display().to_string(),
-            format!("{}/{}", inside::SHIM, crate::shim::HOOK_RUNNER),
-            inside::CONTROL.to_string(),
+            places
+                .shim
+                .join(crate::shim::HOOK_RUNNER)
+                .display()
+                .to_string(),
+            places.control.display().to_string(),
         ];
         let mut compiled =
             policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
@@ -612,9 +641,9 @@ impl<'a> SandboxContext<'a> {
         if python_stream {
             add_python_stream(
                 &mut compiled.plan,
-                Path::new(inside::SHIM),
-                Path::new(inside::CONTROL),
-                Path::new(inside::SRC),
+                &places.shim,
+                &places.control,
+                &places.src,
                 &quiet,
             );
         }
@@ -631,7 +660,14 @@ impl<'a> SandboxContext<'a> {
             limits: compiled.plan.limits.clone(),
         });
         let result = read_bounded_json(&control.join("result.json"));
-        self.explain(report, &outcome, &control, &compiled.plan);
+        explain_run(
+            report,
+            &outcome,
+            Some(&control),
+            &compiled.plan,
+            &places,
+            &self.src,
+        );
         report.hooks.push(HookRun {
             phase: phase.to_string(),
             result: result.clone(),
@@ -673,6 +709,19 @@ impl<'a> SandboxContext<'a> {
     }
 }
 
+/// Say on the terminal, before anything runs, what the degraded mode
+/// does not enforce (the report's `sandbox.enforcement` says it per layer).
+pub(crate) fn warn_degraded(profile: &str) {
+    eprintln!(
+        "sdist-box: WARNING: user namespaces are not available here; the profile `{profile}` allows the DEGRADED mode.\n\
+         sdist-box:   NOT enforced: namespaces (pid, mount, network, ipc, uts), the private read-only file-system view (mounts),\n\
+         sdist-box:   a user namespace (as root, the build runs as an unprivileged uid; else as you), the empty network namespace (partly replaced: sockets other\n\
+         sdist-box:   than unix refused by seccomp, TCP refused by Landlock; unix sockets by path stay reachable).\n\
+         sdist-box:   Enforced: Landlock (files; TCP), seccomp, no_new_privs, rlimits, scrubbed environment.\n\
+         sdist-box:   Leftover processes are killed by process group (best effort). `sdist-box doctor` shows the fix."
+    );
+}
+
 /// The descriptor number of the Python stream inside the sandbox.
 const EVENTS_FD: i32 = 3;
 /// The Python stream's fallback file, in the control directory.
@@ -705,36 +754,16 @@ pub(crate) fn add_python_stream(
     }
 }
 
-impl SandboxContext<'_> {
-    /// Pair the run's two streams into findings and add them to the report.
-    fn explain(
-        &self,
-        report: &mut BuildReport,
-        outcome: &sandbox::RunOutcome,
-        control: &Path,
-        plan: &sandbox::SandboxPlan,
-    ) {
-        explain_run(
-            report,
-            outcome,
-            Some(control),
-            plan,
-            Path::new(inside::SRC),
-            &self.src,
-        );
-    }
-}
-
 /// Pair one sandboxed run's two streams into findings and add them, with
 /// the stream counts and kernel events, to `report`. `control` is the host
-/// directory holding the Python stream's fallback file; `inside_src` the
-/// source tree as the sandbox sees it, `host_src` as the host does.
+/// directory holding the Python stream's fallback file; `places` where the
+/// command saw its directories, `host_src` the source tree on the host.
 pub(crate) fn explain_run(
     report: &mut BuildReport,
     outcome: &sandbox::RunOutcome,
     control: Option<&Path>,
     plan: &sandbox::SandboxPlan,
-    inside_src: &Path,
+    places: &policy::Places,
     host_src: &Path,
 ) {
     {
@@ -752,7 +781,7 @@ pub(crate) fn explain_run(
         let dropped = stream.dropped;
         let (audit, starts, issues) = stream.finish();
         let ctx = findings::Context {
-            inside_src: inside_src.to_path_buf(),
+            inside_src: places.src.clone(),
             host_src: host_src.to_path_buf(),
             writable: plan
                 .landlock
@@ -768,8 +797,9 @@ pub(crate) fn explain_run(
                 .chain(&plan.landlock.read_only)
                 .cloned()
                 .collect(),
-            home: PathBuf::from(inside::HOME),
+            home: places.home.clone(),
             python_executables: vec![],
+            mount_view: plan.mode == sandbox::Mode::Namespaces,
         };
         let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
         let k = outcome.kernel.as_ref();

@@ -28,6 +28,8 @@ pub enum OpKind {
     NetConnect,
     NetSend,
     NetBind,
+    /// A socket of a network family (the degraded mode refuses them).
+    NetSocket,
     Dns,
     Exec,
     Signal,
@@ -46,6 +48,7 @@ impl OpKind {
             OpKind::NetConnect => "net-connect",
             OpKind::NetSend => "net-send",
             OpKind::NetBind => "net-bind",
+            OpKind::NetSocket => "net-socket",
             OpKind::Dns => "dns",
             OpKind::Exec => "exec",
             OpKind::Signal => "signal",
@@ -124,6 +127,8 @@ pub struct Context {
     pub home: PathBuf,
     /// The interpreter executables (to recognise Python processes).
     pub python_executables: Vec<String>,
+    /// False in the degraded mode: no mount view, Landlock alone decides.
+    pub mount_view: bool,
 }
 
 /// How long an audit event may precede its kernel counterpart.
@@ -439,6 +444,7 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
                 dns_query: Some(_), ..
             },
         ) => Some(OpKind::Dns),
+        (Syscall::Socket, _) => Some(OpKind::NetSocket),
         (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
         (
             Syscall::Connect,
@@ -553,6 +559,7 @@ pub fn pair(
         };
         let decided_by = match kind {
             OpKind::Exec => None,
+            OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
             OpKind::Dns => Some("seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".to_string()),
             _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
             _ => Some("network namespace (loopback only)".to_string()),
@@ -581,7 +588,17 @@ pub fn pair(
             }
             None => {
                 let python = p.is_python(k);
-                if python && p.hooked.contains(&pid) {
+                if python && p.hooked.contains(&pid) && kind == OpKind::NetSocket {
+                    // The hook does not report creating a socket; the
+                    // newest origin of that process is the best guess.
+                    let last = audit
+                        .iter()
+                        .rev()
+                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                        .and_then(|a| a.origin.clone())
+                        .map(|o| p.location(&o));
+                    (last, Severity::Blocked, String::new())
+                } else if python && p.hooked.contains(&pid) {
                     // The last thing the hook saw that process do is the best
                     // guess at where it happened (ctypes lookups, usually).
                     let last = audit
@@ -636,6 +653,10 @@ pub fn pair(
             message = match (kind, blocked) {
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
                 (OpKind::Exec, _) => "a program was executed".into(),
+                (OpKind::NetSocket, _) => {
+                    "a network socket was refused (the degraded mode allows only unix sockets)"
+                        .into()
+                }
                 (_, true) => format!("a {} was attempted and refused", kind.name()),
                 (_, false) => format!("a {} was allowed", kind.name()),
             };
@@ -822,10 +843,11 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                     }
                     return None;
                 }
-                let decided = if beneath(&path, &ctx.readable) {
-                    "read-only mount and landlock (read-only rule set)"
-                } else {
-                    "mount view (path not in the sandbox) and landlock (no rule)"
+                let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
+                    (true, true) => "read-only mount and landlock (read-only rule set)",
+                    (true, false) => "landlock (read-only rule set)",
+                    (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
+                    (false, false) => "landlock (no rule; degraded mode: the path is visible)",
                 };
                 return Some(base(
                     OpKind::FsWrite,
@@ -846,7 +868,11 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                     OpKind::FsRead,
                     display,
                     FindingVerdict::Blocked,
-                    Some("mount view (path not in the sandbox) and landlock (no rule)".into()),
+                    Some(if ctx.mount_view {
+                        "mount view (path not in the sandbox) and landlock (no rule)".into()
+                    } else {
+                        "landlock (no rule; degraded mode: the path is visible)".into()
+                    }),
                     "a read outside what the build may see was refused".into(),
                     Severity::Blocked,
                 ));

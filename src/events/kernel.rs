@@ -39,6 +39,8 @@ pub enum Syscall {
     Execve,
     Execveat,
     Open,
+    /// `socket(2)` of a family other than unix (the degraded mode only).
+    Socket,
     Other,
 }
 
@@ -52,6 +54,7 @@ impl Syscall {
             libc::SYS_sendmmsg => Syscall::Sendmmsg,
             libc::SYS_execve => Syscall::Execve,
             libc::SYS_execveat => Syscall::Execveat,
+            libc::SYS_socket => Syscall::Socket,
             libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
                 Syscall::Open
             }
@@ -101,9 +104,24 @@ impl std::fmt::Display for SockAddr {
                 write!(f, "unix:{}{}", if *is_abstract { "@" } else { "" }, path)
             }
             SockAddr::Netlink => write!(f, "netlink"),
-            SockAddr::Unknown { number } => write!(f, "address family {number}"),
+            SockAddr::Unknown { number } => match family_name(*number) {
+                Some(name) => write!(f, "{name}"),
+                None => write!(f, "address family {number}"),
+            },
         }
     }
+}
+
+/// The name of a socket address family sdist-box meets.
+pub fn family_name(number: u16) -> Option<&'static str> {
+    Some(match number as i32 {
+        libc::AF_INET => "AF_INET",
+        libc::AF_INET6 => "AF_INET6",
+        libc::AF_NETLINK => "AF_NETLINK",
+        libc::AF_PACKET => "AF_PACKET",
+        libc::AF_UNIX => "AF_UNIX",
+        _ => return None,
+    })
 }
 
 /// What the call was about.
@@ -529,6 +547,24 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 Verdict::Allowed,
                 None,
             )
+        }
+        // Only notified in the degraded mode, and only for families other
+        // than unix: there is no network namespace, so refuse them all.
+        Syscall::Socket => {
+            let kind = match (n.args[1] as i32) & 0xf {
+                libc::SOCK_STREAM => "stream",
+                libc::SOCK_DGRAM => "dgram",
+                libc::SOCK_RAW => "raw",
+                libc::SOCK_SEQPACKET => "seqpacket",
+                _ => "other",
+            };
+            deny(Target::Socket {
+                addr: Some(SockAddr::Unknown {
+                    number: n.args[0] as u16,
+                }),
+                socket_type: Some(kind.into()),
+                dns_query: None,
+            })
         }
         Syscall::Open => {
             let (path_ptr, flags) = match n.nr as i64 {

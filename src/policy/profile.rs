@@ -41,6 +41,11 @@ pub struct Profile {
     pub environment: EnvironmentPolicy,
     #[serde(default)]
     pub limits: LimitsPolicy,
+    /// Where user namespaces are unavailable, run in the degraded mode
+    /// (Landlock + seccomp, no namespaces) instead of refusing. What that
+    /// mode cannot enforce is said on the terminal and in the report.
+    #[serde(default, rename = "allow-degraded")]
+    pub allow_degraded: bool,
     /// Set by the loader: the built-in name or the file path.
     #[serde(skip)]
     pub origin: String,

@@ -84,6 +84,22 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             })
             .collect();
         let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+        // What was not (fully) enforced, in words: the degraded mode, or
+        // an older kernel under a profile that allows it.
+        for l in &sb.enforcement.layers {
+            let word = match l.state {
+                LayerState::Enforced => continue,
+                LayerState::Partial => "PARTIAL",
+                LayerState::NotEnforced => "NOT ENFORCED",
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {}: {}",
+                style.paint("1;33", word),
+                l.layer.name(),
+                one_line(&l.detail, 300)
+            );
+        }
         if !sb.dropped_env.is_empty() {
             let _ = writeln!(
                 out,
@@ -100,6 +116,15 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         t.buildenv_ms / 1e3,
         (t.requires_ms + t.wheel_ms) / 1e3
     );
+    for d in &report.decisions {
+        let _ = writeln!(
+            out,
+            "  asked    {} {} — {}",
+            format!("{:?}", d.syscall).to_lowercase(),
+            one_line(&d.target, 120),
+            one_line(&d.reason, 120)
+        );
+    }
     if let Some(log) = &report.log {
         let _ = writeln!(out, "  log      {}", log.display());
     }

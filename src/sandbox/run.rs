@@ -143,9 +143,39 @@ fn namespace_hint(err: &io::Error) -> String {
     String::new()
 }
 
+/// Can the sandbox have its namespaces here? `Err` says why not, with the
+/// same hint as a failed start.
+pub fn user_namespaces() -> Result<(), SandboxError> {
+    sys::probe_user_namespace().map_err(|source| {
+        let hint = namespace_hint(&source);
+        SandboxError::Namespaces { source, hint }
+    })
+}
+
+/// Choose the mode for a profile: namespaces where possible; the degraded
+/// mode where not and the profile allows it; otherwise refuse, saying why
+/// and where to look.
+pub fn choose_mode(
+    allow_degraded: bool,
+    profile_name: &str,
+) -> Result<super::plan::Mode, SandboxError> {
+    match user_namespaces() {
+        Ok(()) => Ok(super::plan::Mode::Namespaces),
+        Err(_) if allow_degraded => Ok(super::plan::Mode::Degraded),
+        Err(SandboxError::Namespaces { source, hint }) => Err(SandboxError::Namespaces {
+            source,
+            hint: format!(
+                "{hint}; the profile `{profile_name}` requires them and does not allow the degraded mode (`allow-degraded = true`); run `sdist-box doctor` for the fix"
+            ),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 /// Run `plan` in a new sandbox and wait for it to end.
 pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
+    let degraded = plan.mode == super::plan::Mode::Degraded;
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
     let is_root = euid == 0;
@@ -222,6 +252,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         source_base_fd: base,
         exe_fd: raw(&exe),
         drop_groups: is_root,
+        ids: match (degraded, is_root) {
+            (false, _) => Some((0, 0)),
+            (true, true) => Some((host_uid, host_gid)),
+            (true, false) => None,
+        },
         argv: vec![
             cstr(INIT_ARGV0.to_string()),
             cstr("--control-fd".into()),
@@ -231,12 +266,18 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         ],
         envp: Vec::new(),
     };
-    let flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS;
+    // The degraded mode: a plain child, no namespaces (init makes itself a
+    // session and process-group leader; the group is what gets killed).
+    let flags = if degraded {
+        0
+    } else {
+        libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+    };
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
         SandboxError::Namespaces { source, hint }
@@ -268,8 +309,12 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     });
 
     let mut control_write = fs::File::from(control_write);
-    let maps = write_id_maps(started_child.pid, is_root, host_uid, host_gid)
-        .and_then(|()| control_write.write_all(b"G"));
+    let maps = if degraded {
+        Ok(())
+    } else {
+        write_id_maps(started_child.pid, is_root, host_uid, host_gid)
+    }
+    .and_then(|()| control_write.write_all(b"G"));
     let request = InitRequest {
         plan: plan.clone(),
         source_fds: source_raw,
@@ -411,6 +456,13 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         }
     }
     if timed_out {
+        if degraded {
+            // No pid namespace: the process group is the sandbox.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(started_child.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
     }
     let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
