@@ -716,7 +716,7 @@ pub(crate) fn warn_degraded(profile: &str) {
         "sdist-box: WARNING: user namespaces are not available here; the profile `{profile}` allows the DEGRADED mode.\n\
          sdist-box:   NOT enforced: namespaces (pid, mount, network, ipc, uts), the private read-only file-system view (mounts),\n\
          sdist-box:   a user namespace (as root, the build runs as an unprivileged uid; else as you), the empty network namespace (partly replaced: sockets other\n\
-         sdist-box:   than unix refused by seccomp, TCP refused by Landlock; unix sockets by path stay reachable).\n\
+         sdist-box:   than unix refused by seccomp, TCP by Landlock, unix sockets by path by the supervisor).\n\
          sdist-box:   Enforced: Landlock (files; TCP), seccomp, no_new_privs, rlimits, scrubbed environment.\n\
          sdist-box:   Leftover processes are killed by process group (best effort). `sdist-box doctor` shows the fix."
     );

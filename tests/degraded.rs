@@ -183,9 +183,17 @@ fn doctor_explains_missing_user_namespaces_and_the_degraded_mode() {
 
 /// A shell attack in the degraded mode: the canary read and the loopback
 /// connect are refused (Landlock; the socket-family filter), and the
-/// kernel stream names the connect's socket.
+/// kernel stream names the connect's socket. A host unix socket (think
+/// docker.sock), open to everyone by its permissions, is refused too.
 #[test]
 fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
+    use std::os::unix::fs::PermissionsExt;
+    let agent_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(agent_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let agent = agent_dir.path().join("agent.sock");
+    let unix = std::os::unix::net::UnixListener::bind(&agent).unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o777)).unwrap();
+    unix.set_nonblocking(true).unwrap();
     let home = common::CanaryHome::new();
     let key = home.path().join(".ssh/id_rsa");
     let watch = common::AccessWatch::new(&[&key]);
@@ -195,9 +203,12 @@ fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
     let profile = profile_file(dir.path());
     let report = dir.path().join("run.json");
     let script = format!(
-        "cat {} 2>&1; exec 3<>/dev/tcp/127.0.0.1/{} && echo stolen >&3; echo attack-ran; true",
+        "cat {} 2>&1; exec 3<>/dev/tcp/127.0.0.1/{} && echo stolen >&3; \
+         python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"{}\")' 2>&1 | tail -1; \
+         echo attack-ran; true",
         key.display(),
-        listener.port
+        listener.port,
+        agent.display()
     );
     let r = sdist_box_without_userns(None)
         .arg("run")
@@ -216,6 +227,11 @@ fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
     assert!(err.contains("DEGRADED"), "the terminal says so: {err}");
     assert!(err.contains("NOT enforced"), "{err}");
     assert_eq!(listener.connections(), 0);
+    assert!(
+        unix.accept().is_err(),
+        "the host's unix socket got a connection"
+    );
+    assert!(err.contains("PermissionError"), "{err}");
     assert_eq!(watch.events(), 0, "the canary key was opened");
     home.assert_unchanged();
     assert!(!err.contains(common::SECRET));
@@ -228,6 +244,14 @@ fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
         .unwrap_or_else(|| panic!("no net-socket finding: {:#}", v["findings"]));
     assert_eq!(socket["verdict"], "blocked");
     assert!(socket["target"].as_str().unwrap().contains("AF_INET"));
+    let agent_target = format!("unix:{}", agent.display());
+    let unix_finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "net-connect" && f["target"] == agent_target.as_str())
+        .unwrap_or_else(|| panic!("no finding for {agent_target}: {:#}", v["findings"]));
+    assert_eq!(unix_finding["verdict"], "blocked");
     assert_eq!(layer(&v, "namespaces")["state"], "not-enforced");
     assert_eq!(layer(&v, "mounts")["state"], "not-enforced");
     assert_eq!(layer(&v, "landlock-fs")["state"], "enforced");

@@ -74,13 +74,66 @@ pub enum Review {
     Later,
 }
 
-/// Consulted by the supervisor for `connect` and `exec` calls. Other
-/// calls, and a supervisor without a hook, keep the built-in verdicts.
+/// Consulted by the supervisor for `connect`, the send family and `exec`.
+/// Other calls, and a supervisor without a hook, keep the built-in verdicts.
 pub trait DecisionHook: Send + Sync {
     fn review(&self, call: &Call<'_>, ticket: Ticket) -> Review;
     /// The sandbox has ended: settle what is queued and return every
     /// decision taken (the supervisor patches its log with them).
     fn finish(&self) -> Vec<Decision>;
+    /// The Python stream as it arrives, for origins shown while asking.
+    fn python_stream(&self, _lookup: OriginLookup) {}
+}
+
+/// The degraded mode's guard (no mount view, so the host's unix sockets
+/// are visible by path: the container runtime's, D-Bus, an agent's):
+/// connecting or sending to any unix socket by path is refused. A path
+/// check would race with the build swapping in a symlink between the check
+/// and the kernel's lookup, so there is none; abstract sockets stay inside
+/// the sandbox by Landlock's scope (ABI 6). Everything else goes to the
+/// inner hook (`--ask`), if any.
+pub struct UnixPathGuard {
+    pub inner: Option<HookHandle>,
+}
+
+impl UnixPathGuard {
+    fn refuses(&self, call: &Call<'_>) -> bool {
+        let Target::Socket {
+            addr: Some(SockAddr::Unix { path, is_abstract }),
+            ..
+        } = call.target
+        else {
+            return false;
+        };
+        // An unnamed peer (socketpair, or a send on a socket whose connect
+        // was already checked) has no path.
+        !*is_abstract && !path.is_empty()
+    }
+}
+
+impl DecisionHook for UnixPathGuard {
+    fn review(&self, call: &Call<'_>, ticket: Ticket) -> Review {
+        if self.refuses(call) {
+            return Review::Now(Verdict::Denied, Some(libc::EACCES));
+        }
+        match &self.inner {
+            Some(inner) => inner.0.review(call, ticket),
+            None => Review::Now(call.verdict, call.errno),
+        }
+    }
+
+    fn finish(&self) -> Vec<Decision> {
+        self.inner
+            .as_ref()
+            .map(|i| i.0.finish())
+            .unwrap_or_default()
+    }
+
+    fn python_stream(&self, lookup: OriginLookup) {
+        if let Some(i) = &self.inner {
+            i.0.python_stream(lookup);
+        }
+    }
 }
 
 /// A shareable hook for [`crate::sandbox::RunOptions`].

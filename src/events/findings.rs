@@ -445,6 +445,21 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
             },
         ) => Some(OpKind::Dns),
         (Syscall::Socket, _) => Some(OpKind::NetSocket),
+        // Unix sockets by path are refused only in the degraded mode.
+        (
+            Syscall::Connect,
+            Target::Socket {
+                addr: Some(SockAddr::Unix { .. }),
+                ..
+            },
+        ) if k.verdict == Verdict::Denied => Some(OpKind::NetConnect),
+        (
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg,
+            Target::Socket {
+                addr: Some(SockAddr::Unix { .. }),
+                ..
+            },
+        ) if k.verdict == Verdict::Denied => Some(OpKind::NetSend),
         (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
         (
             Syscall::Connect,
@@ -560,6 +575,7 @@ pub fn pair(
         let decided_by = match kind {
             OpKind::Exec => None,
             OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
+            _ if matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
             OpKind::Dns => Some("seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".to_string()),
             _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
             _ => Some("network namespace (loopback only)".to_string()),

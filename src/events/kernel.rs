@@ -326,7 +326,16 @@ fn supervise(
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
         let (mut target, mut verdict, mut errno) = decide(&notif, syscall);
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
-        let reviewed = hook.is_some() && (is_exec || syscall == Syscall::Connect);
+        let reviewed = hook.is_some()
+            && matches!(
+                syscall,
+                Syscall::Execve
+                    | Syscall::Execveat
+                    | Syscall::Connect
+                    | Syscall::Sendto
+                    | Syscall::Sendmsg
+                    | Syscall::Sendmmsg
+            );
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).
         let process = if keep_detail || reviewed {

@@ -397,8 +397,10 @@ fn compile_degraded(
             inner_uid: INNER_ID,
             inner_gid: INNER_ID,
             root_maps_to: ROOT_MAPS_TO,
+            // Always: without a network namespace, the supervisor is what
+            // refuses network sockets and unix sockets outside the build.
             notify: crate::sandbox::plan::NotifyPlan {
-                enabled: paths.supervise,
+                enabled: true,
                 trace_files: paths.trace_files,
             },
             events_fd: None,

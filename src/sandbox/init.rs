@@ -439,7 +439,7 @@ fn degraded_layers(plan: &SandboxPlan, host_uid: u32) -> Vec<LayerStatus> {
         ),
         not(
             Layer::Mounts,
-            "degraded mode: no private view; the host's files are visible by name and Landlock alone decides what may be read or written; chmod, chown, utime and xattrs are not covered by Landlock",
+            "degraded mode: no private view; the host's files are visible by name and Landlock alone decides what may be read or written (chmod, chown, utime and xattrs are not covered by Landlock); the host's /proc is readable (other processes' command lines, not their memory or environment)",
         ),
         if host_uid == 0 {
             not(Layer::Uid, "degraded mode: runs as root")
@@ -461,7 +461,7 @@ fn degraded_layers(plan: &SandboxPlan, host_uid: u32) -> Vec<LayerStatus> {
         },
         partial(
             Layer::Network,
-            "degraded mode: the host's network; sockets other than unix refused by seccomp and TCP connect/bind by Landlock, unix sockets by path not covered".to_string(),
+            "degraded mode: the host's network; sockets other than unix refused (seccomp), TCP connect/bind refused (Landlock), unix sockets by path refused (supervisor), abstract ones scoped (Landlock ABI 6)".to_string(),
         ),
     ]
 }

@@ -176,6 +176,17 @@ pub fn choose_mode(
 pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let degraded = plan.mode == super::plan::Mode::Degraded;
+    // Without a mount view the host's unix sockets are visible by path;
+    // the supervisor refuses them.
+    let decision_hook = if degraded {
+        Some(crate::events::ask::HookHandle(std::sync::Arc::new(
+            crate::events::ask::UnixPathGuard {
+                inner: opts.decision_hook.clone(),
+            },
+        )))
+    } else {
+        opts.decision_hook.clone()
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
     let is_root = euid == 0;
@@ -432,7 +443,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                             supervisor = Some(Supervisor::spawn_with(
                                 listener,
                                 SupervisorLimits::default(),
-                                opts.decision_hook.clone(),
+                                decision_hook.clone(),
                             ))
                         }
                         Err(e) => {
