@@ -535,6 +535,11 @@ impl<'a> SandboxContext<'a> {
                         .context("cannot prepare the work directory")
                         .map_err(errored)?;
                 }
+                if nix::unistd::geteuid().is_root() {
+                    for p in &interp.read_paths {
+                        unreachable_by_others(p).map_err(errored)?;
+                    }
+                }
                 warn_degraded(&req.profile.origin);
                 Some(private)
             }
@@ -707,6 +712,26 @@ impl<'a> SandboxContext<'a> {
             limit_hit,
         })
     }
+}
+
+/// In the degraded mode, as root, the build runs as an unprivileged uid
+/// with no bind mounts to carry the interpreter in: it must be reachable
+/// by others (an interpreter under /root is not).
+fn unreachable_by_others(path: &Path) -> anyhow::Result<()> {
+    for dir in path.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        if meta.mode() & 0o001 == 0 {
+            anyhow::bail!(
+                "in the degraded mode the build runs as unprivileged uid {}, which cannot reach the interpreter at `{}` (`{}` is not searchable by others); pass --python with one outside it, such as /usr/bin/python3",
+                policy::ROOT_MAPS_TO,
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Say on the terminal, before anything runs, what the degraded mode

@@ -389,3 +389,36 @@ fn a_degraded_profile_builds_and_stops_an_attack_as_an_unprivileged_user() {
     );
     degraded_builds(user);
 }
+
+#[test]
+fn degraded_as_root_names_an_interpreter_the_build_uid_cannot_reach() {
+    let real = Command::new(common::python())
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let exe = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    require!(
+        common::is_root() && exe.starts_with("/root/"),
+        "needs root and an interpreter under /root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_file(dir.path());
+    let sdist = common::Sdist::setuptools_with("unreachable", "").write(dir.path());
+    let r = sdist_box_without_userns(None)
+        .arg("build")
+        .arg(&sdist)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--python", &exe, "--no-index", "--find-links"])
+        .arg(common::wheelhouse().unwrap_or_default())
+        .arg("--cache-dir")
+        .arg(common::env_cache())
+        .output()
+        .unwrap();
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(6), "{err}");
+    assert!(err.contains("cannot reach the interpreter"), "{err}");
+    assert!(err.contains("/usr/bin/python3"), "{err}");
+}
