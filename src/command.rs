@@ -210,7 +210,6 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         std::sync::Arc::new(TerminalAsk::start(
             "/dev/tty",
             Duration::from_secs(args.ask_timeout),
-            None,
         ))
     });
     let opts = RunOptions {

@@ -317,3 +317,80 @@ fn ask_without_a_terminal_denies_and_says_so() {
     assert_eq!(d["reason"], "denied: no terminal to ask");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+#[test]
+fn ask_shows_the_python_origin_and_always_covers_the_same_destination() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        work.join("phone_home.py"),
+        "import socket\n\nfor attempt in range(2):\n    try:\n        socket.create_connection(('127.0.0.1', 4105), timeout=5)\n    except OSError as e:\n        print('attempt', attempt, type(e).__name__)\n",
+    )
+    .unwrap();
+    if common::is_root() {
+        // The sandbox's uid (unprivileged on the host) writes nothing here,
+        // but must read the script.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let report = dir.path().join("ask.json");
+    let report_arg = report.display().to_string();
+    let work_arg = work.display().to_string();
+    let child = spawn_on_pty(
+        &[
+            "run",
+            "--ask",
+            "--workdir",
+            &work_arg,
+            "--report",
+            &report_arg,
+            "--",
+            "python3",
+            "phone_home.py",
+        ],
+        &pty.slave,
+    );
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    wait_for(&mut master, &mut seen, 0, "127.0.0.1:4105");
+    wait_for(&mut master, &mut seen, 0, "deny in");
+    // Where in the script, from the audit hook, labelled as such.
+    assert!(seen.contains("/build/src/phone_home.py:5"), "{seen}");
+    assert!(seen.contains("could forge"), "{seen}");
+    master.write_all(b"a").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Asked once: the second attempt was covered by "always".
+    assert_eq!(seen.matches("[y] allow once").count(), 1, "{seen}");
+    assert!(
+        stderr.contains("attempt 0 ConnectionRefusedError"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("attempt 1 ConnectionRefusedError"),
+        "{stderr}"
+    );
+    let v = report_at(&report);
+    let answers: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["answer"].as_str().unwrap())
+        .collect();
+    assert_eq!(answers, ["always", "allowed-by-always"], "{v:#}");
+}

@@ -294,9 +294,26 @@ struct Question {
 /// the build runs (the newest `file:line` that pid's audit hook reported).
 pub type OriginLookup = Arc<dyn Fn(u32) -> Option<String> + Send + Sync>;
 
+/// The newest origin the audit hook of sandbox process `pid` reported, in
+/// the Python stream received so far (its last 256 KiB). Attacker-written
+/// text: only ever shown escaped, and labelled as the hook's.
+pub fn latest_origin(stream: &[u8], pid: u32) -> Option<String> {
+    let tail = &stream[stream.len().saturating_sub(256 << 10)..];
+    tail.split(|&b| b == b'\n').rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+        if v.get("pid")?.as_u64()? != u64::from(pid) {
+            return None;
+        }
+        let origin = v.get("origin")?.as_str()?;
+        super::python::parse_origin(origin)?;
+        Some(origin.to_string())
+    })
+}
+
 /// `--ask`: questions on sdist-box's controlling terminal.
 pub struct TerminalAsk {
     timeout: Duration,
+    origin: Arc<Mutex<Option<OriginLookup>>>,
     always: Arc<Mutex<HashSet<String>>>,
     decisions: Arc<Mutex<Vec<Decision>>>,
     queue: Mutex<Option<mpsc::Sender<Question>>>,
@@ -305,17 +322,24 @@ pub struct TerminalAsk {
 
 impl TerminalAsk {
     /// Start the asking thread. `tty` is the terminal's path (`/dev/tty`).
-    pub fn start(tty: &str, timeout: Duration, origin: Option<OriginLookup>) -> TerminalAsk {
+    pub fn start(tty: &str, timeout: Duration) -> TerminalAsk {
         let (tx, rx) = mpsc::channel::<Question>();
         let always = Arc::new(Mutex::new(HashSet::new()));
         let decisions = Arc::new(Mutex::new(Vec::new()));
-        let (a, d, path) = (always.clone(), decisions.clone(), tty.to_string());
+        let origin = Arc::new(Mutex::new(None));
+        let (a, d, o, path) = (
+            always.clone(),
+            decisions.clone(),
+            origin.clone(),
+            tty.to_string(),
+        );
         let thread = std::thread::Builder::new()
             .name("sdist-box-ask".into())
-            .spawn(move || ask_loop(&path, timeout, rx, &a, &d, origin))
+            .spawn(move || ask_loop(&path, timeout, rx, &a, &d, &o))
             .expect("spawn the --ask thread");
         TerminalAsk {
             timeout,
+            origin,
             always,
             decisions,
             queue: Mutex::new(Some(tx)),
@@ -366,6 +390,10 @@ impl DecisionHook for TerminalAsk {
         }
     }
 
+    fn python_stream(&self, lookup: OriginLookup) {
+        *self.origin.lock().unwrap() = Some(lookup);
+    }
+
     fn finish(&self) -> Vec<Decision> {
         drop(self.queue.lock().unwrap().take());
         if let Some(t) = self.thread.lock().unwrap().take() {
@@ -382,7 +410,7 @@ fn ask_loop(
     rx: mpsc::Receiver<Question>,
     always: &Mutex<HashSet<String>>,
     decisions: &Mutex<Vec<Decision>>,
-    origin: Option<OriginLookup>,
+    origin: &Mutex<Option<OriginLookup>>,
 ) {
     // Opened once, on the first question. O_NOCTTY: never acquire one.
     let mut tty: Option<Result<std::fs::File, String>> = None;
@@ -422,7 +450,8 @@ fn ask_loop(
         let answer = match term {
             Err(_) => Answer::NoTerminal,
             Ok(file) => {
-                let where_from = q.sandbox_pid.and_then(|pid| origin.as_ref()?(pid));
+                let lookup = origin.lock().unwrap().clone();
+                let where_from = q.sandbox_pid.and_then(|pid| lookup.as_ref()?(pid));
                 prompt(file, &q, where_from.as_deref(), timeout)
             }
         };
@@ -594,6 +623,31 @@ mod tests {
             always_key(Syscall::Connect, &inet(80)),
             always_key(Syscall::Connect, &inet(81))
         );
+    }
+
+    #[test]
+    fn the_latest_origin_of_a_pid_is_found_in_the_stream() {
+        let line = |pid: u32, origin: &str| {
+            format!(
+                "{{\"v\":1,\"pid\":{pid},\"ppid\":1,\"t\":1,\"seq\":0,\"ev\":\"x\",\"args\":[],\"origin\":\"{origin}\",\"stack\":[]}}\n"
+            )
+        };
+        let stream = [
+            line(5, "/build/src/setup.py:3"),
+            line(6, "/build/src/other.py:9"),
+            line(5, "/build/src/setup.py:12"),
+            "{not json\n".to_string(),
+        ]
+        .concat();
+        assert_eq!(
+            latest_origin(stream.as_bytes(), 5).as_deref(),
+            Some("/build/src/setup.py:12")
+        );
+        assert_eq!(
+            latest_origin(stream.as_bytes(), 6).as_deref(),
+            Some("/build/src/other.py:9")
+        );
+        assert_eq!(latest_origin(stream.as_bytes(), 7), None);
     }
 
     #[test]

@@ -344,12 +344,27 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
 
     let output_thread = spawn_output_reader(output_read, opts)?;
     let events_thread = events_read.map(|read| {
+        // Shared while it arrives, so a decision hook can show where in the
+        // package a call it asks about came from.
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(hook) = &decision_hook {
+            let r = received.clone();
+            hook.0.python_stream(std::sync::Arc::new(move |pid| {
+                crate::events::ask::latest_origin(&r.lock().unwrap(), pid)
+            }));
+        }
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = fs::File::from(read)
-                .take(MAX_EVENT_BYTES)
-                .read_to_end(&mut buf);
-            buf
+            let mut file = fs::File::from(read).take(MAX_EVENT_BYTES);
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match file.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => received.lock().unwrap().extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            std::mem::take(&mut *received.lock().unwrap())
         })
     });
     let (tx, rx) = mpsc::channel();
