@@ -140,7 +140,8 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     .flatten()
     {
         std::fs::create_dir(dir).context("cannot prepare the work directory")?;
-        if nix::unistd::geteuid().is_root() {
+        // Only for a sandbox that will run (a refusal is reported below).
+        if mode.is_ok() && nix::unistd::geteuid().is_root() {
             let id = Some(policy::ROOT_MAPS_TO);
             std::os::unix::fs::chown(dir, id, id)
                 .with_context(|| format!("cannot hand `{}` to the sandbox", dir.display()))?;

@@ -422,3 +422,46 @@ fn degraded_as_root_names_an_interpreter_the_build_uid_cannot_reach() {
     assert!(err.contains("cannot reach the interpreter"), "{err}");
     assert!(err.contains("/usr/bin/python3"), "{err}");
 }
+
+/// The other way hosts lose user namespaces: `user.max_user_namespaces`
+/// is 0. Simulated in a child user namespace of ours (the limit is per
+/// namespace), where sdist-box runs as that namespace's root.
+fn in_userns_with_max_zero(args: &[&str]) -> Output {
+    let script = "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"";
+    Command::new("unshare")
+        .args(["-U", "-r", "sh", "-c", script, "sh"])
+        .arg(common::bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn with_max_user_namespaces_zero_the_default_refuses_and_root_cannot_degrade() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host (needed to simulate the sysctl in one)"
+    );
+    let r = in_userns_with_max_zero(&["run", "--", "/bin/true"]);
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(4), "{err}");
+    assert!(err.contains("user.max_user_namespaces is 0"), "{err}");
+    assert!(err.contains("sdist-box doctor"), "{err}");
+    // Root there maps no unprivileged uid: the degraded mode refuses too,
+    // rather than run the build as (namespace) root.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_file(dir.path());
+    let profile = profile.display().to_string();
+    let r = in_userns_with_max_zero(&["run", "--profile", &profile, "--", "/bin/true"]);
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(4), "{err}");
+    assert!(err.contains("maps no unprivileged uid"), "{err}");
+    let r = in_userns_with_max_zero(&["doctor"]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        out.contains("→ (this host) user.max_user_namespaces = 0"),
+        "{out}"
+    );
+    assert!(out.contains("sysctl -w user.max_user_namespaces="), "{out}");
+}

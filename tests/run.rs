@@ -394,3 +394,63 @@ fn ask_shows_the_python_origin_and_always_covers_the_same_destination() {
         .collect();
     assert_eq!(answers, ["always", "allowed-by-always"], "{v:#}");
 }
+
+#[test]
+fn ask_allows_one_program_and_refuses_another() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("ask.json");
+    let report_arg = report.display().to_string();
+    let child = spawn_on_pty(
+        &[
+            "run",
+            "--ask",
+            "--report",
+            &report_arg,
+            "--",
+            "/bin/bash",
+            "-c",
+            "/usr/bin/uname -s; /usr/bin/whoami || echo whoami-refused; true",
+        ],
+        &pty.slave,
+    );
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    wait_for(&mut master, &mut seen, 0, "run /usr/bin/uname -s");
+    wait_for(&mut master, &mut seen, 0, "deny in");
+    assert!(seen.contains("always for this program"), "{seen}");
+    master.write_all(b"y").unwrap();
+    let mark = seen.len();
+    wait_for(&mut master, &mut seen, mark, "run /usr/bin/whoami");
+    wait_for(&mut master, &mut seen, mark, "deny in");
+    master.write_all(b"n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Linux"), "uname ran: {stderr}");
+    assert!(stderr.contains("whoami-refused"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    let v = report_at(&report);
+    let d = v["decisions"].as_array().unwrap();
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert_eq!(d[0]["syscall"], "execve");
+    assert_eq!(d[0]["answer"], "allow-once");
+    assert_eq!(d[1]["answer"], "deny");
+    let refused = findings_of(&v, "exec")
+        .into_iter()
+        .find(|f| f["target"].as_str().unwrap().contains("whoami"))
+        .unwrap_or_else(|| panic!("no exec finding for whoami: {:#}", v["findings"]));
+    assert_eq!(refused["verdict"], "blocked");
+    assert_eq!(refused["message"], "a program was refused");
+}

@@ -668,7 +668,8 @@ pub fn pair(
         if message.is_empty() {
             message = match (kind, blocked) {
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
-                (OpKind::Exec, _) => "a program was executed".into(),
+                (OpKind::Exec, true) => "a program was refused".into(),
+                (OpKind::Exec, false) => "a program was executed".into(),
                 (OpKind::NetSocket, _) => {
                     "a network socket was refused (the degraded mode allows only unix sockets)"
                         .into()

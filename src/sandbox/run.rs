@@ -161,7 +161,21 @@ pub fn choose_mode(
 ) -> Result<super::plan::Mode, SandboxError> {
     match user_namespaces() {
         Ok(()) => Ok(super::plan::Mode::Namespaces),
-        Err(_) if allow_degraded => Ok(super::plan::Mode::Degraded),
+        Err(_) if allow_degraded => {
+            // As root the degraded mode runs the build as an unprivileged
+            // uid; root of a user namespace that maps none cannot.
+            let euid = nix::unistd::geteuid();
+            if euid.is_root() && !uid_is_mapped(crate::policy::ROOT_MAPS_TO) {
+                return Err(SandboxError::LayerUnavailable {
+                    layer: Layer::Uid,
+                    detail: format!(
+                        "sdist-box runs as root of a user namespace that maps no unprivileged uid ({}), so the degraded mode cannot run the build as one; run sdist-box as an unprivileged user there",
+                        crate::policy::ROOT_MAPS_TO
+                    ),
+                });
+            }
+            Ok(super::plan::Mode::Degraded)
+        }
         Err(SandboxError::Namespaces { source, hint }) => Err(SandboxError::Namespaces {
             source,
             hint: format!(
@@ -170,6 +184,23 @@ pub fn choose_mode(
         }),
         Err(e) => Err(e),
     }
+}
+
+/// Does this process's user namespace map host `uid` (so that root here can
+/// switch to it)?
+fn uid_is_mapped(uid: u32) -> bool {
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    uid_map_contains(&map, uid)
+}
+
+fn uid_map_contains(map: &str, uid: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(uid))
+    })
 }
 
 /// Run `plan` in a new sandbox and wait for it to end.
@@ -635,4 +666,19 @@ fn spawn_output_reader(
 /// The path as bytes, for callers building argv.
 pub fn path_bytes(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_maps_are_read_by_range() {
+        let host = "         0          0 4294967295\n";
+        assert!(super::uid_map_contains(host, 4_000_000));
+        let rootless = "         0       1000          1\n";
+        assert!(!super::uid_map_contains(rootless, 4_000_000));
+        assert!(super::uid_map_contains(rootless, 0));
+        let podman = "0 1000 1\n1 100000 65536\n";
+        assert!(super::uid_map_contains(podman, 65536));
+        assert!(!super::uid_map_contains(podman, 65537));
+    }
 }
