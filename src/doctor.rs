@@ -159,6 +159,44 @@ pub fn explain_missing_namespaces() -> String {
     out
 }
 
+/// Run `/bin/true` in the degraded mode and return what it enforced.
+fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String> {
+    if let Err(e) = sandbox::choose_mode(true, &profile.origin) {
+        return Err(e.to_string());
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("sdist-box-doctor-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let private = policy::PrivateDirs {
+        home: scratch.path().join("home"),
+        tmp: scratch.path().join("tmp"),
+    };
+    for dir in [&private.home, &private.tmp] {
+        fs::create_dir(dir).map_err(|e| e.to_string())?;
+        if nix::unistd::geteuid().is_root() {
+            let id = Some(policy::ROOT_MAPS_TO);
+            std::os::unix::fs::chown(dir, id, id).map_err(|e| e.to_string())?;
+        }
+    }
+    let paths = BuildPaths {
+        without_namespaces: Some(private),
+        ..BuildPaths::default()
+    };
+    let mut plan = policy::compile(
+        profile,
+        &HostLayout::detect(),
+        &paths,
+        vec!["/bin/true".into()],
+        &[],
+    )
+    .plan;
+    plan.required.clear();
+    sandbox::run(&plan, &RunOptions::default())
+        .map(|o| o.enforcement.layers)
+        .map_err(|e| e.to_string())
+}
+
 pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let profile = Profile::load(&args.profile)?;
     println!("sdist-box doctor — what this host can enforce\n");
@@ -222,12 +260,34 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
             println!("  [NO  ] the sandbox could not be started: {e}");
             if let SandboxError::Namespaces { .. } = e {
                 print!("{}", explain_missing_namespaces());
-                if profile.allow_degraded {
+                let probe = probe_degraded(&profile);
+                match &probe {
+                    Ok(layers) => {
+                        println!("\n  The degraded mode, probed for real here:");
+                        for l in layers {
+                            let mark = match l.state {
+                                LayerState::Enforced => "ok  ",
+                                LayerState::Partial => "part",
+                                LayerState::NotEnforced => "NO  ",
+                            };
+                            println!("  [{mark}] {:<15} {}", l.layer.name(), l.detail);
+                        }
+                    }
+                    Err(why) => println!("\n  The degraded mode cannot run here either: {why}"),
+                }
+                if profile.allow_degraded && probe.is_ok() {
                     println!(
-                        "\nverdict: the `{}` profile allows the degraded mode: builds run with the layers above marked possible, and say what was not enforced.",
+                        "\nverdict: the `{}` profile allows the degraded mode: builds run as probed above, and their reports say what was not enforced.",
                         args.profile
                     );
                     return Ok(exit::OK);
+                }
+                if probe.is_ok() {
+                    println!(
+                        "\nverdict: the `{}` profile requires namespaces, so builds will be refused here. Fix the cause above, or use a profile with `allow-degraded = true` to build as probed above.",
+                        args.profile
+                    );
+                    return Ok(exit::SANDBOX_UNAVAILABLE);
                 }
             }
             println!("\nverdict: builds will be refused on this host.");

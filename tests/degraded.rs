@@ -183,6 +183,29 @@ fn doctor_explains_missing_user_namespaces_and_the_degraded_mode() {
     assert!(out.contains("seccomp=unconfined"), "{out}");
     assert!(out.contains("degraded mode"), "{out}");
     assert!(out.contains("allow-degraded = true"), "{out}");
+    // The degraded mode is probed for real, layer by layer.
+    assert!(out.contains("probed for real"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("[ok  ]") && l.contains("landlock-fs")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("[NO  ]") && l.contains("namespaces")),
+        "{out}"
+    );
+    // A profile that allows it passes the doctor here.
+    let dir = tempfile::tempdir().unwrap();
+    let r = sdist_box_without_userns(None)
+        .arg("doctor")
+        .arg("--profile")
+        .arg(profile_file(dir.path()))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(0), "{out}");
+    assert!(out.contains("allows the degraded mode"), "{out}");
 }
 
 /// A shell attack in the degraded mode: the canary read and the loopback

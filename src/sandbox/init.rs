@@ -290,8 +290,13 @@ pub fn main(args: &[String]) -> ! {
                 layers.push(enforced(
                     Layer::SeccompNotify,
                     format!(
-                        "supervisor sees {} system calls{}",
+                        "supervisor sees {} system calls{}{}",
                         nrs.len(),
+                        if degraded {
+                            " and network sockets, and refuses unix sockets by path"
+                        } else {
+                            ""
+                        },
                         if plan.notify.trace_files {
                             " (with the open family)"
                         } else {
