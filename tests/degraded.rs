@@ -504,3 +504,63 @@ fn with_max_user_namespaces_zero_the_default_refuses_and_root_cannot_degrade() {
     );
     assert!(out.contains("sysctl -w user.max_user_namespaces="), "{out}");
 }
+
+/// Processes with the given marker in their command line, host-wide.
+fn running_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(marker) && !cmd.contains("bash -c") {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// No pid namespace in the degraded mode: what the build leaves running is
+/// killed through its process group, which it cannot leave; the wall clock
+/// kills the group too.
+#[test]
+fn the_degraded_mode_ends_leftover_processes_and_enforces_the_wall_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("short.toml");
+    std::fs::write(
+        &profile,
+        format!("{DEGRADED_PROFILE}\n[limits]\nwall-seconds = 3\n"),
+    )
+    .unwrap();
+    let r = sdist_box_without_userns(None)
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .args([
+            "--",
+            "/bin/bash",
+            "-c",
+            "(sleep 7771 &); setsid sleep 7772 || echo setsid-refused; echo spawned",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&r);
+    assert!(err.contains("spawned"), "{err}");
+    assert!(err.contains("setsid-refused"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(running_with("sleep 777"), Vec::<String>::new(), "{err}");
+
+    let started = std::time::Instant::now();
+    let r = sdist_box_without_userns(None)
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--", "/bin/bash", "-c", "(sleep 7773 &); sleep 7774"])
+        .output()
+        .unwrap();
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(3), "{err}");
+    assert!(err.contains("wall-clock limit (3 s)"), "{err}");
+    assert!(started.elapsed().as_secs() < 20, "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(running_with("sleep 777"), Vec::<String>::new(), "{err}");
+}
