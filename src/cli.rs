@@ -64,7 +64,15 @@ pub enum Command {
     Build(crate::pipeline::BuildArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(crate::pipeline::InspectArgs),
-    /// Run any command inside the sandbox (no source tree; HOME is empty).
+    /// Run any command inside the sandbox, with the same streams and report as a build.
+    ///
+    /// For `python setup.py …` by hand, a test suite, or a backend author's
+    /// check: the command gets an empty HOME, a private /tmp and no source
+    /// tree unless --workdir names one. What it tried is reported like a
+    /// build's findings; --ask puts each network connect and program start
+    /// to you on your terminal.
+    ///
+    /// Example: sdist-box run --ask --workdir . -- python3 setup.py bdist_wheel
     Run(crate::command::RunArgs),
     /// Show, layer by layer, what this host can enforce.
     Doctor(crate::doctor::DoctorArgs),

@@ -290,6 +290,25 @@ mod tests {
     }
 
     #[test]
+    fn degraded_filter_refuses_with_eacces_and_notify_can_take_sockets() {
+        for notified in [false, true] {
+            let program = degraded_filter(notified).expect("filter compiles");
+            assert!(
+                program
+                    .iter()
+                    .any(|i| i.k == libc::SECCOMP_RET_ERRNO | libc::EACCES as u32)
+            );
+        }
+        // Notified sockets are not also refused here (the stricter ERRNO
+        // would win over USER_NOTIF and the supervisor would see nothing).
+        let refuses = degraded_filter(false).unwrap().len();
+        let leaves = degraded_filter(true).unwrap().len();
+        assert!(refuses > leaves, "{refuses} vs {leaves}");
+        let nrs: Vec<i64> = NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        assert!(notify_filter_with(&nrs, true).unwrap().len() > notify_filter(&nrs).unwrap().len());
+    }
+
+    #[test]
     fn clone3_filter_compiles() {
         let program = clone3_filter().expect("filter compiles");
         assert!(
