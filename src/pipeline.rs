@@ -791,58 +791,54 @@ pub(crate) fn explain_run(
     places: &policy::Places,
     host_src: &Path,
 ) {
-    {
-        use crate::events::{findings, python::PythonStream};
-        let mut stream = PythonStream::default();
-        stream.feed(&outcome.python_events);
-        if !stream_ends_with_newline(&outcome.python_events) {
-            stream.feed(b"\n");
-        }
-        if let Some(fallback) =
-            control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 64 << 20))
-        {
-            stream.feed(&fallback);
-        }
-        let dropped = stream.dropped;
-        let (audit, starts, issues) = stream.finish();
-        let ctx = findings::Context {
-            inside_src: places.src.clone(),
-            host_src: host_src.to_path_buf(),
-            writable: plan
-                .landlock
-                .read_write
-                .iter()
-                .chain(&plan.landlock.devices_rw)
-                .cloned()
-                .collect(),
-            readable: plan
-                .landlock
-                .read_exec
-                .iter()
-                .chain(&plan.landlock.read_only)
-                .cloned()
-                .collect(),
-            home: places.home.clone(),
-            python_executables: vec![],
-            mount_view: plan.mode == sandbox::Mode::Namespaces,
-        };
-        let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
-        let k = outcome.kernel.as_ref();
-        report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
-        report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
-        report.streams.audit_events += audit.len() as u64;
-        report.streams.audit_dropped += dropped;
-        report.streams.hooked_processes += starts.len() as u64;
-        report.findings.extend(found);
-        if let Some(k) = k {
-            let room = 2000usize.saturating_sub(report.kernel_events.len());
-            report
-                .kernel_events
-                .extend(k.events.iter().take(room).cloned());
-            report.decisions.extend(k.decisions.iter().cloned());
-        }
-        report.findings = findings::merge(std::mem::take(&mut report.findings));
+    use crate::events::{findings, python::PythonStream};
+    let mut stream = PythonStream::default();
+    stream.feed(&outcome.python_events);
+    if !stream_ends_with_newline(&outcome.python_events) {
+        stream.feed(b"\n");
     }
+    if let Some(fallback) = control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 64 << 20)) {
+        stream.feed(&fallback);
+    }
+    let dropped = stream.dropped;
+    let (audit, starts, issues) = stream.finish();
+    let ctx = findings::Context {
+        inside_src: places.src.clone(),
+        host_src: host_src.to_path_buf(),
+        writable: plan
+            .landlock
+            .read_write
+            .iter()
+            .chain(&plan.landlock.devices_rw)
+            .cloned()
+            .collect(),
+        readable: plan
+            .landlock
+            .read_exec
+            .iter()
+            .chain(&plan.landlock.read_only)
+            .cloned()
+            .collect(),
+        home: places.home.clone(),
+        python_executables: vec![],
+        mount_view: plan.mode == sandbox::Mode::Namespaces,
+    };
+    let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
+    let k = outcome.kernel.as_ref();
+    report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
+    report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
+    report.streams.audit_events += audit.len() as u64;
+    report.streams.audit_dropped += dropped;
+    report.streams.hooked_processes += starts.len() as u64;
+    report.findings.extend(found);
+    if let Some(k) = k {
+        let room = 2000usize.saturating_sub(report.kernel_events.len());
+        report
+            .kernel_events
+            .extend(k.events.iter().take(room).cloned());
+        report.decisions.extend(k.decisions.iter().cloned());
+    }
+    report.findings = findings::merge(std::mem::take(&mut report.findings));
 }
 
 fn stream_ends_with_newline(bytes: &[u8]) -> bool {

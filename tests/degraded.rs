@@ -374,6 +374,14 @@ fn degraded_builds(as_user: Option<(u32, u32)>) {
     assert_eq!(layer(&report, "landlock-fs")["state"], "enforced");
     let wheel = report["wheel"]["path"].as_str().unwrap();
     assert!(Path::new(wheel).is_file());
+    // A real, honest sdist: nothing blocked, no evasion, in this mode too.
+    let serious: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "notice")
+        .collect();
+    assert!(serious.is_empty(), "{serious:#?}");
 
     // 2. An attack: read a canary by its absolute path, connect to the
     //    host's loopback.
