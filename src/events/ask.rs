@@ -514,8 +514,10 @@ fn prompt(
     let saved = termios::tcgetattr(&*tty).ok();
     if let Some(s) = &saved {
         let mut raw = s.clone();
+        // No ISIG either: Ctrl-C at the prompt answers "deny" instead of
+        // killing sdist-box with the terminal left without echo.
         raw.local_flags
-            .remove(LocalFlags::ICANON | LocalFlags::ECHO);
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
         let _ = termios::tcsetattr(&*tty, SetArg::TCSANOW, &raw);
     }
     let _ = tty.write_all(text.as_bytes());
@@ -537,7 +539,7 @@ fn prompt(
         match std::io::Read::read(tty, &mut byte) {
             Ok(1) => match byte[0].to_ascii_lowercase() {
                 b'y' | b'o' => break Answer::AllowOnce,
-                b'n' | b'd' | b'\r' | b'\n' | 0x1b => break Answer::Deny,
+                b'n' | b'd' | b'\r' | b'\n' | 0x1b | 0x03 => break Answer::Deny,
                 b'a' => break Answer::Always,
                 _ => continue,
             },
