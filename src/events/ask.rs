@@ -440,10 +440,11 @@ fn ask_loop(
             continue;
         }
         let term = tty.get_or_insert_with(|| {
+            use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
-                .custom_flags_noctty()
+                .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
                 .open(tty_path)
                 .map_err(|e| e.to_string())
         });
@@ -462,17 +463,6 @@ fn ask_loop(
         if answer != Answer::CallerGone {
             q.ticket.answer(answer.allows(), libc::EACCES);
         }
-    }
-}
-
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
     }
 }
 
