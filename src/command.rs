@@ -90,6 +90,21 @@ fn resolve_program(argv: &mut [String]) {
     *prog = format!("/usr/bin/{prog}");
 }
 
+/// The python3 the sandbox's PATH finds first, and a string that changes
+/// when that file does (size and modification time).
+fn system_python3() -> Option<(PathBuf, String)> {
+    use std::os::unix::fs::MetadataExt;
+    ["/usr/local/bin/python3", "/usr/bin/python3"]
+        .iter()
+        .find_map(|p| {
+            let meta = std::fs::metadata(p).ok()?;
+            Some((
+                PathBuf::from(p),
+                format!("{} bytes, mtime {}", meta.size(), meta.mtime()),
+            ))
+        })
+}
+
 /// `sdist-box run`.
 pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     let started = Instant::now();
@@ -156,30 +171,40 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         .cache_dir
         .clone()
         .unwrap_or_else(crate::buildenv::default_cache_dir);
-    let shim = crate::buildenv::resolve_interpreter(args.python.as_deref())
-        .map_err(anyhow::Error::from)
-        .and_then(|interp| {
-            let dir = crate::shim::ensure_compiled(
-                &std::path::absolute(&cache).unwrap_or(cache.clone()),
-                &interp.executable,
-                &interp.version,
-                inside::SHIM,
-            )?;
-            Ok((interp, dir))
-        });
+    let cache = std::path::absolute(&cache).unwrap_or(cache);
+    let shim = match &args.python {
+        // Named: resolved (links, shims) and its tree made visible.
+        Some(spec) => crate::buildenv::resolve_interpreter(Some(spec))
+            .map_err(anyhow::Error::from)
+            .and_then(|interp| {
+                let dir = crate::shim::ensure_compiled(
+                    &cache,
+                    &interp.executable,
+                    &interp.version,
+                    inside::SHIM,
+                )?;
+                Ok((interp.read_paths, dir))
+            }),
+        // Otherwise the python3 on the sandbox's PATH, which is in the
+        // sandbox anyway; not probed (a pyenv shim on the host's PATH costs
+        // 100 ms and would make /root appear), keyed by its file's identity.
+        None => system_python3()
+            .ok_or_else(|| anyhow::anyhow!("no python3 in /usr/local/bin or /usr/bin"))
+            .and_then(|(exe, identity)| {
+                Ok((
+                    Vec::new(),
+                    crate::shim::ensure_compiled(&cache, &exe, &identity, inside::SHIM)?,
+                ))
+            }),
+    };
     let (interp_paths, shim_dir) = match shim {
-        Ok((interp, dir)) => (interp.read_paths, Some(dir)),
+        Ok((paths, dir)) => (paths, Some(dir)),
         Err(e) => {
             tracing::warn!("no Python stream (the audit hook could not be prepared): {e:#}");
             (Vec::new(), None)
         }
     };
-    // The interpreter's own tree is made visible only when named: the
-    // system's python3 is in the sandbox anyway, and a pyenv under /root
-    // would make /root appear.
-    if args.python.is_some() {
-        read_only.extend(interp_paths);
-    }
+    read_only.extend(interp_paths);
     let paths = BuildPaths {
         src: workdir.clone(),
         control: Some(control.clone()),
