@@ -10,15 +10,21 @@ sdist-box writes ``CONTROL_DIR/input.json``::
      "source_dir": "/build/src",
      "backend": "setuptools.build_meta:__legacy__",
      "backend_path": ["/build/src/_custom"],      # in-tree backends
-     "phase": "requires" | "wheel",
+     "phase": "requires" | "metadata" | "wheel",
      "config_settings": {},
      "wheel_directory": "/build/out",
-     "metadata_directory": "/build/control/metadata",
-     "prepare_metadata": true}
+     "metadata_directory": "/build/out/.sdist-box-metadata",
+     "metadata_path": "/build/out/.sdist-box-metadata/pkg-1.0.dist-info",
+     "prepare_metadata": false}
 
-Phase ``requires`` calls ``get_requires_for_build_wheel``; phase ``wheel``
-calls ``prepare_metadata_for_build_wheel`` (when asked for and present) and
-then ``build_wheel``. The runner always answers in
+Phase ``requires`` calls ``get_requires_for_build_wheel``; phase
+``metadata`` calls ``prepare_metadata_for_build_wheel`` into
+``metadata_directory`` (absent from the backend: status ``missing``, not an
+error); phase ``wheel`` calls ``build_wheel``, passing ``metadata_path``
+(the ``.dist-info`` an earlier ``metadata`` run made) when given, or first
+calls ``prepare_metadata_for_build_wheel`` itself when ``prepare_metadata``
+is true. sdist-box runs each hook call in a sandbox of its own, like
+pyproject-hooks runs each in a fresh process. The runner always answers in
 ``CONTROL_DIR/result.json`` (written to a temporary name, then renamed)::
 
     {"protocol": 1, "phase": "...",
@@ -191,8 +197,16 @@ def run(control_dir):
                 raise TypeError("get_requires_for_build_wheel must return a list of strings")
             else:
                 result["hooks"][-1]["return"] = list(value)
+        elif phase == "metadata":
+            meta_dir = spec["metadata_directory"]
+            os.makedirs(meta_dir, exist_ok=True)
+            present, value = _call(
+                result["hooks"], backend, "prepare_metadata_for_build_wheel", False, meta_dir, config
+            )
+            if present and (not isinstance(value, str) or "/" in value or value in ("", ".", "..")):
+                raise TypeError("prepare_metadata_for_build_wheel must return the .dist-info directory's name")
         elif phase == "wheel":
-            metadata = None
+            metadata = spec.get("metadata_path") or None
             if spec.get("prepare_metadata"):
                 meta_dir = spec["metadata_directory"]
                 os.makedirs(meta_dir, exist_ok=True)

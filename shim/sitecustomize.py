@@ -3,8 +3,12 @@
 Loaded by every Python process of the build through PYTHONPATH, before any
 package code runs. It *explains* what the build does -- one JSON line per
 security-relevant event, with the line of the package's source it came
-from -- and never enforces anything: the kernel does that, and sdist-box
-treats every line here as attacker-writable.
+from -- and enforces nothing but one profile setting: the kernel does that,
+and sdist-box treats every line here as attacker-writable. The exception is
+`[python] ctypes = "system"` (SDIST_BOX_CTYPES=system): a `ctypes.dlopen` of
+a library by path outside SDIST_BOX_CTYPES_ALLOW raises PermissionError in
+the package's code (an explainer that also refuses; ctypes loading has no
+kernel wall short of refusing mmap).
 
 Line format (one write per line, each under 4000 bytes so pipe writes stay
 atomic):
@@ -17,7 +21,8 @@ lost it (close_fds), the file SDIST_BOX_EVENTS_FILE, opened O_APPEND.
 
 Rules this file lives by: import nothing heavy (no json: _json's encoder
 only); never call repr()/str() on objects the package controls; guard
-against re-entry (our own calls raise audit events too); never raise.
+against re-entry (our own calls raise audit events too); never raise,
+except for the ctypes refusal above.
 """
 
 import os
@@ -74,6 +79,43 @@ def _setup():
 
 
 _config = _setup()
+
+
+def _ctypes_setup():
+    # The profile's `[python] ctypes = "system"`: libraries named by path
+    # must lie beneath one of these directories (build env, interpreter,
+    # system library dirs). A bare name (`libc.so.6`) is the loader's own
+    # search of the system directories and is left alone.
+    if os.environ.get("SDIST_BOX_CTYPES") != "system":
+        return None
+    allow = os.environ.get("SDIST_BOX_CTYPES_ALLOW", "")
+    return _tuple(p.rstrip("/") + "/" for p in allow.split(":") if p.startswith("/"))
+
+
+_ctypes_allow = _ctypes_setup()
+
+
+def _ctypes_refused(args):
+    """The library a `ctypes.dlopen` may not load, or None."""
+    name = args[0] if args else None
+    if _type(name) is _bytes:
+        name = name.decode("latin-1")
+    if _type(name) is not _str or "/" not in name:
+        return None
+    real = os.path.realpath(name)
+    for prefix in _ctypes_allow:
+        if (real + "/").startswith(prefix):
+            return None
+    return real
+
+
+def _ctypes_hook(event, args):
+    # Installed alone when there is no event stream but the profile
+    # restricts ctypes; the refusal is the same as in _hook.
+    if event == "ctypes.dlopen" and _ctypes_allow is not None:
+        refused = _ctypes_refused(args)
+        if refused is not None:
+            raise PermissionError("sdist-box: this profile refuses loading %s through ctypes" % refused)
 
 
 def _s(value):
@@ -248,7 +290,10 @@ def _hook(event, args):
     if st["busy"]:
         return
     st["busy"] = True
+    refused = None
     try:
+        if event == "ctypes.dlopen" and _ctypes_allow is not None:
+            refused = _ctypes_refused(args)
         if event == "open":
             path = args[0]
             mode = args[1] if len(args) > 1 else None
@@ -313,6 +358,10 @@ def _hook(event, args):
         pass
     finally:
         st["busy"] = False
+    if refused is not None:
+        # The one place the hook raises: the profile refuses this library
+        # (the event above is the report's record of it).
+        raise PermissionError("sdist-box: this profile refuses loading %s through ctypes" % refused)
 
 
 def _start():
@@ -335,3 +384,5 @@ def _start():
 if _config is not None:
     _start()
     sys.addaudithook(_hook)
+elif _ctypes_allow is not None:
+    sys.addaudithook(_ctypes_hook)

@@ -15,7 +15,9 @@ RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdist_box_hoo
 
 
 class HookRunnerTest(unittest.TestCase):
-    def run_runner(self, backend_src, phase, backend="fake_backend", backend_path=None, module_dir=None):
+    def run_runner(
+        self, backend_src, phase, backend="fake_backend", backend_path=None, module_dir=None, extra=None
+    ):
         tmp = tempfile.mkdtemp(prefix="hooks-test-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
         src = os.path.join(tmp, "src")
@@ -39,6 +41,7 @@ class HookRunnerTest(unittest.TestCase):
             "metadata_directory": os.path.join(control, "metadata"),
             "prepare_metadata": True,
         }
+        spec.update(extra or {})
         with open(os.path.join(control, "input.json"), "w") as f:
             json.dump(spec, f)
         env = dict(os.environ)
@@ -66,6 +69,32 @@ class HookRunnerTest(unittest.TestCase):
         self.assertEqual([h["name"] for h in result["hooks"]],
                          ["prepare_metadata_for_build_wheel", "build_wheel"])
         self.assertEqual(result["hooks"][1]["return"], "x-1-py3-none-any.whl")
+
+    def test_metadata_phase_alone_and_wheel_given_its_path(self):
+        backend = """
+            import os
+            def prepare_metadata_for_build_wheel(d, config_settings=None):
+                os.makedirs(os.path.join(d, 'x-1.dist-info'))
+                return 'x-1.dist-info'
+            def build_wheel(w, config_settings=None, metadata_directory=None):
+                assert metadata_directory == '/given/x-1.dist-info', metadata_directory
+                open(os.path.join(w, 'x-1-py3-none-any.whl'), 'w').close()
+                return 'x-1-py3-none-any.whl'
+            """
+        result, _ = self.run_runner(backend, "metadata")
+        self.assertEqual(result["outcome"], "ok", result)
+        self.assertEqual([h["name"] for h in result["hooks"]], ["prepare_metadata_for_build_wheel"])
+        self.assertEqual(result["hooks"][0]["return"], "x-1.dist-info")
+        result, _ = self.run_runner(
+            backend, "wheel", extra={"prepare_metadata": False, "metadata_path": "/given/x-1.dist-info"}
+        )
+        self.assertEqual(result["outcome"], "ok", result)
+        self.assertEqual([h["name"] for h in result["hooks"]], ["build_wheel"])
+
+    def test_metadata_phase_without_the_hook_is_not_an_error(self):
+        result, _ = self.run_runner("def build_wheel(w, c=None, m=None): pass\n", "metadata")
+        self.assertEqual(result["outcome"], "ok", result)
+        self.assertEqual(result["hooks"][0]["status"], "missing")
 
     def test_requires_missing_hook_defaults_to_empty(self):
         result, _ = self.run_runner("def build_wheel(w, c=None, m=None): return 'x'\n", "requires")

@@ -114,3 +114,59 @@ class AuditHookTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CtypesPolicyTest(unittest.TestCase):
+    """`[python] ctypes = "system"`: the one thing the hook refuses."""
+
+    def run_probe(self, with_stream):
+        tmp = tempfile.mkdtemp(prefix="ctypes-test-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
+        libz = sorted(
+            p
+            for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
+            for p in [os.path.join(d, "libz.so.1")]
+            if os.path.exists(p)
+        )
+        if not libz:
+            self.skipTest("no libz.so.1 to copy")
+        own = os.path.join(tmp, "own.so")
+        subprocess.run(["cp", libz[0], own], check=True)
+        script = textwrap.dedent(
+            """\
+            import ctypes, sys
+            ctypes.CDLL("libc.so.6")                     # a bare name: the loader's search
+            ctypes.CDLL(%r)                               # a system library by path
+            try:
+                ctypes.CDLL(%r)
+                print("loaded")
+            except PermissionError as e:
+                print("refused", e)
+            """
+            % (libz[0], own)
+        )
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": SHIM,
+            "SDIST_BOX_CTYPES": "system",
+            "SDIST_BOX_CTYPES_ALLOW": "/usr/lib:/lib:/usr/lib64:/lib64:" + sys.base_prefix,
+        }
+        events = os.path.join(tmp, "events.jsonl")
+        if with_stream:
+            env["SDIST_BOX_EVENTS_FILE"] = events
+            env["SDIST_BOX_SOURCE_DIR"] = tmp
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = open(events).read().splitlines() if os.path.exists(events) else []
+        return out.stdout, [json.loads(l) for l in lines], own
+
+    def test_library_outside_allowed_dirs_is_refused_and_recorded(self):
+        stdout, events, own = self.run_probe(with_stream=True)
+        self.assertIn("refused sdist-box: this profile refuses loading %s" % own, stdout)
+        loads = [e for e in events if e["ev"] == "ctypes.dlopen"]
+        self.assertIn(own, [e["args"][0] for e in loads])
+
+    def test_refused_without_a_stream_too(self):
+        stdout, events, _ = self.run_probe(with_stream=False)
+        self.assertTrue(stdout.startswith("refused"), stdout)
+        self.assertEqual(events, [])

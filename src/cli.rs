@@ -61,7 +61,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
-    Build(crate::pipeline::BuildArgs),
+    Build(Box<crate::pipeline::BuildArgs>),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(crate::pipeline::InspectArgs),
     /// Run any command inside the sandbox, with the same streams and report as a build.
@@ -151,6 +151,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 let p = Profile::load(name)?;
                 println!("{name:<10} {}", p.description);
             }
+            println!(
+                "\nUse one with --profile NAME, or your own with --profile FILE.toml \
+(start from profiles/site-example.toml; every setting: docs/profiles.md)."
+            );
             Ok(exit::OK)
         }
     }

@@ -46,9 +46,10 @@ pub struct RunArgs {
     /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Exit with code 1 when the command succeeded but the report has findings of this kind.
-    #[arg(long, value_enum, default_value = "blocked")]
-    pub fail_on: FailOn,
+    /// Exit with code 1 when the command succeeded but the report has findings of this kind
+    /// [default: the profile's `fail-on`, else blocked].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
     /// What to print when done.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -217,10 +218,18 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     };
     let places = policy::Places::of(&paths);
     let mut compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
+    policy::resolve_network(&mut compiled.plan.network)?;
     resolve_program(&mut compiled.plan.argv);
-    // With --ask, a person decides each connect in the supervisor; Landlock
-    // keeps refusing binds.
-    compiled.plan.landlock.tcp_connect_by_supervisor = args.ask;
+    // `restrict-exec`: the command the user asked for may itself run.
+    if compiled.plan.landlock.restrict_exec
+        && let Some(prog) = compiled.plan.argv.first()
+        && let Ok(real) = std::fs::canonicalize(prog)
+    {
+        compiled.plan.landlock.exec.push(real);
+    }
+    // With --ask, a person decides each connect in the supervisor (which
+    // makes an allowed one itself); Landlock keeps refusing binds.
+    compiled.plan.landlock.tcp_connect_by_supervisor |= args.ask;
     if shim_dir.is_some() {
         let quiet: Vec<String> = read_only.iter().map(|p| p.display().to_string()).collect();
         crate::pipeline::add_python_stream(
@@ -257,6 +266,9 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
             name: profile.origin.clone(),
             description: profile.description.clone(),
             required_layers: profile.require.clone(),
+            network: Some(crate::report::NetworkInfo::from_plan(
+                &compiled.plan.network,
+            )),
         },
         interpreter: None,
         build_env: None,
@@ -275,6 +287,9 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         kernel_events: Vec::new(),
         command: Some(compiled.plan.argv.clone()),
         decisions: Vec::new(),
+        pre_build: None,
+        wheel_check: None,
+        reproducible: None,
     };
     match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
         Err(e) => {
@@ -338,5 +353,8 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     }
     report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
     crate::pipeline::deliver(&report, args.report.as_deref(), args.format)?;
-    Ok(crate::pipeline::exit_code(&report, args.fail_on))
+    Ok(crate::pipeline::exit_code(
+        &report,
+        FailOn::effective(args.fail_on, &profile),
+    ))
 }

@@ -7,8 +7,16 @@
 //! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
 //! (one build end to end) and [`report`]. Only `sandbox::sys` may use
 //! `unsafe`.
+//!
+//! Other programs build through [`Build`] (see [`api`]): one builder, one
+//! call, one typed [`BuildReport`].
 #![deny(unsafe_code)]
 
+pub use api::{Build, Error};
+pub use pipeline::Streams;
+pub use report::{BuildReport, Status};
+
+pub mod api;
 pub mod archive;
 pub mod buildenv;
 pub mod cli;
@@ -17,11 +25,15 @@ pub mod doctor;
 pub mod events;
 pub mod pipeline;
 pub mod policy;
+pub mod prebuild;
 pub mod project;
 pub mod report;
+pub mod reproducible;
 pub mod sandbox;
 pub mod shim;
+pub mod stages;
 pub mod text;
+pub mod wheelcheck;
 
 /// If this process was started as the sandbox's init, run it (never
 /// returns). Call first thing in `main` of any program that uses

@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -30,6 +30,7 @@ use crate::report::{
     SandboxInfo, Status, Timings, Tool, WheelInfo,
 };
 use crate::sandbox::{self, RunExit, RunOptions, SandboxError};
+use crate::stages::{EventSink, PackageInfo, Stages};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -59,6 +60,13 @@ pub enum Streams {
 pub enum FailOn {
     /// A blocked operation or an evasion (the default).
     Blocked,
+    /// What `blocked` fails on, and wheel findings to review before
+    /// installing: a .pth file, prebuilt native code, a command shadowing a
+    /// common one, files outside the project, a RECORD that does not match,
+    /// a build that is not reproducible (with --check-reproducible).
+    /// Alias: `wheel`.
+    #[value(alias = "wheel")]
+    Review,
     /// Only an evasion of the audit hook.
     Evasion,
     /// Any finding, allowed ones included.
@@ -68,10 +76,25 @@ pub enum FailOn {
 }
 
 impl FailOn {
+    /// `--fail-on` when given, else the profile's `fail-on`, else `blocked`.
+    pub fn effective(cli: Option<FailOn>, profile: &Profile) -> FailOn {
+        use crate::policy::profile::FailOnPolicy;
+        cli.unwrap_or(match profile.fail_on {
+            Some(FailOnPolicy::Blocked) | None => FailOn::Blocked,
+            Some(FailOnPolicy::Evasion) => FailOn::Evasion,
+            Some(FailOnPolicy::Any) => FailOn::Any,
+            Some(FailOnPolicy::Never) => FailOn::Never,
+        })
+    }
+
     pub fn matches(self, findings: &[crate::events::findings::Finding]) -> bool {
         use crate::events::findings::Severity;
         findings.iter().any(|f| match self {
             FailOn::Blocked => matches!(f.severity, Severity::Blocked | Severity::Evasion),
+            FailOn::Review => matches!(
+                f.severity,
+                Severity::Blocked | Severity::Evasion | Severity::Review
+            ),
             FailOn::Evasion => f.severity == Severity::Evasion,
             FailOn::Any => true,
             FailOn::Never => false,
@@ -128,7 +151,8 @@ pub struct BuildArgs {
     /// Directory for the wheel, its report (`<sdist>.sdist-box.json`) and the build log.
     #[arg(short = 'o', long = "out-dir", default_value = "dist")]
     pub out_dir: PathBuf,
-    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
+    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file
+    /// (settings: docs/profiles.md; a start: profiles/site-example.toml).
     #[arg(long, default_value = "default")]
     pub profile: String,
     /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
@@ -146,9 +170,10 @@ pub struct BuildArgs {
     /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Exit with code 1 when the wheel was built but the report has findings of this kind.
-    #[arg(long, value_enum, default_value = "blocked")]
-    pub fail_on: FailOn,
+    /// Exit with code 1 when the wheel was built but the report has findings of this kind
+    /// (default: the profile's `fail-on`, else `blocked`).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
     /// What to print when done.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -174,6 +199,28 @@ pub struct BuildArgs {
     /// Also record every file open in the sandbox (slower; off by default).
     #[arg(long)]
     pub trace_files: bool,
+    /// Write stage events (JSON lines: verify, extract, metadata, pre-build,
+    /// buildenv, each PEP 517 hook call, wheel-check, done) to FILE or to an
+    /// inherited descriptor `fd:N` (see docs/events.md).
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub events: Option<String>,
+    /// Run CMD (with `sh -c`) outside the sandbox after extraction, before any
+    /// package code: stage metadata as JSON on its stdin, the extracted
+    /// sources as its working directory. A non-zero exit refuses the build;
+    /// changes it makes to the sources are built and recorded in the report.
+    #[arg(long, value_name = "CMD")]
+    pub pre_build: Option<String>,
+    /// Kill the pre-build hook (and refuse the build) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub pre_build_timeout: u64,
+    /// Build a second time from scratch and compare the two wheels byte for
+    /// byte (the report's `reproducible` section says which members differ).
+    /// Both builds get SOURCE_DATE_EPOCH: your `--env SOURCE_DATE_EPOCH=…`,
+    /// else the caller's, else 315532800 (1980-01-01, the earliest zip time).
+    /// The first build's wheel is the output; `--fail-on review` fails when
+    /// the wheels differ.
+    #[arg(long)]
+    pub check_reproducible: bool,
     #[command(flatten)]
     pub archive_limits: ArchiveLimitArgs,
 }
@@ -230,7 +277,9 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Everything one build needs, resolved from the command line.
+/// Everything one build needs, resolved from the command line (or from
+/// [`crate::api::Build`]).
+#[derive(Clone)]
 pub struct BuildRequest {
     pub sdist: PathBuf,
     pub out_dir: PathBuf,
@@ -248,21 +297,45 @@ pub struct BuildRequest {
     /// Notify the open family too (costly; see the benchmark).
     pub trace_files: bool,
     pub streams: Streams,
+    /// Where stage events go (`--events`).
+    pub events: Option<EventSink>,
+    /// The user's command run before any package code (`--pre-build`).
+    pub pre_build: Option<String>,
+    pub pre_build_timeout: Duration,
+    /// For `build-all`: the input list entry this sdist came from.
+    pub input_entry: Option<String>,
+    /// sdist-box's executable to run as the sandbox's init (default: this
+    /// process's own executable).
+    pub init_exe: Option<PathBuf>,
 }
+
+/// Where a `metadata` run leaves the `.dist-info` for `build_wheel`: inside
+/// the output directory, the one directory both runs may write.
+const METADATA_SUBDIR: &str = ".sdist-box-metadata";
 
 /// Build one sdist. Always returns a report; `report.outcome` says how it went.
 pub fn build(req: &BuildRequest) -> BuildReport {
     let started = Instant::now();
+    let filename = req
+        .sdist
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stages = Stages::new(
+        req.events.clone(),
+        PackageInfo {
+            source: std::path::absolute(&req.sdist).unwrap_or_else(|_| req.sdist.clone()),
+            filename: filename.clone(),
+            input_entry: req.input_entry.clone(),
+            ..PackageInfo::default()
+        },
+    );
     let mut report = BuildReport {
         schema_version: crate::report::SCHEMA_VERSION,
         tool: Tool::default(),
         input: Input {
             path: req.sdist.clone(),
-            filename: req
-                .sdist
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            filename,
             ..Input::default()
         },
         project: None,
@@ -270,6 +343,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
             name: req.profile.origin.clone(),
             description: req.profile.description.clone(),
             required_layers: req.profile.require.clone(),
+            network: None,
         },
         interpreter: None,
         build_env: None,
@@ -281,6 +355,8 @@ pub fn build(req: &BuildRequest) -> BuildReport {
             limit_hit: None,
         },
         wheel: None,
+        wheel_check: None,
+        reproducible: None,
         log: None,
         timings: Timings::default(),
         findings: Vec::new(),
@@ -288,13 +364,16 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         kernel_events: Vec::new(),
         command: None,
         decisions: Vec::new(),
+        pre_build: None,
     };
     let mut work: Option<tempfile::TempDir> = None;
-    let result = build_inner(req, &mut report, &mut work);
+    let result = build_inner(req, &mut report, &mut work, &mut stages);
     if let Err(failure) = result {
+        let reason = format!("{:#}", failure.error);
+        stages.end_open(failure.status.as_str(), &reason);
         report.outcome = Outcome {
             status: failure.status,
-            reason: Some(format!("{:#}", failure.error)),
+            reason: Some(reason),
             limit_hit: failure.limit_hit,
         };
     }
@@ -307,6 +386,18 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         }
     }
     report.timings.total_ms = ms(started);
+    if stages.enabled() {
+        let detail = serde_json::json!({
+            "wheel": report.wheel,
+            "findings": report.findings.len(),
+            "total_ms": report.timings.total_ms,
+        });
+        stages.done(
+            report.outcome.status.as_str(),
+            report.outcome.reason.as_deref(),
+            detail,
+        );
+    }
     report
 }
 
@@ -314,9 +405,11 @@ fn build_inner(
     req: &BuildRequest,
     report: &mut BuildReport,
     work_slot: &mut Option<tempfile::TempDir>,
+    st: &mut Stages,
 ) -> Result<(), Failure> {
     // 1. verify: the hash first, before any byte of the archive is parsed.
     let t = Instant::now();
+    st.start("verify", None);
     let meta = fs::metadata(&req.sdist)
         .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
         .map_err(refused)?;
@@ -335,11 +428,15 @@ fn build_inner(
         }
         None => archive::sha256_file(&req.sdist).map_err(refused)?,
     };
+    st.package.sha256 = Some(sha.clone());
+    st.package.sha256_pinned = report.input.sha256_pinned;
     report.input.sha256 = Some(sha);
     report.timings.verify_ms = ms(t);
+    st.end("ok", None, None);
 
     // 2. extract into a fresh work directory.
     let t = Instant::now();
+    st.start("extract", None);
     let mut builder = tempfile::Builder::new();
     builder.prefix("sdist-box-");
     let work = match &req.work_parent {
@@ -353,17 +450,52 @@ fn build_inner(
     let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
         .map_err(refused)?;
     let src = extracted.root.clone();
+    st.package.source_dir = Some(src.clone());
+    let detail = serde_json::json!({
+        "entries": extracted.entries,
+        "total_bytes": extracted.total_bytes,
+    });
     report.input.archive = Some(extracted);
     report.timings.extract_ms = ms(t);
+    st.end("ok", None, Some(detail));
 
     // 3. static metadata.
     let t = Instant::now();
-    let project = project::read_project(&src).map_err(refused)?;
+    st.start("metadata", None);
+    let mut project = project::read_project(&src).map_err(refused)?;
+    describe_project(st, &project);
     report.project = Some(project.clone());
     report.timings.metadata_ms = ms(t);
+    st.end("ok", None, None);
+
+    // 3b. the user's pre-build hook: may veto, may patch the sources.
+    if let Some(command) = &req.pre_build {
+        let t = Instant::now();
+        st.start("pre-build", None);
+        let pre = run_pre_build(command, req.pre_build_timeout, &src, st)?;
+        report.pre_build = Some(pre.clone());
+        report.timings.pre_build_ms = ms(t);
+        if pre.verdict == crate::prebuild::Verdict::Vetoed {
+            return Err(refused(anyhow::anyhow!(pre.veto_reason())));
+        }
+        if pre.modified {
+            // The patched tree is what gets built: read its metadata anew.
+            project = project::read_project(&src)
+                .context("after the pre-build hook changed the sources")
+                .map_err(refused)?;
+            describe_project(st, &project);
+            report.project = Some(project.clone());
+        }
+        let detail = serde_json::json!({
+            "modified": pre.modified,
+            "changes": pre.changes,
+        });
+        st.end("ok", None, Some(detail));
+    }
 
     // 4. the build environment (trusted: wheels only, outside the sandbox).
     let t = Instant::now();
+    st.start("buildenv", None);
     let interp = buildenv::resolve_interpreter(req.python.as_deref()).map_err(errored)?;
     report.interpreter = Some(InterpreterInfo {
         executable: interp.executable.clone(),
@@ -374,6 +506,7 @@ fn build_inner(
         .map_err(|e| env_failure(e, Status::Refused))?;
     report.build_env = Some(env_info(&env, &[]));
     report.timings.buildenv_ms = ms(t);
+    st.end("ok", None, Some(buildenv_detail(&env, 1)));
 
     fs::create_dir_all(&req.out_dir)
         .with_context(|| {
@@ -389,18 +522,12 @@ fn build_inner(
 
     // 5. get_requires_for_build_wheel, in the sandbox.
     let t = Instant::now();
+    st.start("hook", Some("get_requires_for_build_wheel"));
     let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp)?;
-    let first = ctx.run_phase(report, &env, "requires", &log_path, false)?;
+    let first = ctx.run_phase(report, &env, "requires", &log_path, false, None)?;
     report.timings.requires_ms = ms(t);
-    let dynamic: Vec<String> = first
-        .get("hooks")
-        .and_then(|h| h.as_array())
-        .and_then(|hooks| {
-            hooks
-                .iter()
-                .find(|h| h["name"] == "get_requires_for_build_wheel")
-        })
-        .and_then(|h| h["return"].as_array())
+    let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
+        .and_then(|v| v.as_array())
         .map(|list| {
             list.iter()
                 .filter_map(|v| v.as_str())
@@ -410,6 +537,7 @@ fn build_inner(
                 .collect()
         })
         .unwrap_or_default();
+    st.end("ok", None, Some(serde_json::json!({ "return": dynamic })));
     let new: Vec<String> = dynamic
         .iter()
         .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
@@ -419,6 +547,7 @@ fn build_inner(
     // 6. second round: what the backend asked for at run time.
     if !new.is_empty() {
         let t = Instant::now();
+        st.start("buildenv", None);
         let mut all = static_reqs.clone();
         all.extend(new.iter().cloned());
         tracing::info!(
@@ -428,18 +557,46 @@ fn build_inner(
         env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir)
             .map_err(|e| env_failure(e, Status::BuildFailed))?;
         report.timings.buildenv_ms += ms(t);
+        st.end("ok", None, Some(buildenv_detail(&env, 2)));
     }
     report.build_env = Some(env_info(&env, &dynamic));
 
-    // 7. build_wheel, in the sandbox.
+    // 7. prepare_metadata_for_build_wheel, in a sandbox of its own (as
+    // pyproject-hooks runs each hook call in a fresh process).
+    let mut metadata_path = None;
+    if req.prepare_metadata {
+        let t = Instant::now();
+        st.start("hook", Some("prepare_metadata_for_build_wheel"));
+        let result = ctx.run_phase(report, &env, "metadata", &log_path, true, None)?;
+        let returned = hook_return(&result, "prepare_metadata_for_build_wheel")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if let Some(name) = &returned {
+            metadata_path = Some(checked_metadata_dir(&ctx.out, name)?);
+        }
+        report.timings.prepare_metadata_ms = ms(t);
+        let status = if returned.is_some() { "ok" } else { "missing" };
+        st.end(
+            status,
+            None,
+            Some(serde_json::json!({ "return": returned })),
+        );
+    }
+
+    // 8. build_wheel, in the sandbox.
     let t = Instant::now();
-    let second = ctx.run_phase(report, &env, "wheel", &log_path, true)?;
+    st.start("hook", Some("build_wheel"));
+    let second = ctx.run_phase(
+        report,
+        &env,
+        "wheel",
+        &log_path,
+        true,
+        metadata_path.as_deref(),
+    )?;
     report.timings.wheel_ms = ms(t);
-    let wheel_name = second
-        .get("hooks")
-        .and_then(|h| h.as_array())
-        .and_then(|hooks| hooks.iter().find(|h| h["name"] == "build_wheel"))
-        .and_then(|h| h["return"].as_str())
+    let wheel_name = hook_return(&second, "build_wheel")
+        .and_then(|v| v.as_str())
         .map(str::to_string)
         .ok_or_else(|| {
             Failure::new(
@@ -447,12 +604,114 @@ fn build_inner(
                 anyhow::anyhow!("build_wheel returned no wheel name"),
             )
         })?;
+    st.end(
+        "ok",
+        None,
+        Some(serde_json::json!({ "return": wheel_name })),
+    );
 
-    // 8. copy the wheel out.
-    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir)
+    // 9. copy the wheel out and check it.
+    st.start("wheel-check", None);
+    let max_wheel = req
+        .profile
+        .limits
+        .output_size
+        .unwrap_or(MAX_WHEEL_BYTES)
+        .min(MAX_WHEEL_BYTES);
+    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir, max_wheel)
         .map_err(|e| Failure::new(Status::BuildFailed, e))?;
+    let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
+    // What the wheel carries, checked against the sdist as shipped.
+    crate::wheelcheck::check_built_wheel(
+        report,
+        &req.sdist,
+        &req.archive_limits,
+        &work_path.join("sdist-as-shipped"),
+    );
+    let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
+    st.end("ok", None, Some(detail));
     Ok(())
+}
+
+/// The value a hook returned, from a hook runner's result.
+fn hook_return<'a>(result: &'a serde_json::Value, hook: &str) -> Option<&'a serde_json::Value> {
+    result
+        .get("hooks")?
+        .as_array()?
+        .iter()
+        .find(|h| h["name"] == hook)
+        .map(|h| &h["return"])
+}
+
+/// The `.dist-info` directory a `metadata` run named, checked to be one
+/// plain directory the run left in the metadata directory; its in-sandbox
+/// path for `build_wheel`.
+fn checked_metadata_dir(out: &Path, name: &str) -> Result<String, Failure> {
+    let fail = |why: String| Failure::new(Status::BuildFailed, anyhow::anyhow!(why));
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name.ends_with(".dist-info")
+        && !name.contains('/')
+        && !name.starts_with('.');
+    if !plain {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}`, which is not a .dist-info directory name",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    let meta = fs::symlink_metadata(out.join(METADATA_SUBDIR).join(name));
+    if !meta.is_ok_and(|m| m.is_dir()) {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}` but left no such directory",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    Ok(format!("{}/{METADATA_SUBDIR}/{name}", inside::OUT))
+}
+
+fn describe_project(st: &mut Stages, project: &project::ProjectMeta) {
+    st.package.name = project.name.clone();
+    st.package.version = project.version.clone();
+    st.package.build_backend = Some(project.build_system.build_backend.clone());
+    st.package.build_requires = project.build_system.requires.clone();
+    st.package.backend_path = project.build_system.backend_path.clone();
+}
+
+fn buildenv_detail(env: &buildenv::BuildEnv, round: u32) -> serde_json::Value {
+    serde_json::json!({
+        "round": round,
+        "key": env.key,
+        "reused": env.reused,
+        "requirements": env.requirements,
+    })
+}
+
+/// Run the pre-build hook on the extracted tree and record what it changed.
+fn run_pre_build(
+    command: &str,
+    timeout: Duration,
+    src: &Path,
+    st: &Stages,
+) -> Result<crate::prebuild::PreBuild, Failure> {
+    use crate::prebuild;
+    let digest = |when: &str| {
+        prebuild::tree_digest(src)
+            .with_context(|| format!("cannot hash the source tree {when} the pre-build hook"))
+            .map_err(errored)
+    };
+    let before = digest("before")?;
+    let input = serde_json::json!({
+        "schema_version": crate::stages::SCHEMA_VERSION,
+        "stage": "pre-build",
+        "package": st.package,
+    });
+    let mut pre =
+        prebuild::run(command, src, input.to_string().as_bytes(), timeout).map_err(errored)?;
+    let after = digest("after")?;
+    pre.changes = prebuild::diff(&before, &after);
+    pre.modified = !pre.changes.is_empty();
+    Ok(pre)
 }
 
 fn env_info(env: &buildenv::BuildEnv, dynamic: &[String]) -> BuildEnvInfo {
@@ -501,6 +760,7 @@ struct SandboxContext<'a> {
     out: PathBuf,
     shim: PathBuf,
     interp_paths: Vec<PathBuf>,
+    interp_exe: PathBuf,
     backend: String,
     backend_path: Vec<String>,
     host: HostLayout,
@@ -559,6 +819,8 @@ impl<'a> SandboxContext<'a> {
             out,
             shim,
             interp_paths: interp.read_paths.clone(),
+            interp_exe: fs::canonicalize(&interp.executable)
+                .unwrap_or_else(|_| interp.executable.clone()),
             backend: project.build_system.build_backend.clone(),
             backend_path: project.build_system.backend_path.clone(),
             host: HostLayout::detect(),
@@ -577,6 +839,7 @@ impl<'a> SandboxContext<'a> {
         phase: &str,
         log_path: &Path,
         append_log: bool,
+        metadata_path: Option<&str>,
     ) -> Result<serde_json::Value, Failure> {
         let n = self.runs.get() + 1;
         self.runs.set(n);
@@ -598,10 +861,16 @@ impl<'a> SandboxContext<'a> {
             supervise: matches!(self.req.streams, Streams::All | Streams::Kernel),
             trace_files: self.req.trace_files,
             without_namespaces: self.private.clone(),
+            executables: vec![self.interp_exe.clone()],
         };
         // Where the hook runner finds its directories (inside the sandbox's
         // view, or on the host in the degraded mode).
         let places = policy::Places::of(&paths);
+        // The prepared metadata, where this run sees the output directory.
+        let metadata_path = metadata_path.map(|m| match m.strip_prefix(inside::OUT) {
+            Some(rest) => format!("{}{rest}", places.out.display()),
+            None => m.to_string(),
+        });
         let backend_path: Vec<String> = self
             .backend_path
             .iter()
@@ -615,8 +884,9 @@ impl<'a> SandboxContext<'a> {
             "phase": phase,
             "config_settings": {},
             "wheel_directory": places.out,
-            "metadata_directory": places.control.join("metadata"),
-            "prepare_metadata": self.req.prepare_metadata,
+            "metadata_directory": places.out.join(METADATA_SUBDIR),
+            "metadata_path": metadata_path,
+            "prepare_metadata": false,
         });
         fs::write(control.join("input.json"), input.to_string())
             .context("cannot write the hook runner's input")
@@ -651,12 +921,40 @@ impl<'a> SandboxContext<'a> {
                 &places.src,
                 &quiet,
             );
+        } else if compiled
+            .plan
+            .env
+            .iter()
+            .any(|(k, _)| k == "SDIST_BOX_CTYPES")
+        {
+            // No stream, but the profile restricts ctypes: the hook still
+            // loads (it then only refuses, and records nothing).
+            compiled.plan.env.retain(|(name, _)| name != "PYTHONPATH");
+            compiled
+                .plan
+                .env
+                .push(("PYTHONPATH".into(), places.shim.display().to_string()));
         }
+        // An allowlist's names are resolved here, outside the sandbox.
+        policy::resolve_network(&mut compiled.plan.network)
+            .map_err(|e| Failure::new(Status::SandboxUnavailable, e.into()))?;
+        report.profile.network = Some(crate::report::NetworkInfo::from_plan(
+            &compiled.plan.network,
+        ));
         let opts = RunOptions {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
             append_log,
-            ..RunOptions::default()
+            init_exe: self.req.init_exe.clone(),
+            // The log keeps at most the output-size limit, and never more
+            // than its own default.
+            max_log_bytes: compiled
+                .plan
+                .limits
+                .output_bytes
+                .unwrap_or(MAX_LOG_BYTES)
+                .min(MAX_LOG_BYTES),
+            decision_hook: None,
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
@@ -812,16 +1110,23 @@ pub(crate) fn explain_run(
             .chain(&plan.landlock.devices_rw)
             .cloned()
             .collect(),
-        readable: plan
-            .landlock
-            .read_exec
-            .iter()
-            .chain(&plan.landlock.read_only)
-            .cloned()
-            .collect(),
+        readable: readable_paths(plan),
         home: places.home.clone(),
         python_executables: vec![],
         mount_view: plan.mode == sandbox::Mode::Namespaces,
+        network: plan.network.mode,
+        restrict_exec: plan.landlock.restrict_exec,
+        ctypes_allow: plan
+            .env
+            .iter()
+            .any(|(k, v)| k == "SDIST_BOX_CTYPES" && v == "system")
+            .then(|| {
+                plan.env
+                    .iter()
+                    .filter(|(k, _)| k == "SDIST_BOX_CTYPES_ALLOW")
+                    .flat_map(|(_, v)| v.split(':').map(PathBuf::from))
+                    .collect()
+            }),
     };
     let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
     let k = outcome.kernel.as_ref();
@@ -839,6 +1144,27 @@ pub(crate) fn explain_run(
         report.decisions.extend(k.decisions.iter().cloned());
     }
     report.findings = findings::merge(std::mem::take(&mut report.findings));
+}
+
+/// What the build may read, with the top-level symlinks of merged-/usr
+/// hosts (`/lib -> usr/lib`) counted as what they point to.
+fn readable_paths(plan: &sandbox::SandboxPlan) -> Vec<PathBuf> {
+    let mut readable: Vec<PathBuf> = plan
+        .landlock
+        .read_exec
+        .iter()
+        .chain(&plan.landlock.read_only)
+        .cloned()
+        .collect();
+    for m in &plan.mounts {
+        if let sandbox::MountEntry::Symlink { target, link_to } = m {
+            let dest = target.parent().unwrap_or(Path::new("/")).join(link_to);
+            if readable.iter().any(|r| dest.starts_with(r)) {
+                readable.push(target.clone());
+            }
+        }
+    }
+    readable
 }
 
 fn stream_ends_with_newline(bytes: &[u8]) -> bool {
@@ -859,10 +1185,10 @@ fn failure_reason(
     limit: Option<LimitHit>,
     limits: &sandbox::Limits,
 ) -> String {
-    let hook = if phase == "requires" {
-        "get_requires_for_build_wheel"
-    } else {
-        "build_wheel"
+    let hook = match phase {
+        "requires" => "get_requires_for_build_wheel",
+        "metadata" => "prepare_metadata_for_build_wheel",
+        _ => "build_wheel",
     };
     let gib = |b: Option<u64>| {
         b.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
@@ -1045,8 +1371,15 @@ pub fn valid_wheel_name(name: &str) -> bool {
 }
 
 const MAX_WHEEL_BYTES: u64 = 2 << 30;
+/// Most build output kept in the log.
+const MAX_LOG_BYTES: u64 = 64 << 20;
 
-fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<WheelInfo> {
+fn copy_wheel_out(
+    out: &Path,
+    name: &str,
+    dest_dir: &Path,
+    max_bytes: u64,
+) -> anyhow::Result<WheelInfo> {
     if !valid_wheel_name(name) {
         anyhow::bail!(
             "the backend returned `{}`, which is not a valid wheel file name",
@@ -1057,8 +1390,10 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
     let (file, meta) = open_untrusted(&source).with_context(|| {
         format!("the backend named `{name}` but did not leave it as a regular file")
     })?;
-    if meta.size() > MAX_WHEEL_BYTES {
-        anyhow::bail!("the wheel `{name}` is larger than {MAX_WHEEL_BYTES} bytes");
+    if meta.size() > max_bytes {
+        anyhow::bail!(
+            "the wheel `{name}` is larger than the output-size limit ({max_bytes} bytes)"
+        );
     }
     let mut tmp = tempfile::Builder::new()
         .prefix(".sdist-box-")
@@ -1066,7 +1401,7 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
         .tempfile_in(dest_dir)
         .with_context(|| format!("cannot write into `{}`", dest_dir.display()))?;
     let mut hasher = Sha256::new();
-    let mut reader = file.take(MAX_WHEEL_BYTES + 1);
+    let mut reader = file.take(max_bytes + 1);
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
@@ -1078,8 +1413,8 @@ fn copy_wheel_out(out: &Path, name: &str, dest_dir: &Path) -> anyhow::Result<Whe
         tmp.write_all(&buf[..n])?;
         size += n as u64;
     }
-    if size > MAX_WHEEL_BYTES {
-        anyhow::bail!("the wheel `{name}` grew past {MAX_WHEEL_BYTES} bytes while copied");
+    if size > max_bytes {
+        anyhow::bail!("the wheel `{name}` grew past {max_bytes} bytes while copied");
     }
     tmp.as_file().sync_all()?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
@@ -1115,9 +1450,16 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     let mut profile = Profile::load(&args.profile)?;
+    let fail_on = FailOn::effective(args.fail_on, &profile);
     for (k, v) in &args.env {
         profile.environment.set.insert(k.clone(), v.clone());
     }
+    let epoch = args.check_reproducible.then(|| {
+        crate::reproducible::fix_source_date_epoch(
+            &mut profile.environment.set,
+            std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        )
+    });
     // Paths go into the sandbox's mount table and the build env's scripts:
     // make them absolute.
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -1145,6 +1487,11 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         echo: verbose > 0,
         trace_files: args.trace_files,
         streams: args.streams,
+        events: args.events.as_deref().map(EventSink::open).transpose()?,
+        pre_build: args.pre_build.clone(),
+        pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
+        input_entry: None,
+        init_exe: None,
     };
     if verbose == 0 {
         eprintln!(
@@ -1152,15 +1499,24 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
             args.sdist.display()
         );
     }
-    let report = build(&req);
+    let report = match epoch {
+        Some(epoch) => crate::reproducible::build_twice(&req, epoch),
+        None => build(&req),
+    };
     let json = report.to_json();
     let stem = sdist_stem(&report.input.filename);
     let beside = args.out_dir.join(format!("{stem}.sdist-box.json"));
-    if args.out_dir.is_dir() {
-        write_atomic(&beside, &json)?;
-    }
+    // Every outcome leaves its report beside where the wheel would be,
+    // refusals included: that is where the user looks for why.
+    fs::create_dir_all(&args.out_dir).with_context(|| {
+        format!(
+            "cannot create the output directory `{}`",
+            args.out_dir.display()
+        )
+    })?;
+    write_atomic(&beside, &json)?;
     deliver(&report, args.report.as_deref(), args.format)?;
-    Ok(exit_code(&report, args.fail_on))
+    Ok(exit_code(&report, fail_on))
 }
 
 /// Write the report to `--report FILE` (SARIF if it ends in .sarif, else
@@ -1309,6 +1665,18 @@ mod tests {
         assert!(!valid_wheel_name("pkg-1.0-py3-none.whl"));
         assert!(!valid_wheel_name(".hidden-1.0-py3-none-any.whl"));
         assert!(!valid_wheel_name("pkg-1.0-py3-none-any\n.whl"));
+    }
+
+    #[test]
+    fn fail_on_comes_from_the_command_line_then_the_profile() {
+        let observe = Profile::load("observe").unwrap();
+        let default = Profile::load("default").unwrap();
+        assert_eq!(FailOn::effective(None, &observe), FailOn::Never);
+        assert_eq!(FailOn::effective(None, &default), FailOn::Blocked);
+        assert_eq!(
+            FailOn::effective(Some(FailOn::Evasion), &observe),
+            FailOn::Evasion
+        );
     }
 
     #[test]

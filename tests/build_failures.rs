@@ -93,13 +93,20 @@ fn a_missing_backend_and_a_missing_hook_are_named() {
     let built = common::build(&no_hook, &tmp.path().join("out2"), BuildOpts::default());
     assert_eq!(built.code(), 3, "{}", built.describe());
     let report = built.report.as_ref().unwrap();
+    // Three sandboxed hook calls: the optional prepare_metadata hook is
+    // missing (not an error), the required build_wheel is.
     assert_eq!(
         report["hooks"].as_array().unwrap().len(),
-        2,
+        3,
         "{}",
         built.describe()
     );
-    assert_eq!(report["hooks"][1]["result"]["outcome"], "hook-missing");
+    assert_eq!(report["hooks"][1]["phase"], "metadata");
+    assert_eq!(
+        report["hooks"][1]["result"]["hooks"][0]["status"],
+        "missing"
+    );
+    assert_eq!(report["hooks"][2]["result"]["outcome"], "hook-missing");
     assert!(
         report["outcome"]["reason"]
             .as_str()

@@ -219,6 +219,11 @@ fn fail_on_chooses_the_exit_code() {
         0,
         "no evasion here"
     );
+    assert_eq!(
+        build(tmp.path(), &attack, &["--fail-on", "review"]).0,
+        1,
+        "review includes blocked"
+    );
     let benign = Sdist::new("ben", "0.1")
         .file(
             "setup.py",
@@ -226,6 +231,11 @@ fn fail_on_chooses_the_exit_code() {
         )
         .write(tmp.path());
     assert_eq!(build(tmp.path(), &benign, &[]).0, 0);
+    assert_eq!(
+        build(tmp.path(), &benign, &["--fail-on", "review"]).0,
+        0,
+        "its wheel carries nothing to review"
+    );
     assert_eq!(
         build(tmp.path(), &benign, &["--fail-on", "any"]).0,
         1,

@@ -134,7 +134,67 @@ pub fn env_key(interp: &Interpreter, requirements: &[String], index: &IndexOptio
         h.update(l.as_os_str().as_encoded_bytes());
         h.update(b"\0");
     }
+    // Where pip finds packages can also come from its own settings: two
+    // hosts (or two shells) with different indexes get different envs.
+    for (k, v) in pip_source_settings() {
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(&v);
+        h.update(b"\0");
+    }
     hex::encode(h.finalize())[..24].to_string()
+}
+
+/// pip's environment variables that say where packages come from; they
+/// are passed to pip and keyed into the environment's name.
+const PIP_SOURCE_VARS: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "PIP_CONSTRAINT",
+    "PIP_PRE",
+    "PIP_CONFIG_FILE",
+    "PIP_CERT",
+    "PIP_TRUSTED_HOST",
+];
+
+/// The values of [`PIP_SOURCE_VARS`] and the contents of the pip
+/// configuration files in effect.
+fn pip_source_settings() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = PIP_SOURCE_VARS
+        .iter()
+        .filter_map(|k| {
+            let v = std::env::var_os(k)?;
+            Some((k.to_string(), v.as_encoded_bytes().to_vec()))
+        })
+        .collect();
+    let mut files = vec![
+        PathBuf::from("/etc/pip.conf"),
+        PathBuf::from("/etc/xdg/pip/pip.conf"),
+    ];
+    if let Some(home) = std::env::var_os("HOME") {
+        let home = PathBuf::from(home);
+        files.push(home.join(".pip/pip.conf"));
+        files.push(home.join(".config/pip/pip.conf"));
+    }
+    if let Some(conf) = std::env::var_os("PIP_CONFIG_FILE") {
+        files.push(PathBuf::from(conf));
+    }
+    for f in files {
+        if let Ok(text) = fs::read(&f) {
+            out.push((f.display().to_string(), text));
+        }
+    }
+    out
+}
+
+/// Whether pip may see this variable of ours: its settings that change
+/// *where* it installs (`PIP_TARGET`, `PIP_PREFIX`, `PIP_USER`, …) or what
+/// it accepts would break the environment or the wheels-only rule, so only
+/// the source settings (keyed above) and pip's own output knobs pass.
+fn pip_may_see(name: &str) -> bool {
+    !name.starts_with("PIP_") || PIP_SOURCE_VARS.contains(&name) || name == "PIP_NO_COLOR"
 }
 
 fn site_packages(env: &Path, interp: &Interpreter) -> PathBuf {
@@ -296,6 +356,14 @@ fn create(
     }
     if !reqs.is_empty() {
         let mut cmd = Command::new(&interp.executable);
+        for (name, _) in std::env::vars_os() {
+            if let Some(n) = name.to_str()
+                && !pip_may_see(n)
+            {
+                cmd.env_remove(n);
+            }
+        }
+        cmd.env_remove("PYTHONPATH").env_remove("PYTHONUSERBASE");
         cmd.args(["-m", "pip", "--python"])
             .arg(env.join("bin/python"))
             .args([
@@ -359,6 +427,29 @@ fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pip_sees_where_to_find_packages_but_not_where_to_put_them() {
+        for ok in [
+            "HOME",
+            "PIP_INDEX_URL",
+            "PIP_FIND_LINKS",
+            "PIP_NO_INDEX",
+            "LANG",
+        ] {
+            assert!(pip_may_see(ok), "{ok}");
+        }
+        for no in [
+            "PIP_TARGET",
+            "PIP_PREFIX",
+            "PIP_USER",
+            "PIP_ROOT",
+            "PIP_NO_BINARY",
+            "PIP_REQUIRE_HASHES",
+        ] {
+            assert!(!pip_may_see(no), "{no}");
+        }
+    }
 
     fn interp() -> Interpreter {
         resolve_interpreter(None).expect("python3 on PATH")

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::kernel::{ProcessInfo, SockAddr, Syscall, Target, Verdict};
+use super::verdicts::OnBehalf;
 use crate::sandbox::sys;
 
 /// A call the supervisor is about to answer.
@@ -38,20 +39,39 @@ pub struct Call<'a> {
     pub errno: Option<i32>,
 }
 
+/// A connect the supervisor performs itself if it is allowed (shared with
+/// the supervisor, which takes it when the hook answers at once).
+pub(crate) type AllowedConnect = Arc<Mutex<Option<(OwnedFd, OnBehalf)>>>;
+
 /// The right to answer one notification later (from another thread).
 pub struct Ticket {
     listener: Arc<OwnedFd>,
     id: u64,
     /// Index of the call's event in the kernel log, when it is kept.
     pub event: Option<usize>,
+    /// A refused connect: allowing it means performing it on the build's
+    /// behalf (to the address decoded and shown), never letting the kernel
+    /// read the caller's memory again.
+    on_behalf: AllowedConnect,
+    /// The call is a refused connect: without an on-behalf call it cannot
+    /// be allowed.
+    refused_connect: bool,
 }
 
 impl Ticket {
-    pub(crate) fn new(listener: Arc<OwnedFd>, id: u64, event: Option<usize>) -> Ticket {
+    pub(crate) fn new(
+        listener: Arc<OwnedFd>,
+        id: u64,
+        event: Option<usize>,
+        on_behalf: AllowedConnect,
+        refused_connect: bool,
+    ) -> Ticket {
         Ticket {
             listener,
             id,
             event,
+            on_behalf,
+            refused_connect,
         }
     }
 
@@ -62,7 +82,21 @@ impl Ticket {
 
     /// Answer: let the call go on, or fail it with `errno`.
     pub fn answer(self, allow: bool, errno: i32) {
-        let _ = sys::notif_respond(self.listener.as_fd(), self.id, allow, errno);
+        let behalf = self.on_behalf.lock().ok().and_then(|mut b| b.take());
+        match (allow, behalf) {
+            (true, Some((socket, action))) => {
+                if super::kernel::answer_on_behalf(&self.listener, self.id, socket, action).is_err()
+                {
+                    let _ = sys::notif_respond(self.listener.as_fd(), self.id, false, libc::EACCES);
+                }
+            }
+            (true, None) if self.refused_connect => {
+                let _ = sys::notif_respond(self.listener.as_fd(), self.id, false, libc::EACCES);
+            }
+            _ => {
+                let _ = sys::notif_respond(self.listener.as_fd(), self.id, allow, errno);
+            }
+        }
     }
 }
 

@@ -38,6 +38,18 @@ pub enum OpKind {
     DynamicCode,
     HookMissing,
     StreamTampered,
+    /// A `.pth` file in the wheel (runs at every interpreter start).
+    WheelPth,
+    /// A command or other entry point the wheel installs.
+    WheelEntryPoint,
+    /// Native code in the wheel: compiled in this build or shipped prebuilt.
+    WheelNative,
+    /// A wheel file that installs outside the project's own names.
+    WheelLayout,
+    /// `RECORD` (or the archive itself) does not match the wheel's members.
+    WheelRecord,
+    /// Two builds with the same inputs gave different wheels.
+    NotReproducible,
 }
 
 impl OpKind {
@@ -57,7 +69,26 @@ impl OpKind {
             OpKind::DynamicCode => "dynamic-code",
             OpKind::HookMissing => "hook-missing",
             OpKind::StreamTampered => "stream-tampered",
+            OpKind::WheelPth => "wheel-pth",
+            OpKind::WheelEntryPoint => "wheel-entry-point",
+            OpKind::WheelNative => "wheel-native",
+            OpKind::WheelLayout => "wheel-layout",
+            OpKind::WheelRecord => "wheel-record",
+            OpKind::NotReproducible => "not-reproducible",
         }
+    }
+
+    /// Findings about the built wheel rather than about what the build did.
+    pub fn is_wheel(self) -> bool {
+        matches!(
+            self,
+            OpKind::WheelPth
+                | OpKind::WheelEntryPoint
+                | OpKind::WheelNative
+                | OpKind::WheelLayout
+                | OpKind::WheelRecord
+                | OpKind::NotReproducible
+        )
     }
 }
 
@@ -69,6 +100,12 @@ pub enum Severity {
     Evasion,
     /// The package tried something the sandbox refused.
     Blocked,
+    /// Nothing was refused, but the wheel carries what should stop an
+    /// unattended install until someone looked: a `.pth` file, prebuilt
+    /// native code, a command shadowing a common one, files outside the
+    /// project, a RECORD that does not match, a build that is not
+    /// reproducible.
+    Review,
     /// Allowed, but worth a reviewer's look (exec, dynamic code, ctypes).
     Notice,
 }
@@ -90,7 +127,8 @@ pub struct SourceLocation {
     pub text: Option<String>,
     /// True when the file is part of the sdist.
     pub in_sdist: bool,
-    /// Origins come from the audit hook, which the package could forge.
+    /// `audit-hook`: from the audit hook, which the package could forge;
+    /// `wheel-check`: the sdist file a wheel member was shipped as.
     pub supplied_by: &'static str,
 }
 
@@ -111,6 +149,10 @@ pub struct Finding {
     pub message: String,
     /// How many identical attempts this finding stands for.
     pub count: u64,
+    /// For a blocked finding: the profile line(s) that would allow it (TOML,
+    /// or a TOML comment when no profile setting can). Shown to the user to
+    /// decide; never applied automatically.
+    pub suggestion: Option<String>,
 }
 
 /// What the pairing needs to know about the sandbox.
@@ -129,6 +171,12 @@ pub struct Context {
     pub python_executables: Vec<String>,
     /// False in the degraded mode: no mount view, Landlock alone decides.
     pub mount_view: bool,
+    /// The profile's network mode (who decided a network verdict).
+    pub network: crate::policy::NetworkMode,
+    /// The profile executes only beneath its exec list (`restrict-exec`).
+    pub restrict_exec: bool,
+    /// `[python] ctypes = "system"`: the directories libraries may come from.
+    pub ctypes_allow: Option<Vec<PathBuf>>,
 }
 
 /// How long an audit event may precede its kernel counterpart.
@@ -445,22 +493,20 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
             },
         ) => Some(OpKind::Dns),
         (Syscall::Socket, _) => Some(OpKind::NetSocket),
-        // Unix sockets by path are refused only in the degraded mode.
-        (
-            Syscall::Connect,
-            Target::Socket {
-                addr: Some(SockAddr::Unix { .. }),
-                ..
-            },
-        ) if k.verdict == Verdict::Denied => Some(OpKind::NetConnect),
-        (
-            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg,
-            Target::Socket {
-                addr: Some(SockAddr::Unix { .. }),
-                ..
-            },
-        ) if k.verdict == Verdict::Denied => Some(OpKind::NetSend),
-        (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => None,
+        // Unix sockets are the build's own business, except one the
+        // supervisor refused (an abstract address: the host's, when the
+        // build shares the host's network namespace; any path in the
+        // degraded mode).
+        (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => match k.syscall {
+            Syscall::Connect if k.verdict == Verdict::Denied => Some(OpKind::NetConnect),
+            Syscall::Bind if k.verdict == Verdict::Denied => Some(OpKind::NetBind),
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg
+                if k.verdict == Verdict::Denied =>
+            {
+                Some(OpKind::NetSend)
+            }
+            _ => None,
+        },
         (
             Syscall::Connect,
             Target::Socket {
@@ -471,7 +517,19 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
             None // the resolver's connect; its datagram is the finding
         }
         (Syscall::Connect, _) => Some(OpKind::NetConnect),
+        // Bytes on a TCP connection the supervisor let through (loopback,
+        // allowlist modes): the connect was the finding. Python raises no
+        // audit event for send/sendall, so these would look like evasion.
+        (
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg,
+            Target::Socket {
+                socket_type: Some(t),
+                ..
+            },
+        ) if t == "stream" && k.verdict == Verdict::Allowed => None,
         (Syscall::Bind, _) => Some(OpKind::NetBind),
+        (Syscall::Listen, _) if k.verdict == Verdict::Denied => Some(OpKind::NetBind),
+        (Syscall::Listen, _) => None,
         (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) => Some(OpKind::NetSend),
         (Syscall::Execve | Syscall::Execveat, _) => Some(OpKind::Exec),
         _ => None,
@@ -573,12 +631,9 @@ pub fn pair(
             FindingVerdict::Allowed
         };
         let decided_by = match kind {
-            OpKind::Exec => None,
             OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
-            _ if matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
-            OpKind::Dns => Some("seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".to_string()),
-            _ if blocked => Some("seccomp supervisor (and the empty network namespace)".to_string()),
-            _ => Some("network namespace (loopback only)".to_string()),
+            _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
+            _ => decided_by_kernel(ctx, kind, blocked),
         };
         // A person decided at the --ask prompt: say so, whatever the kind.
         let decided_by = match &k.decided_at_prompt {
@@ -603,7 +658,8 @@ pub fn pair(
                 )
             }
             None => {
-                let python = p.is_python(k);
+                // Python raises no audit event for listen: not an evasion.
+                let python = p.is_python(k) && k.syscall != Syscall::Listen;
                 if python && p.hooked.contains(&pid) && kind == OpKind::NetSocket {
                     // The hook does not report creating a socket; the
                     // newest origin of that process is the best guess.
@@ -668,7 +724,12 @@ pub fn pair(
         if message.is_empty() {
             message = match (kind, blocked) {
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
-                (OpKind::Exec, true) => "a program was refused".into(),
+                (OpKind::Exec, true) if k.decided_at_prompt.is_some() => {
+                    "a program was refused".into()
+                }
+                (OpKind::Exec, true) => {
+                    "a program the profile may not execute was started, and refused".into()
+                }
                 (OpKind::Exec, false) => "a program was executed".into(),
                 (OpKind::NetSocket, _) => {
                     "a network socket was refused (the degraded mode allows only unix sockets)"
@@ -692,6 +753,11 @@ pub fn pair(
             seen_by,
             message,
             count: 1,
+            suggestion: if blocked {
+                suggest_kernel(ctx, kind, k)
+            } else {
+                None
+            },
         });
     }
 
@@ -736,6 +802,7 @@ pub fn pair(
                     seen_by: vec!["kernel"],
                     message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
                     count: 1,
+            suggestion: None,
                 });
             }
         }
@@ -744,7 +811,10 @@ pub fn pair(
     // 3. Audit-only operations: the file system (Landlock and the mount
     //    view deny those with a bare EACCES/ENOENT), signals, native code.
     for a in audit {
-        if let Some(f) = audit_finding(&mut p, a) {
+        if let Some(mut f) = audit_finding(&mut p, a) {
+            if f.verdict == FindingVerdict::Blocked {
+                f.suggestion = suggest_audit(ctx, &f);
+            }
             findings.push(f);
         }
     }
@@ -780,6 +850,7 @@ pub fn pair(
             seen_by: vec!["audit-hook"],
             message,
             count: 1,
+            suggestion: None,
         });
     }
 
@@ -793,6 +864,25 @@ fn arg_str(a: &AuditEvent, i: usize) -> Option<&str> {
 fn beneath(path: &str, roots: &[PathBuf]) -> bool {
     let p = Path::new(path);
     roots.iter().any(|r| p.starts_with(r))
+}
+
+/// May the build write `path`? The most specific rule decides: a
+/// read-only bind inside a writable directory (a profile's `read` path
+/// under `/tmp`) is read-only.
+fn writable(path: &str, ctx: &Context) -> bool {
+    let p = Path::new(path);
+    let depth = |roots: &[PathBuf]| {
+        roots
+            .iter()
+            .filter(|r| p.starts_with(r))
+            .map(|r| r.components().count())
+            .max()
+    };
+    match (depth(&ctx.writable), depth(&ctx.readable)) {
+        (Some(w), Some(r)) => w >= r,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// Normalize a path lexically (the hook reports it as passed).
@@ -831,6 +921,7 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 seen_by: vec!["audit-hook"],
                 message,
                 count: 1,
+                suggestion: None,
             }
         };
     match a.event.as_str() {
@@ -847,7 +938,7 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 path.clone()
             };
             if write {
-                if beneath(&path, &ctx.writable) {
+                if writable(&path, ctx) {
                     if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
                         return Some(base(
                             OpKind::FsWrite,
@@ -948,6 +1039,28 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                 },
             ))
         }
+        "ctypes.dlopen" => {
+            // Only a library named by path can be outside the allowed
+            // directories; the hook refused it (the same rule, re-applied
+            // here rather than trusted from the stream).
+            let allow = ctx.ctypes_allow.as_ref()?;
+            let name = arg_str(a, 0)?;
+            if !name.contains('/') {
+                return None;
+            }
+            let path = absolute(&ctx.inside_src, name);
+            if beneath(&path, allow) {
+                return None;
+            }
+            Some(base(
+                OpKind::NativeCode,
+                format!("ctypes load of {}", crate::text::one_line(&path, 200)),
+                FindingVerdict::Blocked,
+                Some("audit hook (profile: [python] ctypes = \"system\")".into()),
+                "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
+                Severity::Blocked,
+            ))
+        }
         "ctypes.dlsym" => {
             let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
             let dangerous = [
@@ -1002,6 +1115,146 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
     }
 }
 
+/// Which layer decided a kernel-stream finding, by the profile's network mode.
+fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<String> {
+    use crate::policy::NetworkMode;
+    let mode = ctx.network;
+    Some(match (kind, mode, blocked) {
+        (OpKind::Exec, _, false) => return None,
+        (OpKind::Exec, _, true) => {
+            "landlock (no execute right: the profile restricts exec) and the seccomp supervisor"
+                .into()
+        }
+        (OpKind::Dns, NetworkMode::None, _) => "seccomp supervisor (the datagram to port 53 was refused; the network namespace is empty)".into(),
+        (OpKind::Dns, _, _) => format!(
+            "seccomp supervisor (the datagram to port 53 was refused; network mode `{}`)",
+            mode.name()
+        ),
+        (_, NetworkMode::None, true) => {
+            "seccomp supervisor (and the empty network namespace)".into()
+        }
+        (_, NetworkMode::None, false) => "network namespace (loopback only)".into(),
+        (_, NetworkMode::Loopback, true) => {
+            "seccomp supervisor (network mode `loopback`: only loopback addresses; never abstract unix sockets)".into()
+        }
+        (_, NetworkMode::Loopback, false) => "seccomp supervisor (network mode `loopback`: a loopback address; the supervisor made the call itself)".into(),
+        (OpKind::NetSend, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list; no landlock rule covers datagrams)".into(),
+        (_, NetworkMode::Allowlist, true) => "seccomp supervisor (network mode `allowlist`: not on the list) and landlock (tcp ports of the list only)".into(),
+        (_, NetworkMode::Allowlist, false) => "seccomp supervisor (network mode `allowlist`: on the list; the supervisor made the call itself)".into(),
+    })
+}
+
+/// `["127.0.0.1:8080"]`-style TOML string of an address.
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The profile lines that would allow a blocked kernel-stream finding.
+fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String> {
+    use crate::policy::NetworkMode;
+    match kind {
+        OpKind::Exec => {
+            let Target::Exec { path, .. } = &k.target else {
+                return None;
+            };
+            Some(format!("[filesystem]\nexec = [{}]", toml_str(path)))
+        }
+        OpKind::NetConnect | OpKind::NetSend | OpKind::Dns => {
+            let (ip, port) = match &k.target {
+                Target::Socket {
+                    addr: Some(SockAddr::Inet { ip, port }),
+                    ..
+                } => (ip, port),
+                Target::Socket {
+                    addr:
+                        Some(SockAddr::Unix {
+                            is_abstract: true, ..
+                        }),
+                    ..
+                } => {
+                    return Some("# no profile setting allows abstract unix sockets: in the host's network namespace they are the host's (X11, D-Bus)".into());
+                }
+                _ => {
+                    return Some(
+                        "# no profile setting allows this address family or an unknown peer".into(),
+                    );
+                }
+            };
+            let entry = std::net::SocketAddr::new(*ip, *port).to_string();
+            if ip.is_loopback() && ctx.network == NetworkMode::None {
+                return Some(format!(
+                    "[network]\nmode = \"loopback\"\n# or, narrower: mode = \"allowlist\" with allow = [{}]",
+                    toml_str(&entry)
+                ));
+            }
+            Some(format!(
+                "[network]\nmode = \"allowlist\"\nallow = [{}]{}",
+                toml_str(&entry),
+                if ctx.network == NetworkMode::Allowlist {
+                    "  # added to the profile's list"
+                } else {
+                    ""
+                }
+            ))
+        }
+        OpKind::NetBind => {
+            let Target::Socket {
+                addr: Some(SockAddr::Inet { ip, port }),
+                ..
+            } = &k.target
+            else {
+                return Some(
+                    "# no profile setting allows binding an abstract unix socket in the host's network namespace".into(),
+                );
+            };
+            if !ip.is_loopback() {
+                return Some(
+                    "# no profile setting lets a build listen on a non-loopback address".into(),
+                );
+            }
+            Some(format!("[network]\nbind = [{port}]"))
+        }
+        _ => None,
+    }
+}
+
+/// The profile lines that would allow a blocked audit-stream finding.
+fn suggest_audit(ctx: &Context, f: &Finding) -> Option<String> {
+    let target = &f.target;
+    let in_home = target.starts_with('~') || Path::new(target).starts_with(&ctx.home);
+    match f.kind {
+        OpKind::FsRead | OpKind::FsWrite if in_home => Some(
+            "# no profile line gives the build your home directory: the sandbox's HOME is always an empty tmpfs"
+                .into(),
+        ),
+        OpKind::FsRead => Some(format!("[filesystem]\nread = [{}]", toml_str(target))),
+        OpKind::FsWrite => {
+            let dir = Path::new(target)
+                .parent()
+                .filter(|d| d.parent().is_some())
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| target.clone());
+            Some(format!("[filesystem]\nwrite = [{}]", toml_str(&dir)))
+        }
+        OpKind::NativeCode => Some("[python]\nctypes = \"any\"".into()),
+        OpKind::Signal | OpKind::Ptrace => Some(
+            "# no profile setting allows this: the pid namespace and the seccomp deny filter always apply"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// Merge identical findings (same severity, kind, target, origin) into one
 /// with a count, and order by severity.
 pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
@@ -1032,4 +1285,141 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     }
     out.sort_by_key(|f| f.severity);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::NetworkMode;
+
+    fn ctx(network: NetworkMode) -> Context {
+        Context {
+            inside_src: "/build/src".into(),
+            host_src: "/tmp/none".into(),
+            writable: vec!["/build/src".into(), "/tmp".into()],
+            readable: vec!["/usr".into()],
+            home: "/home/build".into(),
+            python_executables: vec![],
+            mount_view: true,
+            network,
+            restrict_exec: false,
+            ctypes_allow: Some(vec!["/usr/lib".into()]),
+        }
+    }
+
+    fn kernel(syscall: Syscall, target: Target) -> KernelEvent {
+        KernelEvent {
+            t_ns: 1,
+            syscall,
+            process: Default::default(),
+            target,
+            verdict: Verdict::Denied,
+            errno: Some(libc::EACCES),
+            decided_at_prompt: None,
+        }
+    }
+
+    fn socket(addr: SockAddr) -> Target {
+        Target::Socket {
+            addr: Some(addr),
+            socket_type: Some("stream".into()),
+            dns_query: None,
+        }
+    }
+
+    #[test]
+    fn network_suggestions_name_the_mode_and_the_exact_address() {
+        let lo = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Inet {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 5432,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::None), OpKind::NetConnect, &lo).unwrap();
+        assert!(s.starts_with("[network]\nmode = \"loopback\""), "{s}");
+        let out = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Inet {
+                ip: "2001:db8::1".parse().unwrap(),
+                port: 443,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::Loopback), OpKind::NetConnect, &out).unwrap();
+        assert_eq!(
+            s,
+            "[network]\nmode = \"allowlist\"\nallow = [\"[2001:db8::1]:443\"]"
+        );
+        // The text parses as a profile fragment.
+        let text = format!("version = 1\ndescription = \"x\"\n{s}\n");
+        crate::policy::Profile::parse(&text, "suggested").unwrap();
+        let x11 = kernel(
+            Syscall::Connect,
+            socket(SockAddr::Unix {
+                path: "/tmp/.X11-unix/X0".into(),
+                is_abstract: true,
+            }),
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::Loopback), OpKind::NetConnect, &x11).unwrap();
+        assert!(s.starts_with("# no profile setting allows abstract"), "{s}");
+        let exec = kernel(
+            Syscall::Execve,
+            Target::Exec {
+                path: "/bin/sh".into(),
+                argv: vec!["sh".into()],
+                env_names: vec![],
+            },
+        );
+        let s = suggest_kernel(&ctx(NetworkMode::None), OpKind::Exec, &exec).unwrap();
+        assert_eq!(s, "[filesystem]\nexec = [\"/bin/sh\"]");
+    }
+
+    fn blocked(kind: OpKind, target: &str) -> Finding {
+        Finding {
+            severity: Severity::Blocked,
+            kind,
+            target: target.into(),
+            verdict: FindingVerdict::Blocked,
+            decided_by: None,
+            origin: None,
+            process_chain: vec![],
+            seen_by: vec!["audit-hook"],
+            message: String::new(),
+            count: 1,
+            suggestion: None,
+        }
+    }
+
+    #[test]
+    fn file_suggestions_and_what_no_profile_can_allow() {
+        let c = ctx(NetworkMode::None);
+        assert_eq!(
+            suggest_audit(&c, &blocked(OpKind::FsRead, "/opt/data/x.csv")).unwrap(),
+            "[filesystem]\nread = [\"/opt/data/x.csv\"]"
+        );
+        assert_eq!(
+            suggest_audit(&c, &blocked(OpKind::FsWrite, "/srv/out/f.txt")).unwrap(),
+            "[filesystem]\nwrite = [\"/srv/out\"]"
+        );
+        for home in ["~/.ssh/id_rsa", "/home/build/.pypirc"] {
+            let s = suggest_audit(&c, &blocked(OpKind::FsRead, home)).unwrap();
+            assert!(
+                s.starts_with("# no profile line gives the build your home"),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            suggest_audit(
+                &c,
+                &blocked(OpKind::NativeCode, "ctypes load of /build/src/x.so")
+            )
+            .unwrap(),
+            "[python]\nctypes = \"any\""
+        );
+        // Attacker-chosen text cannot break out of the TOML string.
+        let s = suggest_audit(&c, &blocked(OpKind::FsRead, "/opt/a\"]\nmode = \"x")).unwrap();
+        let text = format!("version = 1\ndescription = \"x\"\n{s}\n");
+        let p = crate::policy::Profile::parse(&text, "suggested").unwrap();
+        assert_eq!(p.filesystem.read.len(), 1);
+    }
 }

@@ -2,12 +2,15 @@
 //! notifications for network and exec system calls from every process of
 //! the sandbox, Python or not, and records what each one asked for.
 //!
-//! Verdicts: internet-family `connect`/`sendto`/`sendmsg`/`sendmmsg` fail
-//! with `EACCES`, except that a UDP `connect` is answered "success" without
-//! connecting anything (a resolver then sends its question, which is decoded
-//! and refused — that is how a DNS exfiltration's query name is seen);
-//! `bind` only to loopback; unix and netlink sockets and every exec continue
-//! and are recorded.
+//! Verdicts on network calls come from `verdicts.rs`, by the profile's
+//! network mode. In the default mode (`none`): internet-family
+//! `connect`/`sendto`/`sendmsg`/`sendmmsg` fail with `EACCES`, except that a
+//! UDP `connect` is answered "success" without connecting anything (a
+//! resolver then sends its question, which is decoded and refused — that is
+//! how a DNS exfiltration's query name is seen); `bind` only to loopback;
+//! unix and netlink sockets continue. Every exec continues and is recorded
+//! (under a `restrict-exec` profile, one Landlock refuses is refused here
+//! too, so the stream says so).
 //!
 //! Invariants: every notification is answered, at once; nothing read from
 //! the sandbox is trusted (it is decoded with bounds and only displayed
@@ -25,6 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::ask::{Call, HookHandle, Review, Ticket};
+use super::verdicts::{self, NetCall, NetPolicy, NetVerdict, OnBehalf};
 use crate::sandbox::sys;
 
 /// Which system call was notified.
@@ -41,6 +45,9 @@ pub enum Syscall {
     Open,
     /// `socket(2)` of a family other than unix (the degraded mode only).
     Socket,
+    /// `listen` (notified when the build shares the host's network
+    /// namespace: an unbound socket's listen binds it to every address).
+    Listen,
     Other,
 }
 
@@ -58,6 +65,7 @@ impl Syscall {
             libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
                 Syscall::Open
             }
+            libc::SYS_listen => Syscall::Listen,
             _ => Syscall::Other,
         }
     }
@@ -222,6 +230,15 @@ impl Default for SupervisorLimits {
     }
 }
 
+/// What the supervisor decides with, besides its limits: the profile's
+/// network (and exec) verdicts, and an optional decision hook (`--ask`,
+/// the degraded mode's unix-path guard).
+#[derive(Debug, Clone, Default)]
+pub struct SupervisorOptions {
+    pub policy: NetPolicy,
+    pub hook: Option<HookHandle>,
+}
+
 /// A running supervisor.
 pub struct Supervisor {
     stop: Arc<AtomicBool>,
@@ -233,16 +250,18 @@ pub struct Supervisor {
 impl Supervisor {
     /// Start answering notifications from `listener`.
     pub fn spawn(listener: OwnedFd, limits: SupervisorLimits) -> Supervisor {
-        Supervisor::spawn_with(listener, limits, None)
+        Supervisor::spawn_with(listener, limits, SupervisorOptions::default())
     }
 
-    /// Start answering notifications from `listener`, consulting `hook`
-    /// for connects and execs (see [`super::ask`]).
+    /// Start answering notifications from `listener`, with the profile's
+    /// network (and exec) verdicts, consulting `options.hook` for connects
+    /// and execs (see [`super::ask`]).
     pub fn spawn_with(
         listener: OwnedFd,
         limits: SupervisorLimits,
-        hook: Option<HookHandle>,
+        options: SupervisorOptions,
     ) -> Supervisor {
+        let SupervisorOptions { policy, hook } = options;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_read, wake) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -250,7 +269,7 @@ impl Supervisor {
         let h = hook.clone();
         let handle = std::thread::Builder::new()
             .name("sdist-box-supervisor".into())
-            .spawn(move || supervise(listener, wake_read, limits, &flag, h))
+            .spawn(move || supervise(listener, wake_read, limits, &policy, &flag, h))
             .expect("spawn the supervisor thread");
         Supervisor {
             stop,
@@ -290,6 +309,7 @@ fn supervise(
     listener: OwnedFd,
     wake: OwnedFd,
     limits: SupervisorLimits,
+    policy: &NetPolicy,
     stop: &AtomicBool,
     hook: Option<HookHandle>,
 ) -> KernelLog {
@@ -324,7 +344,10 @@ fn supervise(
             .entry(format!("{syscall:?}").to_lowercase())
             .or_default() += 1;
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
-        let (mut target, mut verdict, mut errno) = decide(&notif, syscall);
+        let key = (notif.pid, notif.args[0] as i32);
+        let fake_peer = fake_peers.get(&key).cloned();
+        let (mut target, mut verdict, mut errno, mut on_behalf) =
+            decide(&notif, syscall, policy, fake_peer.as_ref());
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
         let reviewed = hook.is_some()
             && matches!(
@@ -352,7 +375,6 @@ fn supervise(
         }
         // A faked UDP connect leaves no peer in the kernel: remember it, so
         // the send that follows is shown with its destination.
-        let key = (notif.pid, notif.args[0] as i32);
         if let Target::Socket {
             addr, dns_query, ..
         } = &mut target
@@ -384,7 +406,24 @@ fn supervise(
         // and answer it later from its own thread.
         if let Some(hook) = hook.as_ref().filter(|_| reviewed) {
             let event = keep_detail.then_some(log.events.len());
-            let ticket = Ticket::new(listener.clone(), notif.id, event);
+            // Should the hook turn a refused connect into an allowed one,
+            // the supervisor connects on the build's behalf, to the address
+            // it decoded and showed (never a plain continue: the kernel
+            // would read the caller's memory again, which may have changed).
+            let refused_connect = syscall == Syscall::Connect && verdict == Verdict::Denied;
+            let allowed_connect = if refused_connect {
+                connect_on_behalf(&notif, &target)
+            } else {
+                None
+            };
+            let allowed_connect = Arc::new(std::sync::Mutex::new(allowed_connect));
+            let ticket = Ticket::new(
+                listener.clone(),
+                notif.id,
+                event,
+                allowed_connect.clone(),
+                refused_connect,
+            );
             let call = Call {
                 syscall,
                 target: &target,
@@ -394,8 +433,25 @@ fn supervise(
             };
             match hook.0.review(&call, ticket) {
                 Review::Now(v, e) => {
-                    verdict = v;
-                    errno = e;
+                    let behalf = allowed_connect.lock().ok().and_then(|mut b| b.take());
+                    if v == Verdict::Allowed && refused_connect {
+                        // Allowed by the hook: on the build's behalf, or
+                        // not at all (no socket to do it on).
+                        match behalf {
+                            Some(b) => {
+                                on_behalf = Some(b);
+                                verdict = Verdict::Allowed;
+                                errno = None;
+                            }
+                            None => log.errors += 1,
+                        }
+                    } else {
+                        if v == Verdict::Denied {
+                            on_behalf = None;
+                        }
+                        verdict = v;
+                        errno = e;
+                    }
                 }
                 Review::Later => {
                     if keep_detail {
@@ -422,10 +478,13 @@ fn supervise(
             ProcessInfo::default()
         };
         // Answer before the bookkeeping below: the build never waits on it.
-        let answered = match verdict {
-            Verdict::Allowed => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
-            Verdict::Faked => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
-            Verdict::Denied => sys::notif_respond(
+        // A call performed on the build's behalf runs on its own thread (a
+        // connect may take its time), which answers with its result.
+        let answered = match (on_behalf, verdict) {
+            (Some((socket, action)), _) => answer_on_behalf(&listener, notif.id, socket, action),
+            (None, Verdict::Allowed) => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
+            (None, Verdict::Faked) => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
+            (None, Verdict::Denied) => sys::notif_respond(
                 listener.as_fd(),
                 notif.id,
                 false,
@@ -456,6 +515,44 @@ fn supervise(
     log
 }
 
+/// A connect the supervisor would perform itself, should it be allowed
+/// after all: the caller's socket and the (already decoded) address.
+fn connect_on_behalf(n: &sys::Notification, target: &Target) -> Option<(OwnedFd, OnBehalf)> {
+    let Target::Socket {
+        addr: Some(SockAddr::Inet { ip, port }),
+        ..
+    } = target
+    else {
+        return None;
+    };
+    let sock = SocketPeek::new(n.pid, n.args[0] as i32)?;
+    Some((
+        sock.fd,
+        OnBehalf::Connect(std::net::SocketAddr::new(*ip, *port)),
+    ))
+}
+
+/// Perform `action` on a thread of its own and answer the notification
+/// with its result (a connect may block as long as the peer takes).
+pub(crate) fn answer_on_behalf(
+    listener: &OwnedFd,
+    id: u64,
+    socket: OwnedFd,
+    action: OnBehalf,
+) -> std::io::Result<()> {
+    let listener = listener.try_clone()?;
+    std::thread::Builder::new()
+        .name("sdist-box-on-behalf".into())
+        .spawn(move || {
+            let answer = match verdicts::perform(&socket, &action) {
+                Ok(value) => sys::notif_respond_value(listener.as_fd(), id, value),
+                Err(errno) => sys::notif_respond(listener.as_fd(), id, false, errno),
+            };
+            drop(answer);
+        })?;
+    Ok(())
+}
+
 fn approx_size(p: &ProcessInfo, t: &Target) -> usize {
     let strings = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
     let target = match t {
@@ -470,9 +567,17 @@ fn approx_size(p: &ProcessInfo, t: &Target) -> usize {
     256 + strings(&p.argv) + p.exe.as_ref().map_or(0, |e| e.len()) + target
 }
 
+/// What [`decide`] returns: the decoded target, the verdict to record, the
+/// errno of a refusal, and a call to perform on the build's behalf.
+type Decision = (Target, Verdict, Option<i32>, Option<(OwnedFd, OnBehalf)>);
+
 /// Decode the call and decide. Never blocks for long; never trusts memory.
-fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i32>) {
-    let deny = |t| (t, Verdict::Denied, Some(libc::EACCES));
+fn decide(
+    n: &sys::Notification,
+    syscall: Syscall,
+    policy: &NetPolicy,
+    fake_peer: Option<&SockAddr>,
+) -> Decision {
     match syscall {
         Syscall::Connect
         | Syscall::Bind
@@ -480,19 +585,24 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
         | Syscall::Sendmsg
         | Syscall::Sendmmsg => {
             let fd = n.args[0] as i32;
-            let (addr_ptr, addr_len, payload) = match syscall {
-                Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, None),
-                Syscall::Sendto => (
-                    n.args[4],
-                    n.args[5] as usize,
-                    Some((n.args[1], n.args[2] as usize)),
-                ),
-                _ => match read_msghdr(n.pid, n.args[1]) {
-                    Some(m) => (m.name, m.namelen, m.first_iov),
-                    None => (0, 0, None),
-                },
+            let (addr_ptr, addr_len, flags) = match syscall {
+                Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, 0),
+                Syscall::Sendto => (n.args[4], n.args[5] as usize, n.args[3]),
+                // sendmsg(fd, msg, flags); sendmmsg(fd, msgvec, vlen, flags).
+                _ => {
+                    let flags = if syscall == Syscall::Sendmmsg {
+                        n.args[3]
+                    } else {
+                        n.args[2]
+                    };
+                    match read_msghdr(n.pid, n.args[1]) {
+                        Some(m) => (m.name, m.namelen, flags),
+                        None => (0, 0, flags),
+                    }
+                }
             };
-            let mut addr = if addr_ptr != 0 && addr_len > 0 {
+            let has_address_arg = addr_ptr != 0 && addr_len > 0;
+            let explicit = if has_address_arg {
                 sys::read_process_memory(n.pid, addr_ptr, addr_len.min(128))
                     .ok()
                     .and_then(|b| decode_sockaddr(&b))
@@ -500,36 +610,47 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 None
             };
             let sock = SocketPeek::new(n.pid, fd);
-            if addr.is_none() {
-                addr = sock.as_ref().and_then(|s| s.peer());
-            }
+            let peer = sock.as_ref().and_then(|s| s.peer());
             let socket_type = sock.as_ref().and_then(|s| s.kind());
-            let dns_query: Option<String> = None;
-            let _ = payload;
-            let inet = addr.as_ref().is_some_and(SockAddr::is_inet)
-                || (addr.is_none() && sock.as_ref().is_some_and(|s| s.is_inet()));
-            let udp = socket_type.as_deref() == Some("dgram");
-            let dns_query = dns_query.or_else(|| dns_from_payload(n, syscall, addr.as_ref()));
+            let socket_inet = sock.as_ref().is_some_and(|s| s.is_inet());
+            let addr = explicit.clone().or_else(|| peer.clone());
+            let dns_query = dns_from_payload(n, syscall, addr.as_ref());
+            // The bytes of a datagram, read now (while the caller waits), in
+            // case the supervisor sends it itself.
+            let payload = if policy.mode != crate::policy::NetworkMode::None
+                && socket_type.as_deref() == Some("dgram")
+            {
+                verdicts::read_payload(n.pid, syscall, &n.args)
+            } else {
+                None
+            };
+            let verdict = verdicts::network_verdict(
+                policy,
+                NetCall {
+                    syscall,
+                    explicit: explicit.as_ref(),
+                    has_address_arg,
+                    peer: peer.as_ref(),
+                    fake_peer,
+                    socket_type: socket_type.as_deref(),
+                    socket_inet,
+                    flags,
+                    payload,
+                },
+            );
             let target = Target::Socket {
-                addr: addr.clone(),
+                addr,
                 socket_type,
                 dns_query,
             };
-            match syscall {
-                _ if !inet => (target, Verdict::Allowed, None),
-                // A UDP connect sends nothing: answer success without
-                // connecting, and see (and deny) the datagram after it.
-                // The same for TCP to port 53: DNS over TCP sends its
-                // question right after the connect.
-                Syscall::Connect
-                    if udp || matches!(addr, Some(SockAddr::Inet { port: 53, .. })) =>
-                {
-                    (target, Verdict::Faked, None)
-                }
-                Syscall::Bind if addr.as_ref().is_some_and(SockAddr::is_loopback) => {
-                    (target, Verdict::Allowed, None)
-                }
-                _ => deny(target),
+            match verdict {
+                NetVerdict::Continue => (target, Verdict::Allowed, None, None),
+                NetVerdict::Fake => (target, Verdict::Faked, None, None),
+                NetVerdict::Deny(errno) => (target, Verdict::Denied, Some(errno), None),
+                NetVerdict::OnBehalf(action) => match sock {
+                    Some(s) => (target, Verdict::Allowed, None, Some((s.fd, action))),
+                    None => (target, Verdict::Denied, Some(libc::EACCES), None),
+                },
             }
         }
         Syscall::Execve | Syscall::Execveat => {
@@ -547,13 +668,19 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 .into_iter()
                 .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
                 .collect();
+            let refused = verdicts::exec_verdict(policy, n.pid, &path);
             (
                 Target::Exec {
                     path,
                     argv,
                     env_names,
                 },
-                Verdict::Allowed,
+                if refused.is_some() {
+                    Verdict::Denied
+                } else {
+                    Verdict::Allowed
+                },
+                refused,
                 None,
             )
         }
@@ -567,13 +694,18 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 libc::SOCK_SEQPACKET => "seqpacket",
                 _ => "other",
             };
-            deny(Target::Socket {
-                addr: Some(SockAddr::Unknown {
-                    number: n.args[0] as u16,
-                }),
-                socket_type: Some(kind.into()),
-                dns_query: None,
-            })
+            (
+                Target::Socket {
+                    addr: Some(SockAddr::Unknown {
+                        number: n.args[0] as u16,
+                    }),
+                    socket_type: Some(kind.into()),
+                    dns_query: None,
+                },
+                Verdict::Denied,
+                Some(libc::EACCES),
+                None,
+            )
         }
         Syscall::Open => {
             let (path_ptr, flags) = match n.nr as i64 {
@@ -590,9 +722,23 @@ fn decide(n: &sys::Notification, syscall: Syscall) -> (Target, Verdict, Option<i
                 _ => (n.args[1], n.args[2]),
             };
             let path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
-            (Target::File { path, flags }, Verdict::Allowed, None)
+            (Target::File { path, flags }, Verdict::Allowed, None, None)
         }
-        Syscall::Other => (Target::Unknown, Verdict::Allowed, None),
+        Syscall::Listen => {
+            let sock = SocketPeek::new(n.pid, n.args[0] as i32);
+            let local = sock.as_ref().and_then(|s| s.local());
+            let refused = verdicts::listen_verdict(policy, local.as_ref());
+            let target = Target::Socket {
+                addr: local,
+                socket_type: sock.as_ref().and_then(|s| s.kind()),
+                dns_query: None,
+            };
+            match refused {
+                Some(errno) => (target, Verdict::Denied, Some(errno), None),
+                None => (target, Verdict::Allowed, None, None),
+            }
+        }
+        Syscall::Other => (Target::Unknown, Verdict::Allowed, None, None),
     }
 }
 
@@ -746,9 +892,21 @@ impl SocketPeek {
             })
     }
 
+    /// The socket's own address (kernel state, not caller memory).
+    fn local(&self) -> Option<SockAddr> {
+        use nix::sys::socket::{SockaddrStorage, getsockname};
+        let a: SockaddrStorage = getsockname(self.fd.as_raw_fd()).ok()?;
+        Self::decode(a)
+    }
+
     fn peer(&self) -> Option<SockAddr> {
-        use nix::sys::socket::{SockaddrLike, SockaddrStorage, getpeername};
+        use nix::sys::socket::{SockaddrStorage, getpeername};
         let a: SockaddrStorage = getpeername(self.fd.as_raw_fd()).ok()?;
+        Self::decode(a)
+    }
+
+    fn decode(a: nix::sys::socket::SockaddrStorage) -> Option<SockAddr> {
+        use nix::sys::socket::SockaddrLike;
         if let Some(v4) = a.as_sockaddr_in() {
             return Some(SockAddr::Inet {
                 ip: IpAddr::V4(v4.ip()),

@@ -6,3 +6,4 @@ pub mod dns;
 pub mod findings;
 pub mod kernel;
 pub mod python;
+pub mod verdicts;

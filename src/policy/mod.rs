@@ -10,9 +10,10 @@ pub mod profile;
 
 use std::path::{Path, PathBuf};
 
+use crate::sandbox::plan::NetworkPlan;
 use crate::sandbox::{Access, LandlockPlan, Layer, Limits, Mode, MountEntry, SandboxPlan};
 
-pub use profile::{Profile, ProfileError};
+pub use profile::{CtypesPolicy, NetworkMode, Profile, ProfileError};
 
 /// Where the build's paths appear inside the sandbox.
 pub mod inside {
@@ -39,6 +40,91 @@ pub struct HostLayout {
     pub symlinks: Vec<(PathBuf, PathBuf)>,
     /// Device nodes that exist.
     pub devices: Vec<PathBuf>,
+    /// The C/C++ toolchain's programs and directories (`gcc`, `cc1`,
+    /// `collect2`, `as`, `ld`, …) and the dynamic loader, symlinks
+    /// resolved: what a `restrict-exec` profile still lets the build run.
+    pub toolchain: Vec<PathBuf>,
+}
+
+/// Program names of the C/C++ toolchain, found in `/usr/bin` also with a
+/// target prefix (`x86_64-linux-gnu-gcc`) or a version (`gcc-12`).
+const TOOLCHAIN_PROGRAMS: &[&str] = &[
+    "cc",
+    "c++",
+    "gcc",
+    "g++",
+    "cpp",
+    "ld",
+    "ld.bfd",
+    "ld.gold",
+    "gold",
+    "as",
+    "ar",
+    "ranlib",
+    "nm",
+    "strip",
+    "objcopy",
+    "gcc-ar",
+    "gcc-nm",
+    "gcc-ranlib",
+];
+/// Directories of the compiler's own programs (`cc1`, `cc1plus`,
+/// `collect2`, `lto-wrapper`), as `gcc -v` shows them on Debian.
+const TOOLCHAIN_DIRS: &[&str] = &["/usr/lib/gcc", "/usr/libexec/gcc"];
+/// Where the dynamic loader lives (the kernel opens it for execution too).
+const LOADER_DIRS: &[&str] = &[
+    "/lib64",
+    "/lib",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+];
+
+/// Is `name` a toolchain program, with or without a target prefix and a
+/// version suffix?
+pub fn is_toolchain_program(name: &str) -> bool {
+    let unprefixed = match name.find("-linux-gnu-") {
+        Some(i) => &name[i + "-linux-gnu-".len()..],
+        None => name,
+    };
+    let unversioned = match unprefixed.rsplit_once('-') {
+        Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => base,
+        _ => unprefixed,
+    };
+    TOOLCHAIN_PROGRAMS.contains(&unversioned)
+}
+
+fn detect_toolchain() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/usr/bin") {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            if is_toolchain_program(&name.to_string_lossy())
+                && let Ok(real) = std::fs::canonicalize(e.path())
+            {
+                found.push(real);
+            }
+        }
+    }
+    for d in TOOLCHAIN_DIRS {
+        if let Ok(real) = std::fs::canonicalize(d) {
+            found.push(real);
+        }
+    }
+    for d in LOADER_DIRS {
+        if let Ok(dir) = std::fs::read_dir(d) {
+            for e in dir.flatten() {
+                if e.file_name().to_string_lossy().starts_with("ld-linux")
+                    && let Ok(real) = std::fs::canonicalize(e.path())
+                {
+                    found.push(real);
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 const SYSTEM_DIRS: &[&str] = &[
@@ -59,6 +145,7 @@ impl HostLayout {
             dirs: Vec::new(),
             symlinks: Vec::new(),
             devices: Vec::new(),
+            toolchain: detect_toolchain(),
         };
         for dir in SYSTEM_DIRS {
             let p = Path::new(dir);
@@ -104,6 +191,9 @@ pub struct BuildPaths {
     /// The degraded mode (no namespaces): the private HOME and TMPDIR on
     /// the host, in the work directory. `None`: the namespaces mode.
     pub without_namespaces: Option<PrivateDirs>,
+    /// The interpreter's executable (symlinks resolved): a `restrict-exec`
+    /// profile lets the build execute it.
+    pub executables: Vec<PathBuf>,
 }
 
 /// Host directories that stand in for the tmpfs HOME and /tmp when there
@@ -235,10 +325,22 @@ pub fn compile(
     }
     let covered_by_system =
         |p: &Path| host.dirs.iter().any(|d| p.starts_with(d)) && !p.starts_with("/etc");
+    let fs = &profile.filesystem;
     let mut read_exec: Vec<PathBuf> = host.dirs.clone();
-    for dir in &paths.read_only_same_path {
-        read_exec.push(dir.clone());
-        if !covered_by_system(dir) {
+    let mut read_only: Vec<PathBuf> = vec!["/proc".into(), "/dev".into()];
+    // The profile's extra paths: bound at their own path, read-only unless
+    // listed under `write`.
+    let mut extra_ro: Vec<PathBuf> = paths.read_only_same_path.clone();
+    extra_ro.extend(fs.exec.iter().cloned());
+    for dir in &fs.read {
+        read_only.push(dir.clone());
+        extra_ro.push(dir.clone());
+    }
+    for dir in &extra_ro {
+        if !fs.read.contains(dir) {
+            read_exec.push(dir.clone());
+        }
+        if !covered_by_system(dir) && !fs.write.iter().any(|w| dir.starts_with(w)) {
             mounts.push(MountEntry::Bind {
                 source: dir.clone(),
                 target: dir.clone(),
@@ -248,6 +350,14 @@ pub fn compile(
     }
     let mut read_write: Vec<PathBuf> =
         vec![inside::TMP.into(), inside::HOME.into(), "/dev/shm".into()];
+    for dir in &fs.write {
+        mounts.push(MountEntry::Bind {
+            source: dir.clone(),
+            target: dir.clone(),
+            access: Access::ReadWrite,
+        });
+        read_write.push(dir.clone());
+    }
     for (host_dir, target, access) in [
         (&paths.src, inside::SRC, Access::ReadWrite),
         (&paths.out, inside::OUT, Access::ReadWrite),
@@ -268,24 +378,60 @@ pub fn compile(
     }
     // Parents before children: a mount must exist before one beneath it.
     mounts.sort_by_key(|m| m.target().components().count());
+    mounts.dedup();
     read_exec.dedup();
 
+    let net = &profile.network;
+    let network = NetworkPlan {
+        mode: net.mode,
+        allow_names: net.allow.iter().map(|a| a.to_string()).collect(),
+        allow: Vec::new(),
+        resolved: Vec::new(),
+        bind_ports: net.bind.clone(),
+    };
+    // Landlock's TCP rules name ports only: an allowlist's ports are its
+    // second wall; loopback mode (any port) leaves connect to the supervisor.
+    let mut tcp_connect: Vec<u16> = match net.mode {
+        NetworkMode::Allowlist => net.allow.iter().map(|a| a.port).collect(),
+        _ => vec![],
+    };
+    tcp_connect.sort_unstable();
+    tcp_connect.dedup();
+    let exec = if fs.restrict_exec {
+        exec_paths(profile, host, paths)
+    } else {
+        vec![]
+    };
     let landlock = LandlockPlan {
         read_exec,
-        read_only: vec!["/proc".into(), "/dev".into()],
+        read_only,
         read_write,
         devices_rw: DEVICES_RW
             .iter()
             .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
             .map(PathBuf::from)
             .collect(),
-        tcp_connect: vec![],
-        tcp_bind: vec![],
-        tcp_connect_by_supervisor: false,
+        tcp_connect,
+        tcp_bind: net.bind.clone(),
+        tcp_connect_by_supervisor: net.mode == NetworkMode::Loopback,
+        restrict_exec: fs.restrict_exec,
+        exec,
     };
 
-    let (env, dropped_env) = environment(profile, paths, host_env);
+    let (mut env, dropped_env) = environment(profile, paths, host_env);
+    for (k, v) in python_policy_env(profile, paths) {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
     let limits = limits_of(profile);
+    // Sharing the host's network namespace leaves the supervisor as the
+    // wall that says which addresses: it is then required, whatever the
+    // event streams.
+    let mut required = profile.require.clone();
+    let supervise = paths.supervise || network.shares_host_netns();
+    if network.shares_host_netns() && !required.contains(&Layer::SeccompNotify) {
+        required.push(Layer::SeccompNotify);
+    }
     let cwd = if paths.src.is_some() {
         PathBuf::from(inside::SRC)
     } else {
@@ -301,15 +447,16 @@ pub fn compile(
             mounts,
             landlock,
             limits,
-            required: profile.require.clone(),
+            required,
             inner_uid: INNER_ID,
             inner_gid: INNER_ID,
             root_maps_to: ROOT_MAPS_TO,
             notify: crate::sandbox::plan::NotifyPlan {
-                enabled: paths.supervise,
-                trace_files: paths.trace_files,
+                enabled: supervise,
+                trace_files: paths.trace_files || fs.record_opens,
             },
             events_fd: None,
+            network,
         },
         dropped_env,
     }
@@ -325,6 +472,7 @@ fn limits_of(profile: &Profile) -> Limits {
         cpu_seconds: l.cpu_seconds.or(defaults.cpu_seconds),
         open_files: l.open_files.or(defaults.open_files),
         wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
+        output_bytes: l.output_size.or(defaults.output_bytes),
     }
 }
 
@@ -342,11 +490,17 @@ fn compile_degraded(
     host_env: &[(String, String)],
 ) -> Compiled {
     let places = Places::of(paths);
+    let fs = &profile.filesystem;
     let mut read_exec: Vec<PathBuf> = host.dirs.clone();
     // Merged-/usr links (/bin -> usr/bin) resolve into /usr, which is there.
     read_exec.extend(paths.read_only_same_path.iter().cloned());
     read_exec.extend(paths.shim.iter().cloned());
+    read_exec.extend(fs.exec.iter().cloned());
     read_exec.dedup();
+    // /proc: the host's. Other processes' memory and environment stay out
+    // of reach: Landlock refuses ptrace access outside the domain.
+    let mut read_only = [vec![PathBuf::from("/proc")], host.devices.clone()].concat();
+    read_only.extend(fs.read.iter().cloned());
     let mut read_write = vec![private.home.clone(), private.tmp.clone()];
     read_write.extend(
         [&paths.src, &paths.out, &paths.control]
@@ -354,11 +508,15 @@ fn compile_degraded(
             .flatten()
             .cloned(),
     );
+    read_write.extend(fs.write.iter().cloned());
+    let exec = if fs.restrict_exec {
+        exec_paths(profile, host, paths)
+    } else {
+        vec![]
+    };
     let landlock = LandlockPlan {
         read_exec,
-        // /proc: the host's. Other processes' memory and environment stay
-        // out of reach: Landlock refuses ptrace access outside the domain.
-        read_only: [vec![PathBuf::from("/proc")], host.devices.clone()].concat(),
+        read_only,
         read_write,
         devices_rw: DEVICES_RW
             .iter()
@@ -368,8 +526,14 @@ fn compile_degraded(
         tcp_connect: vec![],
         tcp_bind: vec![],
         tcp_connect_by_supervisor: false,
+        restrict_exec: fs.restrict_exec,
+        exec,
     };
     let (mut env, dropped_env) = environment(profile, paths, host_env);
+    for (k, v) in python_policy_env(profile, paths) {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
     for (k, v) in &mut env {
         match k.as_str() {
             "HOME" => *v = places.home.display().to_string(),
@@ -404,10 +568,94 @@ fn compile_degraded(
                 trace_files: paths.trace_files,
             },
             events_fd: None,
+            // No network namespace to share or to keep empty: the degraded
+            // mode's own filter and supervisor refuse every socket family
+            // but unix, whatever the profile's network mode (stricter than
+            // loopback and allowlist, which it cannot offer).
+            network: NetworkPlan::default(),
         },
         dropped_env,
     }
 }
+
+/// What a `restrict-exec` profile may execute: the interpreter, the
+/// non-system directories it and the build env live in, the toolchain and
+/// the dynamic loader, and the profile's `exec` paths.
+fn exec_paths(profile: &Profile, host: &HostLayout, paths: &BuildPaths) -> Vec<PathBuf> {
+    let system = |p: &Path| host.dirs.iter().any(|d| p.starts_with(d));
+    let mut exec: Vec<PathBuf> = paths.executables.clone();
+    exec.extend(
+        paths
+            .read_only_same_path
+            .iter()
+            .filter(|p| !system(p))
+            .cloned(),
+    );
+    exec.extend(paths.bin_dir.iter().cloned());
+    exec.extend(host.toolchain.iter().cloned());
+    exec.extend(profile.filesystem.exec.iter().cloned());
+    exec.sort();
+    exec.dedup();
+    exec
+}
+
+/// Resolve an allowlist's names, here, outside the sandbox (the build
+/// cannot answer for itself): every address each `host:port` has.
+pub fn resolve_network(network: &mut NetworkPlan) -> Result<(), ProfileError> {
+    use std::net::ToSocketAddrs;
+    if network.mode != NetworkMode::Allowlist {
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    let mut per_entry = Vec::new();
+    for name in &network.allow_names {
+        let resolved: Vec<std::net::SocketAddr> = name
+            .to_socket_addrs()
+            .map_err(|e| ProfileError::Resolve {
+                entry: name.clone(),
+                error: e.to_string(),
+            })?
+            .collect();
+        if resolved.is_empty() {
+            return Err(ProfileError::Resolve {
+                entry: name.clone(),
+                error: "no addresses".into(),
+            });
+        }
+        all.extend(resolved.iter().copied());
+        per_entry.push((name.clone(), resolved));
+    }
+    all.sort();
+    all.dedup();
+    network.allow = all;
+    network.resolved = per_entry;
+    Ok(())
+}
+
+/// Environment variables that tell the audit hook (shim/sitecustomize.py)
+/// what the profile refuses in Python.
+pub fn python_policy_env(profile: &Profile, paths: &BuildPaths) -> Vec<(String, String)> {
+    match profile.python.ctypes {
+        CtypesPolicy::Any => vec![],
+        CtypesPolicy::System => {
+            let mut allowed: Vec<String> = SYSTEM_LIB_DIRS.iter().map(|s| s.to_string()).collect();
+            allowed.extend(
+                paths
+                    .read_only_same_path
+                    .iter()
+                    .map(|p| p.display().to_string()),
+            );
+            vec![
+                ("SDIST_BOX_CTYPES".into(), "system".into()),
+                ("SDIST_BOX_CTYPES_ALLOW".into(), allowed.join(":")),
+            ]
+        }
+    }
+}
+
+/// Library directories `ctypes = "system"` accepts.
+pub const SYSTEM_LIB_DIRS: &[&str] =
+    &["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"];
 
 fn environment(
     profile: &Profile,
@@ -465,6 +713,10 @@ mod tests {
                 ("/lib64".into(), "usr/lib64".into()),
             ],
             devices: vec!["/dev/null".into(), "/dev/urandom".into()],
+            toolchain: vec![
+                "/usr/bin/x86_64-linux-gnu-gcc-12".into(),
+                "/usr/lib/gcc".into(),
+            ],
         }
     }
 
@@ -480,8 +732,179 @@ mod tests {
                 "/root/.cache/sdist-box/envs/abc".into(),
             ],
             bin_dir: Some("/root/.cache/sdist-box/envs/abc".into()),
+            executables: vec!["/root/.pyenv/versions/3.11.7/bin/python3.11".into()],
             ..BuildPaths::default()
         }
+    }
+
+    fn with(extra: &str) -> Compiled {
+        let text = format!("version = 1\ndescription = \"t\"\n{extra}");
+        let profile = Profile::parse(&text, "t.toml").unwrap();
+        compile(
+            &profile,
+            &host(),
+            &paths(),
+            vec!["/usr/bin/python3".into()],
+            &[],
+        )
+    }
+
+    fn bind(c: &Compiled, target: &str) -> Option<Access> {
+        c.plan.mounts.iter().find_map(|m| match m {
+            MountEntry::Bind {
+                target: t, access, ..
+            } if t == Path::new(target) => Some(*access),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn filesystem_knobs_bind_and_rule_each_path() {
+        let c = with(
+            "[filesystem]\nread = [\"/srv/data\"]\nwrite = [\"/var/scratch\"]\nexec = [\"/opt/tools\"]\n",
+        );
+        assert_eq!(bind(&c, "/srv/data"), Some(Access::ReadOnly));
+        assert_eq!(bind(&c, "/var/scratch"), Some(Access::ReadWrite));
+        assert_eq!(bind(&c, "/opt/tools"), Some(Access::ReadOnly));
+        let ll = &c.plan.landlock;
+        assert!(ll.read_only.contains(&PathBuf::from("/srv/data")));
+        assert!(!ll.read_exec.contains(&PathBuf::from("/srv/data")));
+        assert!(ll.read_write.contains(&PathBuf::from("/var/scratch")));
+        assert!(ll.read_exec.contains(&PathBuf::from("/opt/tools")));
+        assert!(!ll.restrict_exec);
+        // A path inside a system dir needs no second read-only bind.
+        let c = with("[filesystem]\nread = [\"/usr/share/dict\"]\n");
+        assert_eq!(bind(&c, "/usr/share/dict"), None);
+        assert!(
+            c.plan
+                .landlock
+                .read_only
+                .contains(&PathBuf::from("/usr/share/dict"))
+        );
+    }
+
+    #[test]
+    fn restrict_exec_allows_the_interpreter_env_and_toolchain_only() {
+        let c = with("[filesystem]\nrestrict-exec = true\nexec = [\"/opt/tools\"]\n");
+        let ll = &c.plan.landlock;
+        assert!(ll.restrict_exec);
+        for p in [
+            "/root/.pyenv/versions/3.11.7/bin/python3.11",
+            "/root/.pyenv/versions/3.11.7",
+            "/root/.cache/sdist-box/envs/abc",
+            "/usr/bin/x86_64-linux-gnu-gcc-12",
+            "/usr/lib/gcc",
+            "/opt/tools",
+        ] {
+            assert!(
+                ll.exec.contains(&PathBuf::from(p)),
+                "{p} missing: {:?}",
+                ll.exec
+            );
+        }
+        // Not the system dirs wholesale (they hold sh and curl), nor the tree.
+        for p in ["/usr", "/usr/lib/python3.11", "/build/src", "/tmp"] {
+            assert!(!ll.exec.contains(&PathBuf::from(p)), "{p}");
+        }
+        assert!(with("").plan.landlock.exec.is_empty());
+    }
+
+    #[test]
+    fn toolchain_program_names() {
+        for n in [
+            "gcc",
+            "gcc-12",
+            "x86_64-linux-gnu-gcc-12",
+            "cc",
+            "c++",
+            "ld.bfd",
+            "as",
+            "ar",
+        ] {
+            assert!(is_toolchain_program(n), "{n}");
+        }
+        for n in [
+            "sh",
+            "curl",
+            "bash",
+            "python3",
+            "x86_64-linux-gnu-python3-config",
+            "gcov",
+        ] {
+            assert!(!is_toolchain_program(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn network_modes_compile_to_netns_supervisor_and_ports() {
+        use crate::sandbox::Layer;
+        let none = with("");
+        assert!(!none.plan.network.shares_host_netns());
+        assert!(none.plan.landlock.tcp_connect.is_empty());
+        assert!(!none.plan.landlock.tcp_connect_by_supervisor);
+
+        let lo = with("[network]\nmode = \"loopback\"\nbind = [0]\n");
+        assert!(lo.plan.network.shares_host_netns());
+        assert!(lo.plan.landlock.tcp_connect_by_supervisor);
+        assert_eq!(lo.plan.landlock.tcp_bind, vec![0]);
+        // The supervisor is the wall: on and required, whatever the streams.
+        assert!(lo.plan.notify.enabled);
+        assert!(lo.plan.required.contains(&Layer::SeccompNotify));
+
+        let mut al = with(
+            "[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:8080\", \"localhost:9000\"]\n",
+        );
+        assert_eq!(al.plan.landlock.tcp_connect, vec![8080, 9000]);
+        assert!(!al.plan.landlock.tcp_connect_by_supervisor);
+        assert!(
+            al.plan.network.allow.is_empty(),
+            "resolved later, not by compile"
+        );
+        resolve_network(&mut al.plan.network).unwrap();
+        assert!(
+            al.plan
+                .network
+                .allow
+                .contains(&"127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(al.plan.network.resolved.len(), 2);
+        assert!(
+            al.plan.network.resolved[1]
+                .1
+                .iter()
+                .all(|a| a.port() == 9000 && a.ip().is_loopback())
+        );
+    }
+
+    #[test]
+    fn limits_output_size_fail_on_and_ctypes() {
+        let c = with("fail-on = \"evasion\"\n[limits]\noutput-size = \"64M\"\n");
+        assert_eq!(c.plan.limits.output_bytes, Some(64 << 20));
+        assert_eq!(with("").plan.limits.output_bytes, Some(2 << 30));
+        let c = with("[python]\nctypes = \"system\"\n");
+        let get = |k: &str| {
+            c.plan
+                .env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("SDIST_BOX_CTYPES").as_deref(), Some("system"));
+        let allow = get("SDIST_BOX_CTYPES_ALLOW").unwrap();
+        assert!(
+            allow
+                .split(':')
+                .any(|p| p == "/root/.cache/sdist-box/envs/abc")
+        );
+        assert!(allow.split(':').any(|p| p == "/usr/lib"));
+        assert!(!allow.contains("/build/src") && !allow.contains("/tmp"));
+        assert!(
+            with("")
+                .plan
+                .env
+                .iter()
+                .all(|(k, _)| k != "SDIST_BOX_CTYPES")
+        );
     }
 
     fn compiled(env: &[(&str, &str)]) -> Compiled {

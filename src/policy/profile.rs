@@ -1,7 +1,9 @@
 //! Profiles: named, versioned TOML files saying what a build may do.
 //!
-//! Unknown fields are errors (with the line, from the TOML parser), so a typo
-//! never silently widens or narrows a sandbox.
+//! Unknown fields are errors (with the file, line and field, from the TOML
+//! parser), so a typo never silently widens or narrows a sandbox. Values are
+//! validated while they are parsed (absolute paths without `~` or `..`,
+//! `host:port` entries, sizes), so those errors carry the line too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use crate::sandbox::Layer;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../profiles/default.toml")),
     ("observe", include_str!("../../profiles/observe.toml")),
+    ("strict", include_str!("../../profiles/strict.toml")),
 ];
 
 #[non_exhaustive]
@@ -28,6 +31,8 @@ pub enum ProfileError {
     },
     #[error("invalid profile `{origin}`: {message}")]
     Invalid { origin: String, message: String },
+    #[error("cannot resolve the network allowlist entry `{entry}`: {error}")]
+    Resolve { entry: String, error: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +51,16 @@ pub struct Profile {
     /// mode cannot enforce is said on the terminal and in the report.
     #[serde(default, rename = "allow-degraded")]
     pub allow_degraded: bool,
+    #[serde(default)]
+    pub filesystem: FilesystemPolicy,
+    #[serde(default)]
+    pub network: NetworkPolicy,
+    #[serde(default)]
+    pub python: PythonPolicy,
+    /// Which findings fail `build` (exit code 1) unless `--fail-on` says
+    /// otherwise: `blocked` (the default), `evasion`, `any`, `never`.
+    #[serde(default, rename = "fail-on")]
+    pub fail_on: Option<FailOnPolicy>,
     /// Set by the loader: the built-in name or the file path.
     #[serde(skip)]
     pub origin: String,
@@ -58,6 +73,147 @@ pub struct EnvironmentPolicy {
     pub pass: Vec<String>,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+}
+
+/// Extra paths of the host, beyond the system directories, the interpreter
+/// and the build environment that every build sees.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesystemPolicy {
+    /// Bound read-only at the same path (read and list).
+    #[serde(default, deserialize_with = "abs_paths")]
+    pub read: Vec<PathBuf>,
+    /// Bound read-write at the same path.
+    #[serde(default, deserialize_with = "abs_paths")]
+    pub write: Vec<PathBuf>,
+    /// Bound read-only at the same path, with the right to execute.
+    #[serde(default, deserialize_with = "abs_paths")]
+    pub exec: Vec<PathBuf>,
+    /// Execute only the interpreter, the build environment, the C/C++
+    /// toolchain and `exec`; everything else (`/bin/sh`, `curl`, a script
+    /// the build wrote) is refused by Landlock.
+    #[serde(default)]
+    pub restrict_exec: bool,
+    /// Also record every file the build opens (the open family through the
+    /// supervisor; like `--trace-files`).
+    #[serde(default)]
+    pub record_opens: bool,
+}
+
+/// Where the build may connect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// An empty network namespace: nothing, not even the host's loopback.
+    #[default]
+    None,
+    /// The host's loopback addresses (127.0.0.0/8, ::1), any port.
+    Loopback,
+    /// Only the `host:port` pairs of `allow`.
+    Allowlist,
+}
+
+impl NetworkMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Loopback => "loopback",
+            NetworkMode::Allowlist => "allowlist",
+        }
+    }
+}
+
+/// One `host:port` of an allowlist, as written (resolved at run time, by
+/// sdist-box itself, outside the sandbox).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AllowEntry {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for AllowEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl AllowEntry {
+    /// `host:port`, `1.2.3.4:443`, `[::1]:8080`.
+    pub fn parse(text: &str) -> Result<AllowEntry, String> {
+        let bad =
+            || format!("`{text}` is not `host:port` (like \"127.0.0.1:8080\" or \"[::1]:5432\")");
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+            h.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            (h, p)
+        } else {
+            text.rsplit_once(':').ok_or_else(bad)?
+        };
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && (host.contains(':')
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+        if !host_ok || port == 0 {
+            return Err(bad());
+        }
+        Ok(AllowEntry {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetworkPolicy {
+    #[serde(default)]
+    pub mode: NetworkMode,
+    /// `host:port` pairs `connect` (and `sendto`) may reach; names are
+    /// resolved by sdist-box when the build starts. Only with `mode =
+    /// "allowlist"`.
+    #[serde(default, deserialize_with = "allow_entries")]
+    pub allow: Vec<AllowEntry>,
+    /// TCP ports the build may `bind` on a loopback address (servers a
+    /// build starts for its own tests). Port 0 means "any free port".
+    #[serde(default)]
+    pub bind: Vec<u16>,
+}
+
+/// What the audit hook refuses in Python.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CtypesPolicy {
+    /// `ctypes` may load any library the sandbox can read.
+    #[default]
+    Any,
+    /// Only libraries in the build environment, the interpreter's
+    /// directories and the system library directories (or found by the
+    /// loader's own search, a bare name like `libc.so.6`).
+    System,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonPolicy {
+    #[serde(default)]
+    pub ctypes: CtypesPolicy,
+}
+
+/// `fail-on` in a profile (the same words as `--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailOnPolicy {
+    Blocked,
+    Evasion,
+    Any,
+    Never,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,6 +229,78 @@ pub struct LimitsPolicy {
     pub wall_seconds: Option<u64>,
     #[serde(default, deserialize_with = "size")]
     pub tmp_size: Option<u64>,
+    /// Largest wheel copied out; the build log keeps at most this much too
+    /// (and never more than 64 MiB).
+    #[serde(default, deserialize_with = "size")]
+    pub output_size: Option<u64>,
+}
+
+/// Paths in a profile: absolute, no `~`, no `.`/`..`, no NUL, and not `/`
+/// itself (that would hand the build the whole host).
+pub fn check_profile_path(text: &str) -> Result<PathBuf, String> {
+    if text.starts_with('~') {
+        return Err(format!(
+            "`{text}`: `~` is not expanded in profiles (the sandbox has its own empty HOME); write the absolute path"
+        ));
+    }
+    if !text.starts_with('/') {
+        return Err(format!("`{text}` is not an absolute path"));
+    }
+    let p = Path::new(text);
+    if p.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir | std::path::Component::CurDir
+        )
+    }) || text.contains('\0')
+    {
+        return Err(format!("`{text}` must not contain `.` or `..` components"));
+    }
+    if p.parent().is_none() {
+        return Err("`/` would give the build the whole host; name the directories".to_string());
+    }
+    // The sandbox's own places: the host's cannot be put over or under them.
+    const RESERVED: &[&str] = &["/proc", "/dev", "/build", "/sdist-box", "/home/build"];
+    const RESERVED_EXACT: &[&str] = &["/tmp", "/home"];
+    if RESERVED.iter().any(|r| p.starts_with(r)) || RESERVED_EXACT.iter().any(|r| p == Path::new(r))
+    {
+        return Err(format!(
+            "`{text}` is one of the sandbox's own places ({} and {}); name a directory elsewhere",
+            RESERVED.join(", "),
+            RESERVED_EXACT.join(", ")
+        ));
+    }
+    Ok(p.to_path_buf())
+}
+
+/// One path, validated as it is parsed (so the error has its own line).
+struct ProfilePath(PathBuf);
+
+impl<'de> Deserialize<'de> for ProfilePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        check_profile_path(&text)
+            .map(ProfilePath)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for AllowEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        AllowEntry::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn abs_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(Vec::<ProfilePath>::deserialize(d)?
+        .into_iter()
+        .map(|p| p.0)
+        .collect())
+}
+
+fn allow_entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AllowEntry>, D::Error> {
+    Vec::<AllowEntry>::deserialize(d)
 }
 
 fn layers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Layer>, D::Error> {
@@ -132,12 +360,44 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     }
 }
 
+/// `line 3, field `network_mode`: unknown field …` from a TOML error: the
+/// line of its span, and the key written on that line (or the nearest one
+/// above, for a value inside a multi-line array).
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().to_string();
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let lines: Vec<&str> = text.lines().collect();
+    let key = lines
+        .iter()
+        .take(line_no.min(lines.len()))
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            if l.starts_with('#') {
+                return None;
+            }
+            if l.starts_with('[') && !l.contains('=') {
+                return Some(l.to_string());
+            }
+            let (k, _) = l.split_once('=')?;
+            Some(k.trim().trim_matches('"').to_string())
+        });
+    match key {
+        Some(k) if !k.is_empty() => format!("line {line_no}, field `{k}`: {message}"),
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
 impl Profile {
     /// Parse profile text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
         let mut profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Invalid {
             origin: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: describe_toml_error(text, &e),
         })?;
         if profile.version != 1 {
             return Err(ProfileError::Invalid {
@@ -147,6 +407,22 @@ impl Profile {
                     profile.version
                 ),
             });
+        }
+        let invalid = |message: String| ProfileError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let net = &profile.network;
+        if net.mode == NetworkMode::Allowlist && net.allow.is_empty() {
+            return Err(invalid(
+                "[network] mode = \"allowlist\" needs `allow = [\"host:port\", …]`".into(),
+            ));
+        }
+        if net.mode != NetworkMode::Allowlist && !net.allow.is_empty() {
+            return Err(invalid(format!(
+                "[network] allow is only used with mode = \"allowlist\" (the mode is \"{}\")",
+                net.mode.name()
+            )));
         }
         profile.origin = origin.to_string();
         Ok(profile)
@@ -236,6 +512,104 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("version 2"), "{e}");
+    }
+
+    fn err(text: &str) -> String {
+        Profile::parse(text, "/etc/sdist-box/site.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn malformed_values_name_file_line_and_field() {
+        let e = err("version = 1\ndescription = \"x\"\n[filesystem]\nread = [\"~/.ssh\"]\n");
+        assert!(e.contains("/etc/sdist-box/site.toml"), "{e}");
+        assert!(e.contains("line 4, field `read`"), "{e}");
+        assert!(e.contains("`~` is not expanded"), "{e}");
+        let e = err(
+            "version = 1\ndescription = \"x\"\n[filesystem]\nwrite = [\n  \"/srv/ok\",\n  \"relative/dir\",\n]\n",
+        );
+        // The line of the field (the entry itself is quoted).
+        assert!(e.contains("line 4, field `write`"), "{e}");
+        assert!(e.contains("`relative/dir`"), "{e}");
+        assert!(e.contains("not an absolute path"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[filesystem]\nexec = [\"/usr/../root\"]\n");
+        assert!(e.contains("`..`"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[filesystem]\nread = [\"/\"]\n");
+        assert!(e.contains("whole host"), "{e}");
+        for reserved in [
+            "/proc/1",
+            "/home",
+            "/home/build/x",
+            "/build/src",
+            "/tmp",
+            "/dev",
+        ] {
+            let e = err(&format!(
+                "version = 1\ndescription = \"x\"\n[filesystem]\nwrite = [\"{reserved}\"]\n"
+            ));
+            assert!(e.contains("the sandbox's own places"), "{reserved}: {e}");
+        }
+        assert!(check_profile_path("/tmp/shared").is_ok());
+        assert!(check_profile_path("/home/alice/data").is_ok());
+        let e = err(
+            "version = 1\ndescription = \"x\"\n[network]\nmode = \"allowlist\"\nallow = [\"example.org\"]\n",
+        );
+        assert!(e.contains("line 5, field `allow`"), "{e}");
+        assert!(e.contains("not `host:port`"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[network]\nmode = \"open\"\n");
+        assert!(e.contains("line 4, field `mode`"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[netwrk]\nmode = \"none\"\n");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("netwrk"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\nfail-on = \"sometimes\"\n");
+        assert!(e.contains("line 3, field `fail-on`"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[limits]\noutput-size = \"huge\"\n");
+        assert!(e.contains("line 4, field `output-size`"), "{e}");
+    }
+
+    #[test]
+    fn network_modes_and_allowlist_entries() {
+        let p = Profile::parse(
+            "version = 1\ndescription = \"x\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:8080\", \"[::1]:9\", \"pypi.internal:443\"]\nbind = [0]\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(p.network.mode, NetworkMode::Allowlist);
+        let shown: Vec<String> = p.network.allow.iter().map(|a| a.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1:8080", "[::1]:9", "pypi.internal:443"]);
+        assert_eq!(p.network.bind, vec![0]);
+        // An allowlist needs entries; entries need the allowlist mode.
+        let e = err("version = 1\ndescription = \"x\"\n[network]\nmode = \"allowlist\"\n");
+        assert!(e.contains("needs `allow"), "{e}");
+        let e = err("version = 1\ndescription = \"x\"\n[network]\nallow = [\"a:1\"]\n");
+        assert!(e.contains("only used with mode = \"allowlist\""), "{e}");
+        assert!(AllowEntry::parse("host:0").is_err());
+        assert!(AllowEntry::parse("bad host:80").is_err());
+        assert!(AllowEntry::parse("[not-v6]:80").is_err());
+    }
+
+    #[test]
+    fn shipped_profiles_say_what_the_issue_asks() {
+        let d = Profile::load("default").unwrap();
+        assert_eq!(d.network.mode, NetworkMode::None);
+        assert!(!d.filesystem.restrict_exec);
+        let s = Profile::load("strict").unwrap();
+        assert!(s.filesystem.restrict_exec);
+        assert_eq!(s.python.ctypes, CtypesPolicy::System);
+        assert_eq!(s.network.mode, NetworkMode::None);
+        let o = Profile::load("observe").unwrap();
+        assert_eq!(o.network.mode, NetworkMode::None);
+        assert!(o.filesystem.record_opens);
+        assert!(!o.filesystem.read.is_empty());
+        assert_eq!(o.fail_on, Some(FailOnPolicy::Never));
+        // The site example parses and uses every section.
+        let text = include_str!("../../profiles/site-example.toml");
+        let site = Profile::parse(text, "site-example.toml").unwrap();
+        assert_eq!(site.network.mode, NetworkMode::Allowlist);
+        assert!(!site.filesystem.read.is_empty());
+        assert!(site.limits.output_size.is_some());
+        assert!(site.fail_on.is_some());
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct BuildReport {
     pub hooks: Vec<HookRun>,
     pub outcome: Outcome,
     pub wheel: Option<WheelInfo>,
+    /// What the wheel carries (absent when no wheel was built).
+    pub wheel_check: Option<crate::wheelcheck::WheelCheck>,
+    /// Present with `--check-reproducible`.
+    pub reproducible: Option<crate::reproducible::Reproducibility>,
     pub log: Option<PathBuf>,
     pub timings: Timings,
     /// What the package tried, most serious first.
@@ -44,6 +48,9 @@ pub struct BuildReport {
     /// `--ask`: every question and how it was settled, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<crate::events::ask::Decision>,
+    /// What the `--pre-build` hook did (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_build: Option<crate::prebuild::PreBuild>,
 }
 
 /// Volume of the two event streams over the whole build.
@@ -89,6 +96,43 @@ pub struct ProfileInfo {
     pub name: String,
     pub description: String,
     pub required_layers: Vec<Layer>,
+    /// The network mode and, for an allowlist, what each entry resolved to
+    /// (absent until a sandbox was planned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkInfo>,
+}
+
+/// The network the build was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkInfo {
+    pub mode: crate::policy::NetworkMode,
+    /// Allowlist entries as written, with the addresses sdist-box resolved
+    /// them to (outside the sandbox) and lets `connect` reach.
+    pub allow: Vec<AllowResolved>,
+    pub bind_ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowResolved {
+    pub entry: String,
+    pub addresses: Vec<std::net::SocketAddr>,
+}
+
+impl NetworkInfo {
+    pub fn from_plan(plan: &crate::sandbox::plan::NetworkPlan) -> NetworkInfo {
+        NetworkInfo {
+            mode: plan.mode,
+            allow: plan
+                .resolved
+                .iter()
+                .map(|(entry, addresses)| AllowResolved {
+                    entry: entry.clone(),
+                    addresses: addresses.clone(),
+                })
+                .collect(),
+            bind_ports: plan.bind_ports.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +192,20 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The name used in the JSON report and the stage events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::Ran => "ran",
+            Status::BuildFailed => "build-failed",
+            Status::Refused => "refused",
+            Status::SandboxUnavailable => "sandbox-unavailable",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// A resource limit the build ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -183,6 +241,12 @@ pub struct Timings {
     pub buildenv_ms: f64,
     pub requires_ms: f64,
     pub wheel_ms: f64,
+    /// `prepare_metadata_for_build_wheel`, its own sandboxed run.
+    pub prepare_metadata_ms: f64,
+    /// The `--pre-build` hook, with hashing the tree before and after.
+    pub pre_build_ms: f64,
+    /// Reading the wheel and comparing it with the sdist as shipped.
+    pub wheel_check_ms: f64,
     pub total_ms: f64,
 }
 

@@ -13,6 +13,7 @@ fn rule_id(f: &Finding) -> String {
     let severity = match f.severity {
         Severity::Evasion => "evasion",
         Severity::Blocked => "blocked",
+        Severity::Review => "review",
         Severity::Notice => "notice",
     };
     format!("{severity}/{}", f.kind.name())
@@ -21,6 +22,7 @@ fn rule_id(f: &Finding) -> String {
 fn level(f: &Finding) -> &'static str {
     match f.severity {
         Severity::Evasion | Severity::Blocked => "error",
+        Severity::Review => "warning",
         Severity::Notice => "note",
     }
 }
@@ -52,6 +54,12 @@ pub fn render(report: &BuildReport) -> Value {
         if !f.process_chain.is_empty() {
             text.push_str(&format!("; process chain: {}", f.process_chain.join(" → ")));
         }
+        if let Some(s) = &f.suggestion {
+            text.push_str(&format!(
+                ". To allow it (never applied automatically), the profile line(s): {}",
+                s.replace('\n', " ⏎ ")
+            ));
+        }
         let mut result = json!({
             "ruleId": id,
             "ruleIndex": rule_index,
@@ -63,19 +71,22 @@ pub fn render(report: &BuildReport) -> Value {
                 "target": f.target,
                 "count": f.count,
                 "seenBy": f.seen_by,
+                "suggestion": f.suggestion,
             },
         });
         if let Some(o) = f.origin.as_ref().filter(|o| o.in_sdist) {
-            let mut region = json!({"startLine": o.line.max(1)});
-            if let Some(t) = &o.text {
-                region["snippet"] = json!({"text": t});
-            }
-            result["locations"] = json!([{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": o.file, "uriBaseId": "SDISTROOT"},
-                    "region": region,
+            let mut location = json!({
+                "artifactLocation": {"uri": o.file, "uriBaseId": "SDISTROOT"},
+            });
+            // Line 0: the whole file (a binary shipped in the sdist).
+            if o.line > 0 {
+                let mut region = json!({"startLine": o.line});
+                if let Some(t) = &o.text {
+                    region["snippet"] = json!({"text": t});
                 }
-            }]);
+                location["region"] = region;
+            }
+            result["locations"] = json!([{ "physicalLocation": location }]);
         }
         results.push(result);
     }

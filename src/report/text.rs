@@ -60,6 +60,9 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         let _ = writeln!(out, "  wheel    {}", w.path.display());
         let _ = writeln!(out, "  sha256   {}", w.sha256);
     }
+    if let Some(c) = &report.wheel_check {
+        let _ = writeln!(out, "  contents {}", crate::wheelcheck::summary_line(c));
+    }
     if let Some(reason) = &report.outcome.reason {
         let _ = writeln!(out, "  reason   {}", one_line(reason, 400));
     }
@@ -71,6 +74,17 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             one_line(&bs.build_backend, 100),
             one_line(&bs.requires.join(", "), 200)
         );
+    }
+    if let Some(pre) = &report.pre_build {
+        let what = if pre.modified {
+            format!(
+                "changed {} file(s) of the sources before the build (listed in the report)",
+                pre.changes.len()
+            )
+        } else {
+            "left the sources unchanged".to_string()
+        };
+        let _ = writeln!(out, "  pre-build `{}` {what}", one_line(&pre.command, 100));
     }
     if let Some(sb) = &report.sandbox {
         let layers: Vec<String> = sb
@@ -84,6 +98,32 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
             })
             .collect();
         let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+        let _ = writeln!(out, "  profile  {}", one_line(&report.profile.name, 200));
+        if let Some(net) = report
+            .profile
+            .network
+            .as_ref()
+            .filter(|n| n.mode != crate::policy::NetworkMode::None)
+        {
+            let allow: Vec<String> = net
+                .allow
+                .iter()
+                .map(|a| {
+                    let addrs: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+                    format!("{} → {}", one_line(&a.entry, 100), addrs.join(" "))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  network  {}{}",
+                net.mode.name(),
+                if allow.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", allow.join(", "))
+                }
+            );
+        }
         // What was not (fully) enforced, in words: the degraded mode, or
         // an older kernel under a profile that allows it.
         for l in &sb.enforcement.layers {
@@ -114,7 +154,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         "  time     {:.2} s (build env {:.2} s, hooks {:.2} s)",
         t.total_ms / 1e3,
         t.buildenv_ms / 1e3,
-        (t.requires_ms + t.wheel_ms) / 1e3
+        (t.requires_ms + t.prepare_metadata_ms + t.wheel_ms) / 1e3
     );
     for d in &report.decisions {
         let _ = writeln!(
@@ -127,6 +167,13 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
     }
     if let Some(log) = &report.log {
         let _ = writeln!(out, "  log      {}", log.display());
+    }
+    if let Some(r) = &report.reproducible {
+        let _ = writeln!(
+            out,
+            "  reproducible {}",
+            crate::reproducible::summary_line(r)
+        );
     }
     out
 }
@@ -149,13 +196,19 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
             (Severity::Evasion, _) => style.paint("1;35", "EVASION"),
             (Severity::Blocked, _) => style.paint("1;31", "BLOCKED"),
             (_, FindingVerdict::Blocked) => style.paint("31", "BLOCKED"),
+            (Severity::Review, _) => style.paint("1;33", "REVIEW"),
+            (Severity::Notice, _) if f.kind.is_wheel() => style.paint("36", "WHEEL"),
             (Severity::Notice, FindingVerdict::Allowed) => style.paint("33", "ALLOWED"),
         };
-        let location = f
-            .origin
-            .as_ref()
-            .map(|o| format!("{}:{}", one_line(&o.file, 80), o.line))
-            .unwrap_or_else(|| "(no Python origin)".into());
+        let location = match &f.origin {
+            Some(o) if o.line == 0 => format!("sdist: {}", one_line(&o.file, 80)),
+            Some(o) if o.supplied_by == "wheel-check" => {
+                format!("sdist: {}:{}", one_line(&o.file, 80), o.line)
+            }
+            Some(o) => format!("{}:{}", one_line(&o.file, 80), o.line),
+            None if f.kind.is_wheel() => "(in the wheel)".into(),
+            None => "(no Python origin)".into(),
+        };
         let count = if f.count > 1 {
             format!(" ×{}", f.count)
         } else {
@@ -178,6 +231,18 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
         if f.process_chain.len() > 1 {
             let chain: Vec<String> = f.process_chain.iter().map(|c| one_line(c, 60)).collect();
             let _ = writeln!(out, "           via {}", chain.join(" → "));
+        }
+        if let Some(s) = &f.suggestion {
+            // Profile lines are built by sdist-box, but may quote a path or
+            // address the package chose: escaped line by line.
+            let lines: Vec<String> = s.lines().map(|l| one_line(l, 200)).collect();
+            let _ = writeln!(
+                out,
+                "           to allow it (your decision; never applied automatically), in a profile:"
+            );
+            for l in lines {
+                let _ = writeln!(out, "             {l}");
+            }
         }
     }
     out

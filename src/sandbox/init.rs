@@ -128,6 +128,9 @@ pub fn main(args: &[String]) -> ! {
         init.fail("set the parent-death signal", e, None);
     }
     let degraded = plan.mode == Mode::Degraded;
+    // The degraded mode has no network namespace at all; its own filter
+    // refuses every socket family but unix.
+    let host_netns = !degraded && plan.network.shares_host_netns();
     if degraded {
         // 2–9 without namespaces: see `degraded_layers`.
         if let Err((step, e)) = enter_degraded() {
@@ -141,7 +144,11 @@ pub fn main(args: &[String]) -> ! {
         }
         layers.push(enforced(
             Layer::Namespaces,
-            "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into(),
+            if host_netns {
+                "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
+            } else {
+                "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
+            },
         ));
         // 3. Mounts: nothing we do may propagate back to the host.
         if let Err(e) = mount(
@@ -192,14 +199,31 @@ pub fn main(args: &[String]) -> ! {
                 plan.mounts.len()
             ),
         ));
-        // 8. Loopback up, or even loopback traffic fails.
-        if let Err(e) = sys::loopback_up() {
-            init.fail("bring up the loopback interface", e, Some(Layer::Network));
+        // 8. Loopback up, or even loopback traffic fails. In the host's network
+        //    namespace (loopback, allowlist modes) the walls are the socket
+        //    family filter, the supervisor's connect verdicts and Landlock's
+        //    TCP rules (steps 12–14).
+        if host_netns {
+            layers.push(enforced(
+                Layer::Network,
+                format!(
+                    "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
+                    plan.network.mode.name(),
+                    match plan.network.mode {
+                        crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
+                        _ => "loopback addresses".to_string(),
+                    }
+                ),
+            ));
+        } else {
+            if let Err(e) = sys::loopback_up() {
+                init.fail("bring up the loopback interface", e, Some(Layer::Network));
+            }
+            layers.push(enforced(
+                Layer::Network,
+                "empty network namespace: only `lo`, no route out".into(),
+            ));
         }
-        layers.push(enforced(
-            Layer::Network,
-            "empty network namespace: only `lo`, no route out".into(),
-        ));
         // 9. An unprivileged uid inside: a nested user namespace maps the
         //    command's uid to our root (which is the unprivileged host uid).
         if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
@@ -243,6 +267,8 @@ pub fn main(args: &[String]) -> ! {
     let filters = seccomp::deny_filter().and_then(|d| {
         let extra = if degraded {
             Some(seccomp::degraded_filter(plan.notify.enabled)?)
+        } else if host_netns {
+            Some(seccomp::socket_family_filter()?)
         } else {
             None
         };
@@ -279,6 +305,9 @@ pub fn main(args: &[String]) -> ! {
     let mut listener = None;
     if plan.notify.enabled {
         let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        if host_netns {
+            nrs.extend(seccomp::NOTIFIED_SHARED_NETNS.iter().map(|&(_, nr)| nr));
+        }
         if plan.notify.trace_files {
             nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
         }

@@ -62,25 +62,38 @@ fn rules_for<'a>(
 /// Restrict this process (and every process it starts) with `plan`.
 pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     let abi = WANTED_ABI;
-    let read_exec = AccessFs::from_read(abi);
-    let read_only = AccessFs::ReadFile | AccessFs::ReadDir;
     let all = AccessFs::from_all(abi);
+    let read_only = AccessFs::ReadFile | AccessFs::ReadDir;
+    // With `restrict_exec`, the execute right exists only beneath
+    // `plan.exec`: not in the system dirs, not in the writable tree.
+    let (read_exec, writable) = if plan.restrict_exec {
+        (read_only, all & !AccessFs::Execute)
+    } else {
+        (AccessFs::from_read(abi), all)
+    };
+    let execute = AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute;
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate;
+    // Loopback mode or --ask: TCP connect is left to the supervisor
+    // (Landlock names ports, and loopback means every port; a person may
+    // allow any); bind stays handled.
+    let net = if plan.tcp_connect_by_supervisor {
+        AccessNet::BindTcp.into()
+    } else {
+        AccessNet::from_all(abi)
+    };
 
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)?
-        .handle_access(if plan.tcp_connect_by_supervisor {
-            AccessNet::BindTcp.into()
-        } else {
-            AccessNet::from_all(abi)
-        })?
+        .handle_access(net)?
         .scope(Scope::from_all(abi))?
         .create()?;
+    let exec: &[std::path::PathBuf] = if plan.restrict_exec { &plan.exec } else { &[] };
     for rule in rules_for(&plan.read_exec, read_exec)
         .chain(rules_for(&plan.read_only, read_only))
-        .chain(rules_for(&plan.read_write, all))
+        .chain(rules_for(&plan.read_write, writable))
         .chain(rules_for(&plan.devices_rw, device))
+        .chain(rules_for(exec, execute))
     {
         ruleset = ruleset.add_rule(rule?)?;
     }
@@ -133,10 +146,15 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
         Layer::LandlockFs,
         1,
         &format!(
-            "read/exec {} paths, read-only {}, read-write {}",
+            "read/exec {} paths, read-only {}, read-write {}{}",
             plan.read_exec.len(),
             plan.read_only.len(),
-            plan.read_write.len()
+            plan.read_write.len(),
+            if plan.restrict_exec {
+                format!("; execute only beneath {} paths", plan.exec.len())
+            } else {
+                String::new()
+            }
         ),
     );
     if fs.state == LayerState::Enforced && fs_state == LayerState::Partial {
@@ -146,20 +164,15 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
             fs.detail
         );
     }
+    let connect = if plan.tcp_connect_by_supervisor {
+        "tcp connect decided by the supervisor (loopback mode, or --ask)".to_string()
+    } else {
+        format!("tcp connect allowed to ports {:?}", plan.tcp_connect)
+    };
     let net = layer(
         Layer::LandlockNet,
         4,
-        &if plan.tcp_connect_by_supervisor {
-            format!(
-                "tcp connect decided by the supervisor (--ask), bind to {:?}",
-                plan.tcp_bind
-            )
-        } else {
-            format!(
-                "tcp connect allowed to ports {:?}, bind to {:?}",
-                plan.tcp_connect, plan.tcp_bind
-            )
-        },
+        &format!("{connect}, bind to {:?}", plan.tcp_bind),
     );
     let scope = layer(
         Layer::LandlockScope,

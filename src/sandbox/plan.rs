@@ -139,10 +139,43 @@ pub struct LandlockPlan {
     pub tcp_connect: Vec<u16>,
     /// TCP ports that `bind` may use (empty: none).
     pub tcp_bind: Vec<u16>,
-    /// Leave TCP `connect` to the supervisor (`--ask` decides each one, so
-    /// Landlock must not refuse what a person allowed).
+    /// Leave TCP connect to the supervisor alone (loopback mode: Landlock
+    /// rules name ports, not addresses, so they cannot say "loopback").
     #[serde(default)]
     pub tcp_connect_by_supervisor: bool,
+    /// Execute only beneath `exec` (and nowhere else, not even in the
+    /// read-write build tree or `/tmp`).
+    #[serde(default)]
+    pub restrict_exec: bool,
+    /// Files and directories whose files may be executed, when
+    /// `restrict_exec` (the interpreter, the build env, the toolchain).
+    #[serde(default)]
+    pub exec: Vec<PathBuf>,
+}
+
+/// Where the build may connect (see `policy::profile::NetworkMode`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkPlan {
+    pub mode: crate::policy::profile::NetworkMode,
+    /// The allowlist as written (`host:port`), resolved by
+    /// `policy::resolve_network` outside the sandbox before the run.
+    pub allow_names: Vec<String>,
+    /// The addresses the supervisor lets `connect`/`sendto` reach
+    /// (allowlist mode), resolved from `allow_names`.
+    pub allow: Vec<std::net::SocketAddr>,
+    /// Each entry of `allow_names` with what it resolved to (for the report).
+    #[serde(default)]
+    pub resolved: Vec<(String, Vec<std::net::SocketAddr>)>,
+    /// TCP ports a loopback `bind` may use.
+    pub bind_ports: Vec<u16>,
+}
+
+impl NetworkPlan {
+    /// The build shares the host's network namespace (loopback, allowlist):
+    /// everything network-related then goes through the supervisor.
+    pub fn shares_host_netns(&self) -> bool {
+        self.mode != crate::policy::profile::NetworkMode::None
+    }
 }
 
 /// Resource limits of the build. `None` leaves the inherited value.
@@ -160,6 +193,10 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Wall-clock limit of the whole run, seconds.
     pub wall_seconds: u64,
+    /// Largest wheel copied out, bytes (the log keeps at most this, and
+    /// never more than 64 MiB).
+    #[serde(default)]
+    pub output_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -171,6 +208,7 @@ impl Default for Limits {
             cpu_seconds: Some(3600),
             open_files: Some(4096),
             wall_seconds: 3600,
+            output_bytes: Some(2 << 30),
         }
     }
 }
@@ -227,4 +265,7 @@ pub struct SandboxPlan {
     /// Give the command the write end of the Python event stream on this
     /// descriptor number (and its number in `SDIST_BOX_EVENTS_FD`).
     pub events_fd: Option<i32>,
+    /// Network mode and allowlist (the supervisor's connect verdicts).
+    #[serde(default)]
+    pub network: NetworkPlan,
 }

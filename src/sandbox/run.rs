@@ -28,7 +28,7 @@ use super::init::{INIT_ARGV0, InitRequest};
 use super::plan::{Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
 use super::sys;
-use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits};
+use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits, SupervisorOptions};
 
 /// Why a run could not happen. The command's own failure is not an error:
 /// it is a [`RunOutcome`].
@@ -313,12 +313,18 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     let flags = if degraded {
         0
     } else {
-        libc::CLONE_NEWUSER
+        let mut flags = libc::CLONE_NEWUSER
             | libc::CLONE_NEWNS
             | libc::CLONE_NEWPID
-            | libc::CLONE_NEWNET
             | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWUTS;
+        // Loopback and allowlist modes need the host's loopback: they share
+        // the host's network namespace, and the supervisor decides every
+        // address.
+        if !plan.network.shares_host_netns() {
+            flags |= libc::CLONE_NEWNET;
+        }
+        flags
     };
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
@@ -489,7 +495,10 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                             supervisor = Some(Supervisor::spawn_with(
                                 listener,
                                 SupervisorLimits::default(),
-                                decision_hook.clone(),
+                                SupervisorOptions {
+                                    policy: crate::events::verdicts::NetPolicy::from_plan(plan),
+                                    hook: decision_hook.clone(),
+                                },
                             ))
                         }
                         Err(e) => {

@@ -189,6 +189,42 @@ fn not_unix_socket() -> Result<Vec<SeccompRule>, SeccompError> {
     )?])?])
 }
 
+/// Socket families a build sharing the host's network namespace may create.
+pub const SOCKET_FAMILIES: &[(&str, i32)] = &[
+    ("AF_UNIX", libc::AF_UNIX),
+    ("AF_INET", libc::AF_INET),
+    ("AF_INET6", libc::AF_INET6),
+];
+
+/// For builds in the host's network namespace (loopback, allowlist modes):
+/// `socket` of any family but [`SOCKET_FAMILIES`] (netlink, packet, vsock,
+/// bluetooth, alg, …) and `socketpair` of any but `AF_UNIX` fail with
+/// `EAFNOSUPPORT`. The supervisor decides where the allowed ones connect.
+pub fn socket_family_filter() -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let not_in = |families: &[i32]| -> Result<Vec<SeccompRule>, SeccompError> {
+        let conditions = families
+            .iter()
+            .map(|&f| SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, f as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(vec![SeccompRule::new(conditions)?])
+    };
+    let families: Vec<i32> = SOCKET_FAMILIES.iter().map(|&(_, f)| f).collect();
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = [
+        (libc::SYS_socket, not_in(&families)?),
+        (libc::SYS_socketpair, not_in(&[libc::AF_UNIX])?),
+    ]
+    .into_iter()
+    .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EAFNOSUPPORT as u32),
+        arch,
+    )?;
+    Ok(filter.try_into()?)
+}
+
 /// System calls the supervisor is told about (the kernel stream).
 pub const NOTIFIED: &[(&str, i64)] = &[
     ("connect", libc::SYS_connect),
@@ -199,6 +235,9 @@ pub const NOTIFIED: &[(&str, i64)] = &[
     ("execve", libc::SYS_execve),
     ("execveat", libc::SYS_execveat),
 ];
+
+/// Also notified when the build shares the host's network namespace.
+pub const NOTIFIED_SHARED_NETNS: &[(&str, i64)] = &[("listen", libc::SYS_listen)];
 
 /// The open family, notified with `--trace-files`.
 pub const NOTIFIED_FILES: &[(&str, i64)] = &[
@@ -306,6 +345,21 @@ mod tests {
         assert!(refuses > leaves, "{refuses} vs {leaves}");
         let nrs: Vec<i64> = NOTIFIED.iter().map(|&(_, nr)| nr).collect();
         assert!(notify_filter_with(&nrs, true).unwrap().len() > notify_filter(&nrs).unwrap().len());
+    }
+
+    #[test]
+    fn socket_family_filter_refuses_other_families() {
+        let program = socket_family_filter().expect("filter compiles");
+        let afnosupport = libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32;
+        assert!(
+            program
+                .iter()
+                .any(|i| i.code == BPF_RET_K && i.k == afnosupport)
+        );
+        // Each allowed family is compared against.
+        for &(_, family) in SOCKET_FAMILIES {
+            assert!(program.iter().any(|i| i.k == family as u32), "{family}");
+        }
     }
 
     #[test]

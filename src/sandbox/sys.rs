@@ -575,6 +575,30 @@ pub fn notif_respond(listener: BorrowedFd<'_>, id: u64, allow: bool, error: i32)
     }
 }
 
+/// `SECCOMP_IOCTL_NOTIF_SEND` with a return value: the call "returns"
+/// `value` without the kernel doing it (the supervisor did it itself).
+pub fn notif_respond_value(listener: BorrowedFd<'_>, id: u64, value: i64) -> io::Result<()> {
+    let resp = libc::seccomp_notif_resp {
+        id,
+        val: value,
+        error: 0,
+        flags: 0,
+    };
+    // SAFETY: valid listener fd and an initialized response struct.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &resp as *const libc::seccomp_notif_resp,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the notification still pending (the
 /// caller alive and waiting)? Checked after reading its memory.
 pub fn notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
@@ -714,4 +738,25 @@ pub fn probe_user_namespace() -> io::Result<()> {
     // SAFETY: waiting for our own child with a valid out pointer.
     unsafe { libc::waitpid(ret as libc::pid_t, &mut status, 0) };
     Ok(())
+}
+
+/// A writable copy (close-on-exec) of a descriptor this process inherited,
+/// e.g. `--events fd:3`. The original stays open; it is checked to be open
+/// and writable first, so a wrong number is an error, not a stray write.
+pub fn dup_inherited(fd: RawFd) -> io::Result<std::fs::File> {
+    // SAFETY: fcntl on an integer descriptor; no memory is involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_ACCMODE == libc::O_RDONLY {
+        return Err(io::Error::other("it is open read-only"));
+    }
+    // SAFETY: as above; F_DUPFD_CLOEXEC returns a new descriptor we own.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` was just created by fcntl and nothing else refers to it.
+    Ok(unsafe { std::fs::File::from_raw_fd(copy) })
 }

@@ -106,6 +106,12 @@ impl Sdist {
         self
     }
 
+    /// A binary file (a prebuilt library, say).
+    pub fn bytes(mut self, path: &str, data: &[u8]) -> Sdist {
+        self.files.insert(path.to_string(), data.to_vec());
+        self
+    }
+
     /// A setuptools package with `setup.py` running `attack` at import time
     /// and a module `<name_>` with `VALUE = 1`.
     pub fn setuptools_with(name: &str, attack: &str) -> Sdist {
