@@ -455,3 +455,109 @@ fn ask_allows_one_program_and_refuses_another() {
     assert_eq!(refused["verdict"], "blocked");
     assert_eq!(refused["message"], "a program was refused");
 }
+
+/// `--ask` in the allowlist network mode (the host's network namespace): a
+/// connect to a port not on the list is put to the person, and once allowed
+/// the supervisor makes it on the build's behalf — it reaches the host's
+/// loopback listener; a denied one never does.
+#[test]
+fn ask_allows_an_unlisted_connect_in_the_allowlist_mode() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let listed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unlisted = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+    let (listed_port, unlisted_port, other_port) = (port(&listed), port(&unlisted), port(&other));
+    other.set_nonblocking(true).unwrap();
+    let accepted = std::thread::spawn(move || {
+        unlisted.set_nonblocking(false).unwrap();
+        unlisted.accept().map(|(_, peer)| peer).ok()
+    });
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("allow.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "version = 1\ndescription = \"allowlist\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:{listed_port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("ask.json");
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{unlisted_port} && echo first-connected; \
+         exec 4<>/dev/tcp/127.0.0.1/{other_port} || echo second-failed; true"
+    );
+    let (report_arg, profile_arg) = (report.display().to_string(), profile.display().to_string());
+    let child = spawn_on_pty(
+        &[
+            "run",
+            "--profile",
+            &profile_arg,
+            "--ask",
+            "--ask-timeout",
+            "60",
+            "--fail-on",
+            "never",
+            "--report",
+            &report_arg,
+            "--",
+            "/bin/bash",
+            "-c",
+            &script,
+        ],
+        &pty.slave,
+    );
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    wait_for(
+        &mut master,
+        &mut seen,
+        0,
+        &format!("127.0.0.1:{unlisted_port}"),
+    );
+    wait_for(&mut master, &mut seen, 0, "deny in");
+    master.write_all(b"y").unwrap();
+    let mark = seen.len();
+    wait_for(
+        &mut master,
+        &mut seen,
+        mark,
+        &format!("127.0.0.1:{other_port}"),
+    );
+    wait_for(&mut master, &mut seen, mark, "deny in");
+    master.write_all(b"n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("first-connected"), "{all}");
+    assert!(all.contains("second-failed"), "{all}");
+    assert!(
+        accepted.join().unwrap().is_some(),
+        "the allowed connect reached the host's listener"
+    );
+    assert!(
+        other.accept().is_err(),
+        "the denied connect must not reach its listener"
+    );
+    let v = report_at(&report);
+    let decisions = v["decisions"].as_array().expect("decisions in the report");
+    assert_eq!(decisions.len(), 2, "{decisions:#?}");
+    assert_eq!(decisions[0]["answer"], "allow-once");
+    assert_eq!(decisions[1]["answer"], "deny");
+}

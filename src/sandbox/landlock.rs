@@ -97,7 +97,14 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     {
         ruleset = ruleset.add_rule(rule?)?;
     }
-    for &port in &plan.tcp_connect {
+    // Connect left to the supervisor: not handled, so no rule may name it
+    // (an allowlist under --ask: a person may allow what the list does not).
+    let connect_ports: &[u16] = if plan.tcp_connect_by_supervisor {
+        &[]
+    } else {
+        &plan.tcp_connect
+    };
+    for &port in connect_ports {
         ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
     }
     for &port in &plan.tcp_bind {
