@@ -527,7 +527,8 @@ impl EntryStatus {
             Status::BuildFailed => EntryStatus::BuildFailed,
             Status::Refused => EntryStatus::Refused,
             Status::SandboxUnavailable => EntryStatus::SandboxUnavailable,
-            Status::Error => EntryStatus::Error,
+            // `ran` is `sdist-box run`'s outcome; a build never has it.
+            Status::Error | Status::Ran => EntryStatus::Error,
         }
     }
 

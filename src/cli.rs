@@ -1,14 +1,12 @@
 //! The command line: clap definitions and the mapping of outcomes to exit
 //! codes. Everything it does is a call into the library.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::policy::{self, BuildPaths, HostLayout, Profile};
-use crate::sandbox::{self, RunExit, RunOptions};
+use crate::policy::{self, Profile};
+use crate::sandbox;
 
 /// Exit codes, distinct per outcome (also in `sdist-box --help`).
 pub mod exit {
@@ -74,28 +72,20 @@ pub enum Command {
     Index(crate::index::IndexArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(crate::pipeline::InspectArgs),
-    /// Run any command inside the sandbox (no source tree; HOME is empty).
-    Run(RunArgs),
+    /// Run any command inside the sandbox, with the same streams and report as a build.
+    ///
+    /// For `python setup.py …` by hand, a test suite, or a backend author's
+    /// check: the command gets an empty HOME, a private /tmp and no source
+    /// tree unless --workdir names one. What it tried is reported like a
+    /// build's findings; --ask puts each network connect and program start
+    /// to you on your terminal.
+    ///
+    /// Example: sdist-box run --ask --workdir . -- python3 setup.py bdist_wheel
+    Run(crate::command::RunArgs),
     /// Show, layer by layer, what this host can enforce.
     Doctor(crate::doctor::DoctorArgs),
     /// List the built-in profiles.
     Profiles,
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Profile name (built-in) or path to a profile TOML file.
-    #[arg(long, default_value = "default")]
-    pub profile: String,
-    /// Make this host directory the read-write working directory (/build/src).
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
-    /// Also make these host directories readable at the same path.
-    #[arg(long = "read")]
-    pub read: Vec<PathBuf>,
-    /// The command and its arguments (the program is looked up on the sandbox's PATH).
-    #[arg(last = true, required = true)]
-    pub command: Vec<OsString>,
 }
 
 pub fn main() -> ExitCode {
@@ -164,7 +154,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::BuildAll(args) => crate::batch::build_all_command(&args),
         Command::Index(args) => crate::index::index_command(&args),
         Command::Inspect(args) => crate::pipeline::inspect_command(&args),
-        Command::Run(args) => run_command(&args, cli.verbose),
+        Command::Run(args) => crate::command::run_command(&args, cli.verbose),
         Command::Doctor(args) => crate::doctor::doctor_command(&args),
         Command::Profiles => {
             for (name, _) in policy::profile::BUILTIN {
@@ -178,87 +168,4 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
-}
-
-fn host_env() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
-fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
-    let profile = Profile::load(&args.profile)?;
-    let mut argv: Vec<String> = Vec::new();
-    for a in &args.command {
-        argv.push(
-            a.clone()
-                .into_string()
-                .map_err(|a| anyhow::anyhow!("argument {a:?} is not valid UTF-8"))?,
-        );
-    }
-    let mut read_only = Vec::new();
-    for p in &args.read {
-        read_only.push(
-            std::fs::canonicalize(p).map_err(|e| anyhow::anyhow!("--read {}: {e}", p.display()))?,
-        );
-    }
-    let paths = BuildPaths {
-        src: args.workdir.clone(),
-        read_only_same_path: read_only,
-        supervise: true,
-        ..BuildPaths::default()
-    };
-    let compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
-    let mut plan = compiled.plan;
-    policy::resolve_network(&mut plan.network)?;
-    if let Some(prog) = plan.argv.first_mut()
-        && !prog.contains('/')
-    {
-        *prog = format!("/usr/bin/{prog}");
-        for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
-            let candidate = format!("{dir}/{}", &plan.argv[0].rsplit('/').next().unwrap_or(""));
-            if std::path::Path::new(&candidate).exists() {
-                plan.argv[0] = candidate;
-                break;
-            }
-        }
-    }
-    // `restrict-exec`: the command the user asked for may itself run.
-    if plan.landlock.restrict_exec
-        && let Some(prog) = plan.argv.first()
-        && let Ok(real) = std::fs::canonicalize(prog)
-    {
-        plan.landlock.exec.push(real);
-    }
-    let opts = RunOptions {
-        echo: true,
-        ..RunOptions::default()
-    };
-    let outcome = sandbox::run(&plan, &opts)?;
-    if verbose > 0 {
-        eprintln!(
-            "sdist-box: set-up {:.1} ms, total {:.1} ms",
-            outcome.setup.as_secs_f64() * 1e3,
-            outcome.total.as_secs_f64() * 1e3
-        );
-        if let Some(k) = &outcome.kernel {
-            for e in &k.events {
-                eprintln!(
-                    "sdist-box: kernel: {}",
-                    serde_json::to_string(e).unwrap_or_default()
-                );
-            }
-        }
-    }
-    Ok(match outcome.exit {
-        RunExit::Exited { code: 0 } => exit::OK,
-        RunExit::Exited { .. } | RunExit::Signaled { .. } | RunExit::TimedOut { .. } => {
-            if let RunExit::TimedOut { seconds } = outcome.exit {
-                eprintln!(
-                    "sdist-box: the command was killed at the wall-clock limit ({seconds} s)"
-                );
-            }
-            exit::BUILD_FAILED
-        }
-    })
 }

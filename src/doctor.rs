@@ -101,6 +101,102 @@ pub fn host_facts() -> Vec<String> {
     facts
 }
 
+/// Why user namespaces are missing, each possible cause with its fix, and
+/// what the degraded mode would (and would not) give on this host.
+pub fn explain_missing_namespaces() -> String {
+    let mut out = String::from(
+        "\n  Without user namespaces sdist-box cannot build its sandbox's namespaces,\n  private mounts or separate uid. The usual causes, and their fixes:\n",
+    );
+    let mut cause = |found: bool, what: &str, fix: &str| {
+        out.push_str(&format!(
+            "\n  {} {what}\n      fix: {fix}\n",
+            if found { "→ (this host)" } else { "·" }
+        ));
+    };
+    let max = read_trim("/proc/sys/user/max_user_namespaces");
+    cause(
+        max.as_deref() == Some("0"),
+        "user.max_user_namespaces = 0 (user namespaces disabled by sysctl)",
+        "sysctl -w user.max_user_namespaces=15000 (persist it in /etc/sysctl.d/99-userns.conf)",
+    );
+    let clone = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
+    cause(
+        clone.as_deref() == Some("0"),
+        "kernel.unprivileged_userns_clone = 0 (Debian/Ubuntu kernels: only root may create them)",
+        "sysctl -w kernel.unprivileged_userns_clone=1",
+    );
+    let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    cause(
+        apparmor.as_deref() == Some("1"),
+        "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and 24.04)",
+        "an AppArmor profile for sdist-box, in /etc/apparmor.d/sdist-box:\n          abi <abi/4.0>,\n          include <tunables/global>\n          profile sdist-box /usr/local/bin/sdist-box flags=(unconfined) {\n            userns,\n          }\n        then `apparmor_parser -r /etc/apparmor.d/sdist-box`; or, for the whole host,\n        sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+    );
+    let container = in_container();
+    let sysctls_fine = max.as_deref() != Some("0")
+        && clone.as_deref() != Some("0")
+        && apparmor.as_deref() != Some("1");
+    cause(
+        container.is_some() || sysctls_fine,
+        "a container runtime's default seccomp profile refuses clone/unshare with CLONE_NEWUSER",
+        "docker run --security-opt seccomp=unconfined --security-opt apparmor=unconfined …\n        (or a seccomp profile that allows clone, clone3 and unshare with CLONE_NEWUSER;\n        Kubernetes: securityContext.seccompProfile type Unconfined or Localhost); see docs/container.md",
+    );
+    out.push_str(
+        "\n  The degraded mode (a profile with `allow-degraded = true`) runs without namespaces:\n",
+    );
+    let abi = sandbox::sys::landlock_abi().ok();
+    let seccomp = fs::metadata("/proc/sys/kernel/seccomp/actions_avail").is_ok();
+    let yes_no = |ok: bool| if ok { "possible" } else { "NOT possible" };
+    out.push_str(&format!(
+        "    landlock-fs   {} (landlock ABI {})\n    landlock-net  {} (TCP rules need ABI 4)\n    seccomp       {} (deny list, socket-family filter, supervisor)\n    rlimits, no_new_privs, scrubbed environment: possible\n    NOT enforced there: namespaces, the private read-only view (mounts), a separate uid,\n    the empty network namespace (sockets other than unix are refused instead),\n    killing every leftover process (done by process group, best effort)\n",
+        yes_no(abi.is_some()),
+        abi.map_or("none".to_string(), |a| a.to_string()),
+        yes_no(abi.is_some_and(|a| a >= 4)),
+        yes_no(seccomp),
+    ));
+    if abi.is_none() || !seccomp {
+        out.push_str("    → without Landlock and seccomp the degraded mode is refused too.\n");
+    }
+    out
+}
+
+/// Run `/bin/true` in the degraded mode and return what it enforced.
+fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String> {
+    if let Err(e) = sandbox::choose_mode(true, &profile.origin) {
+        return Err(e.to_string());
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("sdist-box-doctor-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let private = policy::PrivateDirs {
+        home: scratch.path().join("home"),
+        tmp: scratch.path().join("tmp"),
+    };
+    for dir in [&private.home, &private.tmp] {
+        fs::create_dir(dir).map_err(|e| e.to_string())?;
+        if nix::unistd::geteuid().is_root() {
+            let id = Some(policy::ROOT_MAPS_TO);
+            std::os::unix::fs::chown(dir, id, id).map_err(|e| e.to_string())?;
+        }
+    }
+    let paths = BuildPaths {
+        without_namespaces: Some(private),
+        ..BuildPaths::default()
+    };
+    let mut plan = policy::compile(
+        profile,
+        &HostLayout::detect(),
+        &paths,
+        vec!["/bin/true".into()],
+        &[],
+    )
+    .plan;
+    plan.required.clear();
+    sandbox::run(&plan, &RunOptions::default())
+        .map(|o| o.enforcement.layers)
+        .map_err(|e| e.to_string())
+}
+
 pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let profile = Profile::load(&args.profile)?;
     println!("sdist-box doctor — what this host can enforce\n");
@@ -179,16 +275,36 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
                 );
             }
             if let SandboxError::Namespaces { .. } = e {
-                println!(
-                    "\n  Without user namespaces no layer of sdist-box's sandbox can be built."
-                );
-                println!("  Fixes: see the host facts above; in a container, run it with");
-                println!(
-                    "  `--security-opt seccomp=unconfined --security-opt apparmor=unconfined`"
-                );
-                println!(
-                    "  (and `--security-opt systempaths=unconfined` for the sandbox's /proc)."
-                );
+                print!("{}", explain_missing_namespaces());
+                let probe = probe_degraded(&profile);
+                match &probe {
+                    Ok(layers) => {
+                        println!("\n  The degraded mode, probed for real here:");
+                        for l in layers {
+                            let mark = match l.state {
+                                LayerState::Enforced => "ok  ",
+                                LayerState::Partial => "part",
+                                LayerState::NotEnforced => "NO  ",
+                            };
+                            println!("  [{mark}] {:<15} {}", l.layer.name(), l.detail);
+                        }
+                    }
+                    Err(why) => println!("\n  The degraded mode cannot run here either: {why}"),
+                }
+                if profile.allow_degraded && probe.is_ok() {
+                    println!(
+                        "\nverdict: the `{}` profile allows the degraded mode: builds run as probed above, and their reports say what was not enforced.",
+                        args.profile
+                    );
+                    return Ok(exit::OK);
+                }
+                if probe.is_ok() {
+                    println!(
+                        "\nverdict: the `{}` profile requires namespaces, so builds will be refused here. Fix the cause above, or use a profile with `allow-degraded = true` to build as probed above.",
+                        args.profile
+                    );
+                    return Ok(exit::SANDBOX_UNAVAILABLE);
+                }
             }
             println!("\nverdict: builds will be refused on this host.");
             Ok(exit::SANDBOX_UNAVAILABLE)

@@ -22,6 +22,7 @@ pub mod archive;
 pub mod batch;
 pub mod buildenv;
 pub mod cli;
+pub mod command;
 pub mod doctor;
 pub mod events;
 pub mod index;

@@ -365,6 +365,8 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         findings: Vec::new(),
         streams: Default::default(),
         kernel_events: Vec::new(),
+        command: None,
+        decisions: Vec::new(),
         pre_build: None,
     };
     let mut work: Option<tempfile::TempDir> = None;
@@ -766,6 +768,8 @@ struct SandboxContext<'a> {
     backend_path: Vec<String>,
     host: HostLayout,
     runs: std::cell::Cell<u32>,
+    /// The degraded mode's private HOME and TMPDIR (`None`: namespaces).
+    private: Option<policy::PrivateDirs>,
 }
 
 impl<'a> SandboxContext<'a> {
@@ -780,6 +784,29 @@ impl<'a> SandboxContext<'a> {
         fs::create_dir(&out)
             .context("cannot prepare the work directory")
             .map_err(errored)?;
+        let mode = sandbox::choose_mode(req.profile.allow_degraded, &req.profile.origin)
+            .map_err(from_sandbox)?;
+        let private = match mode {
+            sandbox::Mode::Namespaces => None,
+            sandbox::Mode::Degraded => {
+                let private = policy::PrivateDirs {
+                    home: work.join("home"),
+                    tmp: work.join("tmp"),
+                };
+                for dir in [&private.home, &private.tmp] {
+                    fs::create_dir(dir)
+                        .context("cannot prepare the work directory")
+                        .map_err(errored)?;
+                }
+                if nix::unistd::geteuid().is_root() {
+                    for p in &interp.read_paths {
+                        unreachable_by_others(p).map_err(errored)?;
+                    }
+                }
+                warn_degraded(&req.profile.origin);
+                Some(private)
+            }
+        };
         let shim = crate::shim::ensure_compiled(
             &req.cache_dir,
             &interp.executable,
@@ -801,6 +828,7 @@ impl<'a> SandboxContext<'a> {
             backend_path: project.build_system.backend_path.clone(),
             host: HostLayout::detect(),
             runs: std::cell::Cell::new(0),
+            private,
         };
         hand_over(&ctx.work).map_err(errored)?;
         Ok(ctx)
@@ -824,28 +852,6 @@ impl<'a> SandboxContext<'a> {
         fs::create_dir(&control)
             .context("cannot create a control directory")
             .map_err(errored)?;
-        let backend_path: Vec<String> = self
-            .backend_path
-            .iter()
-            .map(|p| format!("{}/{}", inside::SRC, p.trim_start_matches("./")))
-            .collect();
-        let input = serde_json::json!({
-            "protocol": 1,
-            "source_dir": inside::SRC,
-            "backend": self.backend,
-            "backend_path": backend_path,
-            "phase": phase,
-            "config_settings": {},
-            "wheel_directory": inside::OUT,
-            "metadata_directory": format!("{}/{METADATA_SUBDIR}", inside::OUT),
-            "metadata_path": metadata_path,
-            "prepare_metadata": false,
-        });
-        fs::write(control.join("input.json"), input.to_string())
-            .context("cannot write the hook runner's input")
-            .map_err(errored)?;
-        hand_over(&control).map_err(errored)?;
-
         let mut read_only = self.interp_paths.clone();
         read_only.push(env.path.clone());
         let paths = BuildPaths {
@@ -857,12 +863,47 @@ impl<'a> SandboxContext<'a> {
             bin_dir: Some(env.path.clone()),
             supervise: matches!(self.req.streams, Streams::All | Streams::Kernel),
             trace_files: self.req.trace_files,
+            without_namespaces: self.private.clone(),
             executables: vec![self.interp_exe.clone()],
         };
+        // Where the hook runner finds its directories (inside the sandbox's
+        // view, or on the host in the degraded mode).
+        let places = policy::Places::of(&paths);
+        // The prepared metadata, where this run sees the output directory.
+        let metadata_path = metadata_path.map(|m| match m.strip_prefix(inside::OUT) {
+            Some(rest) => format!("{}{rest}", places.out.display()),
+            None => m.to_string(),
+        });
+        let backend_path: Vec<String> = self
+            .backend_path
+            .iter()
+            .map(|p| format!("{}/{}", places.src.display(), p.trim_start_matches("./")))
+            .collect();
+        let input = serde_json::json!({
+            "protocol": 1,
+            "source_dir": places.src,
+            "backend": self.backend,
+            "backend_path": backend_path,
+            "phase": phase,
+            "config_settings": {},
+            "wheel_directory": places.out,
+            "metadata_directory": places.out.join(METADATA_SUBDIR),
+            "metadata_path": metadata_path,
+            "prepare_metadata": false,
+        });
+        fs::write(control.join("input.json"), input.to_string())
+            .context("cannot write the hook runner's input")
+            .map_err(errored)?;
+        hand_over(&control).map_err(errored)?;
+
         let argv = vec![
             env.python.display().to_string(),
-            format!("{}/{}", inside::SHIM, crate::shim::HOOK_RUNNER),
-            inside::CONTROL.to_string(),
+            places
+                .shim
+                .join(crate::shim::HOOK_RUNNER)
+                .display()
+                .to_string(),
+            places.control.display().to_string(),
         ];
         let mut compiled =
             policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
@@ -875,18 +916,14 @@ impl<'a> SandboxContext<'a> {
             .map(|p| p.display().to_string())
             .collect();
         let python_stream = matches!(self.req.streams, Streams::All | Streams::Python);
-        compiled.plan.events_fd = python_stream.then_some(EVENTS_FD);
-        let stream_env = if python_stream {
-            vec![
-                ("PYTHONPATH", inside::SHIM.to_string()),
-                ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
-                (
-                    "SDIST_BOX_EVENTS_FILE",
-                    format!("{}/{EVENTS_FALLBACK}", inside::CONTROL),
-                ),
-                ("SDIST_BOX_SOURCE_DIR", inside::SRC.to_string()),
-                ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
-            ]
+        if python_stream {
+            add_python_stream(
+                &mut compiled.plan,
+                &places.shim,
+                &places.control,
+                &places.src,
+                &quiet,
+            );
         } else if compiled
             .plan
             .env
@@ -895,13 +932,11 @@ impl<'a> SandboxContext<'a> {
         {
             // No stream, but the profile restricts ctypes: the hook still
             // loads (it then only refuses, and records nothing).
-            vec![("PYTHONPATH", inside::SHIM.to_string())]
-        } else {
-            vec![]
-        };
-        for (k, v) in stream_env {
-            compiled.plan.env.retain(|(name, _)| name != k);
-            compiled.plan.env.push((k.to_string(), v));
+            compiled.plan.env.retain(|(name, _)| name != "PYTHONPATH");
+            compiled
+                .plan
+                .env
+                .push(("PYTHONPATH".into(), places.shim.display().to_string()));
         }
         // An allowlist's names are resolved here, outside the sandbox.
         policy::resolve_network(&mut compiled.plan.network)
@@ -922,6 +957,7 @@ impl<'a> SandboxContext<'a> {
                 .output_bytes
                 .unwrap_or(MAX_LOG_BYTES)
                 .min(MAX_LOG_BYTES),
+            decision_hook: None,
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
@@ -930,7 +966,14 @@ impl<'a> SandboxContext<'a> {
             limits: compiled.plan.limits.clone(),
         });
         let result = read_bounded_json(&control.join("result.json"));
-        self.explain(report, &outcome, &control, &compiled.plan);
+        explain_run(
+            report,
+            &outcome,
+            Some(&control),
+            &compiled.plan,
+            &places,
+            &self.src,
+        );
         report.hooks.push(HookRun {
             phase: phase.to_string(),
             result: result.clone(),
@@ -974,74 +1017,138 @@ impl<'a> SandboxContext<'a> {
     }
 }
 
+/// In the degraded mode, as root, the build runs as an unprivileged uid
+/// with no bind mounts to carry the interpreter in: it must be reachable
+/// by others (an interpreter under /root is not).
+fn unreachable_by_others(path: &Path) -> anyhow::Result<()> {
+    for dir in path.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        if meta.mode() & 0o001 == 0 {
+            anyhow::bail!(
+                "in the degraded mode the build runs as unprivileged uid {}, which cannot reach the interpreter at `{}` (`{}` is not searchable by others); pass --python with one outside it, such as /usr/bin/python3",
+                policy::ROOT_MAPS_TO,
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Say on the terminal, before anything runs, what the degraded mode
+/// does not enforce (the report's `sandbox.enforcement` says it per layer).
+pub(crate) fn warn_degraded(profile: &str) {
+    eprintln!(
+        "sdist-box: WARNING: user namespaces are not available here; the profile `{profile}` allows the DEGRADED mode.\n\
+         sdist-box:   NOT enforced: namespaces (pid, mount, network, ipc, uts), the private read-only file-system view (mounts),\n\
+         sdist-box:   a user namespace (as root, the build runs as an unprivileged uid; else as you), the empty network namespace (partly replaced: sockets other\n\
+         sdist-box:   than unix refused by seccomp, TCP by Landlock, unix sockets by path by the supervisor).\n\
+         sdist-box:   Enforced: Landlock (files; TCP), seccomp, no_new_privs, rlimits, scrubbed environment.\n\
+         sdist-box:   Leftover processes are killed by process group (best effort). `sdist-box doctor` shows the fix."
+    );
+}
+
 /// The descriptor number of the Python stream inside the sandbox.
 const EVENTS_FD: i32 = 3;
 /// The Python stream's fallback file, in the control directory.
 const EVENTS_FALLBACK: &str = "events-fallback.jsonl";
 
-impl SandboxContext<'_> {
-    /// Pair the run's two streams into findings and add them to the report.
-    fn explain(
-        &self,
-        report: &mut BuildReport,
-        outcome: &sandbox::RunOutcome,
-        control: &Path,
-        plan: &sandbox::SandboxPlan,
-    ) {
-        use crate::events::{findings, python::PythonStream};
-        let mut stream = PythonStream::default();
-        stream.feed(&outcome.python_events);
-        if !stream_ends_with_newline(&outcome.python_events) {
-            stream.feed(b"\n");
-        }
-        if let Some(fallback) = read_bounded(&control.join(EVENTS_FALLBACK), 64 << 20) {
-            stream.feed(&fallback);
-        }
-        let dropped = stream.dropped;
-        let (audit, starts, issues) = stream.finish();
-        let ctx = findings::Context {
-            inside_src: PathBuf::from(inside::SRC),
-            host_src: self.src.clone(),
-            writable: plan
-                .landlock
-                .read_write
-                .iter()
-                .chain(&plan.landlock.devices_rw)
-                .cloned()
-                .collect(),
-            readable: readable_paths(plan),
-            home: PathBuf::from(inside::HOME),
-            python_executables: vec![],
-            network: plan.network.mode,
-            restrict_exec: plan.landlock.restrict_exec,
-            ctypes_allow: plan
-                .env
-                .iter()
-                .any(|(k, v)| k == "SDIST_BOX_CTYPES" && v == "system")
-                .then(|| {
-                    plan.env
-                        .iter()
-                        .filter(|(k, _)| k == "SDIST_BOX_CTYPES_ALLOW")
-                        .flat_map(|(_, v)| v.split(':').map(PathBuf::from))
-                        .collect()
-                }),
-        };
-        let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
-        let k = outcome.kernel.as_ref();
-        report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
-        report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
-        report.streams.audit_events += audit.len() as u64;
-        report.streams.audit_dropped += dropped;
-        report.streams.hooked_processes += starts.len() as u64;
-        report.findings.extend(found);
-        if let Some(k) = k {
-            let room = 2000usize.saturating_sub(report.kernel_events.len());
-            report
-                .kernel_events
-                .extend(k.events.iter().take(room).cloned());
-        }
-        report.findings = findings::merge(std::mem::take(&mut report.findings));
+/// Give `plan` the Python stream: the audit hook from `shim` (as the
+/// sandbox sees it) in every Python process, writing to [`EVENTS_FD`] or to
+/// the fallback file in `control`; origins relative to `src`.
+pub(crate) fn add_python_stream(
+    plan: &mut sandbox::SandboxPlan,
+    shim: &Path,
+    control: &Path,
+    src: &Path,
+    quiet: &[String],
+) {
+    plan.events_fd = Some(EVENTS_FD);
+    let stream_env = [
+        ("PYTHONPATH", shim.display().to_string()),
+        ("SDIST_BOX_EVENTS_FD", EVENTS_FD.to_string()),
+        (
+            "SDIST_BOX_EVENTS_FILE",
+            control.join(EVENTS_FALLBACK).display().to_string(),
+        ),
+        ("SDIST_BOX_SOURCE_DIR", src.display().to_string()),
+        ("SDIST_BOX_QUIET_PREFIXES", quiet.join(":")),
+    ];
+    for (k, v) in stream_env {
+        plan.env.retain(|(name, _)| name != k);
+        plan.env.push((k.to_string(), v));
     }
+}
+
+/// Pair one sandboxed run's two streams into findings and add them, with
+/// the stream counts and kernel events, to `report`. `control` is the host
+/// directory holding the Python stream's fallback file; `places` where the
+/// command saw its directories, `host_src` the source tree on the host.
+pub(crate) fn explain_run(
+    report: &mut BuildReport,
+    outcome: &sandbox::RunOutcome,
+    control: Option<&Path>,
+    plan: &sandbox::SandboxPlan,
+    places: &policy::Places,
+    host_src: &Path,
+) {
+    use crate::events::{findings, python::PythonStream};
+    let mut stream = PythonStream::default();
+    stream.feed(&outcome.python_events);
+    if !stream_ends_with_newline(&outcome.python_events) {
+        stream.feed(b"\n");
+    }
+    if let Some(fallback) = control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 64 << 20)) {
+        stream.feed(&fallback);
+    }
+    let dropped = stream.dropped;
+    let (audit, starts, issues) = stream.finish();
+    let ctx = findings::Context {
+        inside_src: places.src.clone(),
+        host_src: host_src.to_path_buf(),
+        writable: plan
+            .landlock
+            .read_write
+            .iter()
+            .chain(&plan.landlock.devices_rw)
+            .cloned()
+            .collect(),
+        readable: readable_paths(plan),
+        home: places.home.clone(),
+        python_executables: vec![],
+        mount_view: plan.mode == sandbox::Mode::Namespaces,
+        network: plan.network.mode,
+        restrict_exec: plan.landlock.restrict_exec,
+        ctypes_allow: plan
+            .env
+            .iter()
+            .any(|(k, v)| k == "SDIST_BOX_CTYPES" && v == "system")
+            .then(|| {
+                plan.env
+                    .iter()
+                    .filter(|(k, _)| k == "SDIST_BOX_CTYPES_ALLOW")
+                    .flat_map(|(_, v)| v.split(':').map(PathBuf::from))
+                    .collect()
+            }),
+    };
+    let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
+    let k = outcome.kernel.as_ref();
+    report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
+    report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
+    report.streams.audit_events += audit.len() as u64;
+    report.streams.audit_dropped += dropped;
+    report.streams.hooked_processes += starts.len() as u64;
+    report.findings.extend(found);
+    if let Some(k) = k {
+        let room = 2000usize.saturating_sub(report.kernel_events.len());
+        report
+            .kernel_events
+            .extend(k.events.iter().take(room).cloned());
+        report.decisions.extend(k.decisions.iter().cloned());
+    }
+    report.findings = findings::merge(std::mem::take(&mut report.findings));
 }
 
 /// What the build may read, with the top-level symlinks of merged-/usr
@@ -1414,32 +1521,49 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         )
     })?;
     write_atomic(&beside, &json)?;
+    deliver(&report, args.report.as_deref(), args.format)?;
+    Ok(exit_code(&report, fail_on))
+}
+
+/// Write the report to `--report FILE` (SARIF if it ends in .sarif, else
+/// JSON) and print it in `format`.
+pub(crate) fn deliver(
+    report: &BuildReport,
+    report_file: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let json = report.to_json();
     let sarif = || {
-        serde_json::to_string_pretty(&crate::report::sarif::render(&report))
+        serde_json::to_string_pretty(&crate::report::sarif::render(report))
             .expect("SARIF serializes")
     };
-    if let Some(path) = &args.report {
+    if let Some(path) = report_file {
         let is_sarif = path.to_string_lossy().ends_with(".sarif")
             || path.to_string_lossy().ends_with(".sarif.json");
         write_atomic(path, &if is_sarif { sarif() } else { json.clone() })?;
     }
-    match args.format {
+    match format {
         Format::Json => println!("{json}"),
         Format::Sarif => println!("{}", sarif()),
         Format::Text => {
             let style = crate::report::text::Style::detect();
-            eprint!("{}", crate::report::text::summary(&report, style));
-            eprint!("{}", crate::report::text::findings(&report, style));
+            eprint!("{}", crate::report::text::summary(report, style));
+            eprint!("{}", crate::report::text::findings(report, style));
         }
     }
-    Ok(match report.outcome.status {
-        Status::Built if fail_on.matches(&report.findings) => exit::FINDINGS,
-        Status::Built => exit::OK,
+    Ok(())
+}
+
+/// The exit code of a finished report.
+pub(crate) fn exit_code(report: &BuildReport, fail_on: FailOn) -> u8 {
+    match report.outcome.status {
+        Status::Built | Status::Ran if fail_on.matches(&report.findings) => exit::FINDINGS,
+        Status::Built | Status::Ran => exit::OK,
         Status::BuildFailed => exit::BUILD_FAILED,
         Status::Refused => exit::INPUT_REFUSED,
         Status::SandboxUnavailable => exit::SANDBOX_UNAVAILABLE,
         Status::Error => exit::ERROR,
-    })
+    }
 }
 
 /// `sdist-box inspect`: verify, extract, read metadata; run nothing.

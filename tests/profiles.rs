@@ -865,8 +865,10 @@ print("RACE ok=%d refused=%d" % (ok, refused))"#,
         }
         None => Command::new(common::bin()),
     };
+    // `run` reports findings (and fails on them by default); this test is
+    // about the connections alone.
     let out = cmd
-        .args(["run", "--profile"])
+        .args(["run", "--fail-on", "never", "--profile"])
         .arg(&profile)
         .args(["--", "python3", "-c", &code])
         .output()

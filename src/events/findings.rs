@@ -28,6 +28,8 @@ pub enum OpKind {
     NetConnect,
     NetSend,
     NetBind,
+    /// A socket of a network family (the degraded mode refuses them).
+    NetSocket,
     Dns,
     Exec,
     Signal,
@@ -58,6 +60,7 @@ impl OpKind {
             OpKind::NetConnect => "net-connect",
             OpKind::NetSend => "net-send",
             OpKind::NetBind => "net-bind",
+            OpKind::NetSocket => "net-socket",
             OpKind::Dns => "dns",
             OpKind::Exec => "exec",
             OpKind::Signal => "signal",
@@ -166,6 +169,8 @@ pub struct Context {
     pub home: PathBuf,
     /// The interpreter executables (to recognise Python processes).
     pub python_executables: Vec<String>,
+    /// False in the degraded mode: no mount view, Landlock alone decides.
+    pub mount_view: bool,
     /// The profile's network mode (who decided a network verdict).
     pub network: crate::policy::NetworkMode,
     /// The profile executes only beneath its exec list (`restrict-exec`).
@@ -487,13 +492,17 @@ fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
                 dns_query: Some(_), ..
             },
         ) => Some(OpKind::Dns),
+        (Syscall::Socket, _) => Some(OpKind::NetSocket),
         // Unix sockets are the build's own business, except one the
         // supervisor refused (an abstract address: the host's, when the
-        // build shares the host's network namespace).
+        // build shares the host's network namespace; any path in the
+        // degraded mode).
         (_, Target::Socket { addr: Some(a), .. }) if !a.is_inet() => match k.syscall {
             Syscall::Connect if k.verdict == Verdict::Denied => Some(OpKind::NetConnect),
             Syscall::Bind if k.verdict == Verdict::Denied => Some(OpKind::NetBind),
-            Syscall::Sendto | Syscall::Sendmsg if k.verdict == Verdict::Denied => {
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg
+                if k.verdict == Verdict::Denied =>
+            {
                 Some(OpKind::NetSend)
             }
             _ => None,
@@ -621,7 +630,16 @@ pub fn pair(
         } else {
             FindingVerdict::Allowed
         };
-        let decided_by = decided_by_kernel(ctx, kind, blocked);
+        let decided_by = match kind {
+            OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
+            _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
+            _ => decided_by_kernel(ctx, kind, blocked),
+        };
+        // A person decided at the --ask prompt: say so, whatever the kind.
+        let decided_by = match &k.decided_at_prompt {
+            Some(said) => Some(format!("{said} (sdist-box --ask)")),
+            None => decided_by,
+        };
         let counterpart = p.counterpart(k);
         let mut seen_by = vec!["kernel"];
         let (origin, mut severity, mut message) = match counterpart {
@@ -642,7 +660,17 @@ pub fn pair(
             None => {
                 // Python raises no audit event for listen: not an evasion.
                 let python = p.is_python(k) && k.syscall != Syscall::Listen;
-                if python && p.hooked.contains(&pid) {
+                if python && p.hooked.contains(&pid) && kind == OpKind::NetSocket {
+                    // The hook does not report creating a socket; the
+                    // newest origin of that process is the best guess.
+                    let last = audit
+                        .iter()
+                        .rev()
+                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                        .and_then(|a| a.origin.clone())
+                        .map(|o| p.location(&o));
+                    (last, Severity::Blocked, String::new())
+                } else if python && p.hooked.contains(&pid) {
                     // The last thing the hook saw that process do is the best
                     // guess at where it happened (ctypes lookups, usually).
                     let last = audit
@@ -696,10 +724,17 @@ pub fn pair(
         if message.is_empty() {
             message = match (kind, blocked) {
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
+                (OpKind::Exec, true) if k.decided_at_prompt.is_some() => {
+                    "a program was refused".into()
+                }
                 (OpKind::Exec, true) => {
                     "a program the profile may not execute was started, and refused".into()
                 }
                 (OpKind::Exec, false) => "a program was executed".into(),
+                (OpKind::NetSocket, _) => {
+                    "a network socket was refused (the degraded mode allows only unix sockets)"
+                        .into()
+                }
                 (_, true) => format!("a {} was attempted and refused", kind.name()),
                 (_, false) => format!("a {} was allowed", kind.name()),
             };
@@ -916,10 +951,11 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                     }
                     return None;
                 }
-                let decided = if beneath(&path, &ctx.readable) {
-                    "read-only mount and landlock (read-only rule set)"
-                } else {
-                    "mount view (path not in the sandbox) and landlock (no rule)"
+                let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
+                    (true, true) => "read-only mount and landlock (read-only rule set)",
+                    (true, false) => "landlock (read-only rule set)",
+                    (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
+                    (false, false) => "landlock (no rule; degraded mode: the path is visible)",
                 };
                 return Some(base(
                     OpKind::FsWrite,
@@ -940,7 +976,11 @@ fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
                     OpKind::FsRead,
                     display,
                     FindingVerdict::Blocked,
-                    Some("mount view (path not in the sandbox) and landlock (no rule)".into()),
+                    Some(if ctx.mount_view {
+                        "mount view (path not in the sandbox) and landlock (no rule)".into()
+                    } else {
+                        "landlock (no rule; degraded mode: the path is visible)".into()
+                    }),
                     "a read outside what the build may see was refused".into(),
                     Severity::Blocked,
                 ));
@@ -1260,6 +1300,7 @@ mod tests {
             readable: vec!["/usr".into()],
             home: "/home/build".into(),
             python_executables: vec![],
+            mount_view: true,
             network,
             restrict_exec: false,
             ctypes_allow: Some(vec!["/usr/lib".into()]),
@@ -1274,6 +1315,7 @@ mod tests {
             target,
             verdict: Verdict::Denied,
             errno: Some(libc::EACCES),
+            decided_at_prompt: None,
         }
     }
 

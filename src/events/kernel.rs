@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::ask::{Call, HookHandle, Review, Ticket};
 use super::verdicts::{self, NetCall, NetPolicy, NetVerdict, OnBehalf};
 use crate::sandbox::sys;
 
@@ -42,6 +43,8 @@ pub enum Syscall {
     Execve,
     Execveat,
     Open,
+    /// `socket(2)` of a family other than unix (the degraded mode only).
+    Socket,
     /// `listen` (notified when the build shares the host's network
     /// namespace: an unbound socket's listen binds it to every address).
     Listen,
@@ -58,6 +61,7 @@ impl Syscall {
             libc::SYS_sendmmsg => Syscall::Sendmmsg,
             libc::SYS_execve => Syscall::Execve,
             libc::SYS_execveat => Syscall::Execveat,
+            libc::SYS_socket => Syscall::Socket,
             libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
                 Syscall::Open
             }
@@ -108,9 +112,24 @@ impl std::fmt::Display for SockAddr {
                 write!(f, "unix:{}{}", if *is_abstract { "@" } else { "" }, path)
             }
             SockAddr::Netlink => write!(f, "netlink"),
-            SockAddr::Unknown { number } => write!(f, "address family {number}"),
+            SockAddr::Unknown { number } => match family_name(*number) {
+                Some(name) => write!(f, "{name}"),
+                None => write!(f, "address family {number}"),
+            },
         }
     }
+}
+
+/// The name of a socket address family sdist-box meets.
+pub fn family_name(number: u16) -> Option<&'static str> {
+    Some(match number as i32 {
+        libc::AF_INET => "AF_INET",
+        libc::AF_INET6 => "AF_INET6",
+        libc::AF_NETLINK => "AF_NETLINK",
+        libc::AF_PACKET => "AF_PACKET",
+        libc::AF_UNIX => "AF_UNIX",
+        _ => return None,
+    })
 }
 
 /// What the call was about.
@@ -174,6 +193,9 @@ pub struct KernelEvent {
     pub verdict: Verdict,
     /// The errno returned when denied.
     pub errno: Option<i32>,
+    /// When a person decided (`--ask`): what they said, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at_prompt: Option<String>,
 }
 
 /// Everything the supervisor saw.
@@ -188,6 +210,8 @@ pub struct KernelLog {
     pub counts: BTreeMap<String, u64>,
     /// Notifications that could not be decoded or answered.
     pub errors: u64,
+    /// Decisions of the decision hook (`--ask`), in the order taken.
+    pub decisions: Vec<super::ask::Decision>,
 }
 
 /// Limits of the supervisor's memory.
@@ -206,42 +230,72 @@ impl Default for SupervisorLimits {
     }
 }
 
+/// What the supervisor decides with, besides its limits: the profile's
+/// network (and exec) verdicts, and an optional decision hook (`--ask`,
+/// the degraded mode's unix-path guard).
+#[derive(Debug, Clone, Default)]
+pub struct SupervisorOptions {
+    pub policy: NetPolicy,
+    pub hook: Option<HookHandle>,
+}
+
 /// A running supervisor.
 pub struct Supervisor {
     stop: Arc<AtomicBool>,
     wake: OwnedFd,
     handle: JoinHandle<KernelLog>,
+    hook: Option<HookHandle>,
 }
 
 impl Supervisor {
     /// Start answering notifications from `listener`.
     pub fn spawn(listener: OwnedFd, limits: SupervisorLimits) -> Supervisor {
-        Supervisor::spawn_with(listener, limits, NetPolicy::default())
+        Supervisor::spawn_with(listener, limits, SupervisorOptions::default())
     }
 
     /// Start answering notifications from `listener`, with the profile's
-    /// network (and exec) verdicts.
+    /// network (and exec) verdicts, consulting `options.hook` for connects
+    /// and execs (see [`super::ask`]).
     pub fn spawn_with(
         listener: OwnedFd,
         limits: SupervisorLimits,
-        policy: NetPolicy,
+        options: SupervisorOptions,
     ) -> Supervisor {
+        let SupervisorOptions { policy, hook } = options;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let (wake_read, wake) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .expect("create the supervisor's wake pipe");
+        let h = hook.clone();
         let handle = std::thread::Builder::new()
             .name("sdist-box-supervisor".into())
-            .spawn(move || supervise(listener, wake_read, limits, &policy, &flag))
+            .spawn(move || supervise(listener, wake_read, limits, &policy, &flag, h))
             .expect("spawn the supervisor thread");
-        Supervisor { stop, wake, handle }
+        Supervisor {
+            stop,
+            wake,
+            handle,
+            hook,
+        }
     }
 
     /// Stop (once the sandbox has ended) and return what was seen.
     pub fn finish(self) -> KernelLog {
         self.stop.store(true, Ordering::SeqCst);
         let _ = nix::unistd::write(&self.wake, b"x");
-        self.handle.join().unwrap_or_default()
+        let mut log = self.handle.join().unwrap_or_default();
+        if let Some(hook) = &self.hook {
+            // Deferred answers land in the log only now.
+            for d in hook.0.finish() {
+                if let Some(e) = d.event.and_then(|i| log.events.get_mut(i)) {
+                    e.verdict = d.verdict;
+                    e.errno = (d.verdict == Verdict::Denied).then_some(libc::EACCES);
+                    e.decided_at_prompt = Some(d.reason.clone());
+                }
+                log.decisions.push(d);
+            }
+        }
+        log
     }
 }
 
@@ -257,7 +311,9 @@ fn supervise(
     limits: SupervisorLimits,
     policy: &NetPolicy,
     stop: &AtomicBool,
+    hook: Option<HookHandle>,
 ) -> KernelLog {
+    let listener = Arc::new(listener);
     let mut log = KernelLog::default();
     let mut procs: HashMap<u32, ProcessInfo> = HashMap::new();
     let mut fake_peers: HashMap<(u32, i32), SockAddr> = HashMap::new();
@@ -290,12 +346,22 @@ fn supervise(
         let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
         let key = (notif.pid, notif.args[0] as i32);
         let fake_peer = fake_peers.get(&key).cloned();
-        let (mut target, verdict, errno, on_behalf) =
+        let (mut target, mut verdict, mut errno, mut on_behalf) =
             decide(&notif, syscall, policy, fake_peer.as_ref());
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
+        let reviewed = hook.is_some()
+            && matches!(
+                syscall,
+                Syscall::Execve
+                    | Syscall::Execveat
+                    | Syscall::Connect
+                    | Syscall::Sendto
+                    | Syscall::Sendmsg
+                    | Syscall::Sendmmsg
+            );
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).
-        let process = if keep_detail {
+        let process = if keep_detail || reviewed {
             procs
                 .entry(notif.pid)
                 .or_insert_with(|| process_info(notif.pid))
@@ -336,6 +402,81 @@ fn supervise(
             log.errors += 1;
             continue;
         }
+        // The decision hook may change the verdict, or take the call over
+        // and answer it later from its own thread.
+        if let Some(hook) = hook.as_ref().filter(|_| reviewed) {
+            let event = keep_detail.then_some(log.events.len());
+            // Should the hook turn a refused connect into an allowed one,
+            // the supervisor connects on the build's behalf, to the address
+            // it decoded and showed (never a plain continue: the kernel
+            // would read the caller's memory again, which may have changed).
+            let refused_connect = syscall == Syscall::Connect && verdict == Verdict::Denied;
+            let allowed_connect = if refused_connect {
+                connect_on_behalf(&notif, &target)
+            } else {
+                None
+            };
+            let allowed_connect = Arc::new(std::sync::Mutex::new(allowed_connect));
+            let ticket = Ticket::new(
+                listener.clone(),
+                notif.id,
+                event,
+                allowed_connect.clone(),
+                refused_connect,
+            );
+            let call = Call {
+                syscall,
+                target: &target,
+                process: &process,
+                verdict,
+                errno,
+            };
+            match hook.0.review(&call, ticket) {
+                Review::Now(v, e) => {
+                    let behalf = allowed_connect.lock().ok().and_then(|mut b| b.take());
+                    if v == Verdict::Allowed && refused_connect {
+                        // Allowed by the hook: on the build's behalf, or
+                        // not at all (no socket to do it on).
+                        match behalf {
+                            Some(b) => {
+                                on_behalf = Some(b);
+                                verdict = Verdict::Allowed;
+                                errno = None;
+                            }
+                            None => log.errors += 1,
+                        }
+                    } else {
+                        if v == Verdict::Denied {
+                            on_behalf = None;
+                        }
+                        verdict = v;
+                        errno = e;
+                    }
+                }
+                Review::Later => {
+                    if keep_detail {
+                        bytes += approx_size(&process, &target);
+                        log.events.push(KernelEvent {
+                            t_ns,
+                            syscall,
+                            process,
+                            target,
+                            verdict,
+                            errno,
+                            decided_at_prompt: None,
+                        });
+                    } else {
+                        log.dropped += 1;
+                    }
+                    continue;
+                }
+            }
+        }
+        let process = if keep_detail {
+            process
+        } else {
+            ProcessInfo::default()
+        };
         // Answer before the bookkeeping below: the build never waits on it.
         // A call performed on the build's behalf runs on its own thread (a
         // connect may take its time), which answers with its result.
@@ -365,6 +506,7 @@ fn supervise(
             target,
             verdict,
             errno,
+            decided_at_prompt: None,
         });
         if procs.len() > 4096 {
             procs.clear();
@@ -373,9 +515,26 @@ fn supervise(
     log
 }
 
+/// A connect the supervisor would perform itself, should it be allowed
+/// after all: the caller's socket and the (already decoded) address.
+fn connect_on_behalf(n: &sys::Notification, target: &Target) -> Option<(OwnedFd, OnBehalf)> {
+    let Target::Socket {
+        addr: Some(SockAddr::Inet { ip, port }),
+        ..
+    } = target
+    else {
+        return None;
+    };
+    let sock = SocketPeek::new(n.pid, n.args[0] as i32)?;
+    Some((
+        sock.fd,
+        OnBehalf::Connect(std::net::SocketAddr::new(*ip, *port)),
+    ))
+}
+
 /// Perform `action` on a thread of its own and answer the notification
 /// with its result (a connect may block as long as the peer takes).
-fn answer_on_behalf(
+pub(crate) fn answer_on_behalf(
     listener: &OwnedFd,
     id: u64,
     socket: OwnedFd,
@@ -522,6 +681,29 @@ fn decide(
                     Verdict::Allowed
                 },
                 refused,
+                None,
+            )
+        }
+        // Only notified in the degraded mode, and only for families other
+        // than unix: there is no network namespace, so refuse them all.
+        Syscall::Socket => {
+            let kind = match (n.args[1] as i32) & 0xf {
+                libc::SOCK_STREAM => "stream",
+                libc::SOCK_DGRAM => "dgram",
+                libc::SOCK_RAW => "raw",
+                libc::SOCK_SEQPACKET => "seqpacket",
+                _ => "other",
+            };
+            (
+                Target::Socket {
+                    addr: Some(SockAddr::Unknown {
+                        number: n.args[0] as u16,
+                    }),
+                    socket_type: Some(kind.into()),
+                    dns_query: None,
+                },
+                Verdict::Denied,
+                Some(libc::EACCES),
                 None,
             )
         }

@@ -11,7 +11,7 @@ pub mod profile;
 use std::path::{Path, PathBuf};
 
 use crate::sandbox::plan::NetworkPlan;
-use crate::sandbox::{Access, LandlockPlan, Layer, Limits, MountEntry, SandboxPlan};
+use crate::sandbox::{Access, LandlockPlan, Layer, Limits, Mode, MountEntry, SandboxPlan};
 
 pub use profile::{CtypesPolicy, NetworkMode, Profile, ProfileError};
 
@@ -188,10 +188,66 @@ pub struct BuildPaths {
     pub supervise: bool,
     /// Also notify the open family.
     pub trace_files: bool,
+    /// The degraded mode (no namespaces): the private HOME and TMPDIR on
+    /// the host, in the work directory. `None`: the namespaces mode.
+    pub without_namespaces: Option<PrivateDirs>,
     /// The interpreter's executable (symlinks resolved): a `restrict-exec`
     /// profile lets the build execute it.
     pub executables: Vec<PathBuf>,
 }
+
+/// Host directories that stand in for the tmpfs HOME and /tmp when there
+/// are no namespaces to mount them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateDirs {
+    pub home: PathBuf,
+    pub tmp: PathBuf,
+}
+
+/// Where the command finds its directories: inside the sandbox's view in
+/// the namespaces mode, the host paths in the degraded mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Places {
+    pub src: PathBuf,
+    pub out: PathBuf,
+    pub control: PathBuf,
+    pub shim: PathBuf,
+    pub home: PathBuf,
+    pub tmp: PathBuf,
+}
+
+impl Places {
+    pub fn of(paths: &BuildPaths) -> Places {
+        match &paths.without_namespaces {
+            None => Places {
+                src: inside::SRC.into(),
+                out: inside::OUT.into(),
+                control: inside::CONTROL.into(),
+                shim: inside::SHIM.into(),
+                home: inside::HOME.into(),
+                tmp: inside::TMP.into(),
+            },
+            Some(private) => {
+                let or = |p: &Option<PathBuf>, fallback: &PathBuf| {
+                    p.clone().unwrap_or_else(|| fallback.clone())
+                };
+                Places {
+                    src: or(&paths.src, &private.home),
+                    out: or(&paths.out, &private.tmp),
+                    control: or(&paths.control, &private.tmp),
+                    shim: or(&paths.shim, &private.tmp),
+                    home: private.home.clone(),
+                    tmp: private.tmp.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// Layers the degraded mode cannot have; a profile that allows that mode
+/// does not require them there.
+pub const NEED_NAMESPACES: &[Layer] =
+    &[Layer::Namespaces, Layer::Mounts, Layer::Uid, Layer::Network];
 
 /// A compiled plan and what the environment policy dropped.
 #[derive(Debug, Clone)]
@@ -209,6 +265,9 @@ pub fn compile(
     argv: Vec<String>,
     host_env: &[(String, String)],
 ) -> Compiled {
+    if let Some(private) = &paths.without_namespaces {
+        return compile_degraded(profile, host, paths, private, argv, host_env);
+    }
     let mut mounts = Vec::new();
     let tmp_size = profile.limits.tmp_size.unwrap_or(4 << 30);
     mounts.push(MountEntry::Tmpfs {
@@ -364,17 +423,7 @@ pub fn compile(
         env.retain(|(name, _)| *name != k);
         env.push((k, v));
     }
-    let l = &profile.limits;
-    let defaults = Limits::default();
-    let limits = Limits {
-        processes: l.processes.or(defaults.processes),
-        memory_bytes: l.memory.or(defaults.memory_bytes),
-        file_size_bytes: l.file_size.or(defaults.file_size_bytes),
-        cpu_seconds: l.cpu_seconds.or(defaults.cpu_seconds),
-        open_files: l.open_files.or(defaults.open_files),
-        wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
-        output_bytes: l.output_size.or(defaults.output_bytes),
-    };
+    let limits = limits_of(profile);
     // Sharing the host's network namespace leaves the supervisor as the
     // wall that says which addresses: it is then required, whatever the
     // event streams.
@@ -390,6 +439,7 @@ pub fn compile(
     };
     Compiled {
         plan: SandboxPlan {
+            mode: Mode::Namespaces,
             argv,
             env,
             cwd,
@@ -407,6 +457,122 @@ pub fn compile(
             },
             events_fd: None,
             network,
+        },
+        dropped_env,
+    }
+}
+
+fn limits_of(profile: &Profile) -> Limits {
+    let l = &profile.limits;
+    let defaults = Limits::default();
+    Limits {
+        processes: l.processes.or(defaults.processes),
+        memory_bytes: l.memory.or(defaults.memory_bytes),
+        file_size_bytes: l.file_size.or(defaults.file_size_bytes),
+        cpu_seconds: l.cpu_seconds.or(defaults.cpu_seconds),
+        open_files: l.open_files.or(defaults.open_files),
+        wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
+        output_bytes: l.output_size.or(defaults.output_bytes),
+    }
+}
+
+/// The degraded mode's plan: no mounts, so every path is a host path and
+/// Landlock alone draws the file-system walls — read and execute the
+/// system and the interpreter, read-write only the work directories (the
+/// private HOME and TMPDIR among them). Layers that need namespaces are
+/// not required of it.
+fn compile_degraded(
+    profile: &Profile,
+    host: &HostLayout,
+    paths: &BuildPaths,
+    private: &PrivateDirs,
+    argv: Vec<String>,
+    host_env: &[(String, String)],
+) -> Compiled {
+    let places = Places::of(paths);
+    let fs = &profile.filesystem;
+    let mut read_exec: Vec<PathBuf> = host.dirs.clone();
+    // Merged-/usr links (/bin -> usr/bin) resolve into /usr, which is there.
+    read_exec.extend(paths.read_only_same_path.iter().cloned());
+    read_exec.extend(paths.shim.iter().cloned());
+    read_exec.extend(fs.exec.iter().cloned());
+    read_exec.dedup();
+    // /proc: the host's. Other processes' memory and environment stay out
+    // of reach: Landlock refuses ptrace access outside the domain.
+    let mut read_only = [vec![PathBuf::from("/proc")], host.devices.clone()].concat();
+    read_only.extend(fs.read.iter().cloned());
+    let mut read_write = vec![private.home.clone(), private.tmp.clone()];
+    read_write.extend(
+        [&paths.src, &paths.out, &paths.control]
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    read_write.extend(fs.write.iter().cloned());
+    let exec = if fs.restrict_exec {
+        exec_paths(profile, host, paths)
+    } else {
+        vec![]
+    };
+    let landlock = LandlockPlan {
+        read_exec,
+        read_only,
+        read_write,
+        devices_rw: DEVICES_RW
+            .iter()
+            .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
+            .map(PathBuf::from)
+            .collect(),
+        tcp_connect: vec![],
+        tcp_bind: vec![],
+        tcp_connect_by_supervisor: false,
+        restrict_exec: fs.restrict_exec,
+        exec,
+    };
+    let (mut env, dropped_env) = environment(profile, paths, host_env);
+    for (k, v) in python_policy_env(profile, paths) {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
+    for (k, v) in &mut env {
+        match k.as_str() {
+            "HOME" => *v = places.home.display().to_string(),
+            "TMPDIR" => *v = places.tmp.display().to_string(),
+            _ => {}
+        }
+    }
+    let required = profile
+        .require
+        .iter()
+        .copied()
+        .filter(|l| !NEED_NAMESPACES.contains(l))
+        .collect();
+    Compiled {
+        plan: SandboxPlan {
+            mode: Mode::Degraded,
+            argv,
+            env,
+            cwd: paths.src.clone().unwrap_or_else(|| private.home.clone()),
+            hostname: String::new(),
+            mounts: Vec::new(),
+            landlock,
+            limits: limits_of(profile),
+            required,
+            inner_uid: INNER_ID,
+            inner_gid: INNER_ID,
+            root_maps_to: ROOT_MAPS_TO,
+            // Always: without a network namespace, the supervisor is what
+            // refuses network sockets and unix sockets outside the build.
+            notify: crate::sandbox::plan::NotifyPlan {
+                enabled: true,
+                trace_files: paths.trace_files,
+            },
+            events_fd: None,
+            // No network namespace to share or to keep empty: the degraded
+            // mode's own filter and supervisor refuse every socket family
+            // but unix, whatever the profile's network mode (stricter than
+            // loopback and allowlist, which it cannot offer).
+            network: NetworkPlan::default(),
         },
         dropped_env,
     }
@@ -848,6 +1014,60 @@ mod tests {
                 .iter()
                 .any(|t| t.starts_with("/sys") || t.starts_with("/home/user"))
         );
+    }
+
+    #[test]
+    fn the_degraded_mode_uses_host_paths_and_drops_only_namespace_layers() {
+        let mut p = paths();
+        p.without_namespaces = Some(PrivateDirs {
+            home: "/tmp/w/home".into(),
+            tmp: "/tmp/w/tmp".into(),
+        });
+        let c = compile(
+            &Profile::load("default").unwrap(),
+            &host(),
+            &p,
+            vec!["/usr/bin/python3".into()],
+            &[("HOME".into(), "/root".into())],
+        );
+        let plan = &c.plan;
+        assert_eq!(plan.mode, Mode::Degraded);
+        assert!(plan.mounts.is_empty());
+        assert_eq!(plan.cwd, PathBuf::from("/tmp/w/src"));
+        assert!(plan.env.contains(&("HOME".into(), "/tmp/w/home".into())));
+        assert!(plan.env.contains(&("TMPDIR".into(), "/tmp/w/tmp".into())));
+        // Writable: exactly the work directories, on the host.
+        let mut rw = plan.landlock.read_write.clone();
+        rw.sort();
+        let expected: Vec<PathBuf> = [
+            "/tmp/w/control",
+            "/tmp/w/home",
+            "/tmp/w/out",
+            "/tmp/w/src",
+            "/tmp/w/tmp",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(rw, expected);
+        assert!(plan.landlock.read_exec.contains(&"/tmp/w/shim".into()));
+        assert!(
+            !plan
+                .landlock
+                .read_exec
+                .iter()
+                .any(|p| p.starts_with("/tmp/w/src"))
+        );
+        assert!(plan.landlock.tcp_connect.is_empty() && !plan.landlock.tcp_connect_by_supervisor);
+        // Layers that need namespaces are not required there; the rest are.
+        for l in NEED_NAMESPACES {
+            assert!(!plan.required.contains(l), "{l:?}");
+        }
+        assert!(plan.required.contains(&Layer::LandlockFs));
+        assert!(plan.required.contains(&Layer::SeccompDeny));
+        let places = Places::of(&p);
+        assert_eq!(places.src, PathBuf::from("/tmp/w/src"));
+        assert_eq!(Places::of(&paths()).src, PathBuf::from(inside::SRC));
     }
 
     #[test]

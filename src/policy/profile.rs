@@ -46,6 +46,11 @@ pub struct Profile {
     pub environment: EnvironmentPolicy,
     #[serde(default)]
     pub limits: LimitsPolicy,
+    /// Where user namespaces are unavailable, run in the degraded mode
+    /// (Landlock + seccomp, no namespaces) instead of refusing. What that
+    /// mode cannot enforce is said on the terminal and in the report.
+    #[serde(default, rename = "allow-degraded")]
+    pub allow_degraded: bool,
     #[serde(default)]
     pub filesystem: FilesystemPolicy,
     #[serde(default)]

@@ -42,6 +42,12 @@ pub struct BuildReport {
     pub streams: StreamStats,
     /// The kernel stream's events in detail (bounded), for reviewers.
     pub kernel_events: Vec<crate::events::kernel::KernelEvent>,
+    /// `sdist-box run`: the command that ran (absent for a build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `--ask`: every question and how it was settled, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<crate::events::ask::Decision>,
     /// What the `--pre-build` hook did (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_build: Option<crate::prebuild::PreBuild>,
@@ -174,6 +180,8 @@ pub struct HookRun {
 pub enum Status {
     /// The wheel was built.
     Built,
+    /// `sdist-box run`: the command ran and exited 0.
+    Ran,
     /// The package's build failed; its output is in the log.
     BuildFailed,
     /// The input was refused before anything ran.
@@ -189,6 +197,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Built => "built",
+            Status::Ran => "ran",
             Status::BuildFailed => "build-failed",
             Status::Refused => "refused",
             Status::SandboxUnavailable => "sandbox-unavailable",

@@ -44,6 +44,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         .unwrap_or_default();
     let head = match report.outcome.status {
         Status::Built => style.paint("1;32", "BUILT"),
+        Status::Ran => style.paint("1;32", "RAN"),
         Status::BuildFailed => style.paint("1;31", "FAILED"),
         Status::Refused => style.paint("1;31", "REFUSED"),
         Status::SandboxUnavailable => style.paint("1;31", "NO SANDBOX"),
@@ -123,6 +124,22 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
                 }
             );
         }
+        // What was not (fully) enforced, in words: the degraded mode, or
+        // an older kernel under a profile that allows it.
+        for l in &sb.enforcement.layers {
+            let word = match l.state {
+                LayerState::Enforced => continue,
+                LayerState::Partial => "PARTIAL",
+                LayerState::NotEnforced => "NOT ENFORCED",
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {}: {}",
+                style.paint("1;33", word),
+                l.layer.name(),
+                one_line(&l.detail, 300)
+            );
+        }
         if !sb.dropped_env.is_empty() {
             let _ = writeln!(
                 out,
@@ -139,6 +156,15 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         t.buildenv_ms / 1e3,
         (t.requires_ms + t.prepare_metadata_ms + t.wheel_ms) / 1e3
     );
+    for d in &report.decisions {
+        let _ = writeln!(
+            out,
+            "  asked    {} {} — {}",
+            format!("{:?}", d.syscall).to_lowercase(),
+            one_line(&d.target, 120),
+            one_line(&d.reason, 120)
+        );
+    }
     if let Some(log) = &report.log {
         let _ = writeln!(out, "  log      {}", log.display());
     }

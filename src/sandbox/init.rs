@@ -29,7 +29,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, pivot_root, setresgid, setresuid};
 use serde::{Deserialize, Serialize};
 
-use super::plan::{Access, Layer, MountEntry, SandboxPlan};
+use super::plan::{Access, Layer, Mode, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage, LayerState, LayerStatus};
 use super::{landlock, seccomp, sys};
 
@@ -127,107 +127,120 @@ pub fn main(args: &[String]) -> ! {
     if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
         init.fail("set the parent-death signal", e, None);
     }
-    // 2. Hostname of the new uts namespace.
-    if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
-        init.fail("set the hostname", e, Some(Layer::Namespaces));
-    }
-    let host_netns = plan.network.shares_host_netns();
-    layers.push(enforced(
-        Layer::Namespaces,
-        if host_netns {
-            "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
-        } else {
-            "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
-        },
-    ));
-    // 3. Mounts: nothing we do may propagate back to the host.
-    if let Err(e) = mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    ) {
-        init.fail("make the mount tree private", e, Some(Layer::Mounts));
-    }
-    // 4. The new root: an empty tmpfs. Bind sources were opened by the parent
-    //    before we started, so covering the host's /tmp hides nothing we need.
-    let root = Path::new(STAGING);
-    if let Err(e) = mount(
-        Some("tmpfs"),
-        root,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=0755,size=16m"),
-    ) {
-        init.fail("mount the new root", e, Some(Layer::Mounts));
-    }
-    // 5. The view, entry by entry.
-    for (i, entry) in plan.mounts.iter().enumerate() {
-        let fd = req.source_fds.get(i).copied().unwrap_or(-1);
-        if let Err(e) = apply_mount(root, entry, fd) {
-            init.fail(
-                &format!("mount {}", entry.target().display()),
-                e,
-                Some(Layer::Mounts),
-            );
+    let degraded = plan.mode == Mode::Degraded;
+    // The degraded mode has no network namespace at all; its own filter
+    // refuses every socket family but unix.
+    let host_netns = !degraded && plan.network.shares_host_netns();
+    if degraded {
+        // 2–9 without namespaces: see `degraded_layers`.
+        if let Err((step, e)) = enter_degraded() {
+            init.fail(step, e, None);
         }
-    }
-    // 6. Switch to it and drop the host's tree for good.
-    if let Err(e) = switch_root(root) {
-        init.fail("switch to the new root", e, Some(Layer::Mounts));
-    }
-    // 7. The root itself read-only: the build may write only where a
-    //    read-write mount says so.
-    if let Err(e) = sys::mount_setattr(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY) {
-        init.fail("make the root read-only", e, Some(Layer::Mounts));
-    }
-    layers.push(enforced(
-        Layer::Mounts,
-        format!(
-            "{} entries on a read-only root; host /home, /root, /sys, /var hidden",
-            plan.mounts.len()
-        ),
-    ));
-    // 8. Loopback up, or even loopback traffic fails. In the host's network
-    //    namespace (loopback, allowlist modes) the walls are the socket
-    //    family filter, the supervisor's connect verdicts and Landlock's
-    //    TCP rules (steps 12–14).
-    if host_netns {
+        layers.extend(degraded_layers(plan, req.host_uid));
+    } else {
+        // 2. Hostname of the new uts namespace.
+        if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
+            init.fail("set the hostname", e, Some(Layer::Namespaces));
+        }
         layers.push(enforced(
-            Layer::Network,
+            Layer::Namespaces,
+            if host_netns {
+                "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
+            } else {
+                "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
+            },
+        ));
+        // 3. Mounts: nothing we do may propagate back to the host.
+        if let Err(e) = mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
+            init.fail("make the mount tree private", e, Some(Layer::Mounts));
+        }
+        // 4. The new root: an empty tmpfs. Bind sources were opened by the parent
+        //    before we started, so covering the host's /tmp hides nothing we need.
+        let root = Path::new(STAGING);
+        if let Err(e) = mount(
+            Some("tmpfs"),
+            root,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755,size=16m"),
+        ) {
+            init.fail("mount the new root", e, Some(Layer::Mounts));
+        }
+        // 5. The view, entry by entry.
+        for (i, entry) in plan.mounts.iter().enumerate() {
+            let fd = req.source_fds.get(i).copied().unwrap_or(-1);
+            if let Err(e) = apply_mount(root, entry, fd) {
+                init.fail(
+                    &format!("mount {}", entry.target().display()),
+                    e,
+                    Some(Layer::Mounts),
+                );
+            }
+        }
+        // 6. Switch to it and drop the host's tree for good.
+        if let Err(e) = switch_root(root) {
+            init.fail("switch to the new root", e, Some(Layer::Mounts));
+        }
+        // 7. The root itself read-only: the build may write only where a
+        //    read-write mount says so.
+        if let Err(e) = sys::mount_setattr(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY) {
+            init.fail("make the root read-only", e, Some(Layer::Mounts));
+        }
+        layers.push(enforced(
+            Layer::Mounts,
             format!(
-                "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
-                plan.network.mode.name(),
-                match plan.network.mode {
-                    crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
-                    _ => "loopback addresses".to_string(),
-                }
+                "{} entries on a read-only root; host /home, /root, /sys, /var hidden",
+                plan.mounts.len()
             ),
         ));
-    } else {
-        if let Err(e) = sys::loopback_up() {
-            init.fail("bring up the loopback interface", e, Some(Layer::Network));
+        // 8. Loopback up, or even loopback traffic fails. In the host's network
+        //    namespace (loopback, allowlist modes) the walls are the socket
+        //    family filter, the supervisor's connect verdicts and Landlock's
+        //    TCP rules (steps 12–14).
+        if host_netns {
+            layers.push(enforced(
+                Layer::Network,
+                format!(
+                    "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
+                    plan.network.mode.name(),
+                    match plan.network.mode {
+                        crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
+                        _ => "loopback addresses".to_string(),
+                    }
+                ),
+            ));
+        } else {
+            if let Err(e) = sys::loopback_up() {
+                init.fail("bring up the loopback interface", e, Some(Layer::Network));
+            }
+            layers.push(enforced(
+                Layer::Network,
+                "empty network namespace: only `lo`, no route out".into(),
+            ));
+        }
+        // 9. An unprivileged uid inside: a nested user namespace maps the
+        //    command's uid to our root (which is the unprivileged host uid).
+        if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
+            init.fail("switch to the unprivileged uid", e, Some(Layer::Uid));
         }
         layers.push(enforced(
-            Layer::Network,
-            "empty network namespace: only `lo`, no route out".into(),
+            Layer::Uid,
+            format!(
+                "uid {} inside, host uid {} outside",
+                plan.inner_uid, req.host_uid
+            ),
         ));
     }
-    // 9. An unprivileged uid inside: a nested user namespace maps the
-    //    command's uid to our root (which is the unprivileged host uid).
-    if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
-        init.fail("switch to the unprivileged uid", e, Some(Layer::Uid));
-    }
-    layers.push(enforced(
-        Layer::Uid,
-        format!(
-            "uid {} inside, host uid {} outside",
-            plan.inner_uid, req.host_uid
-        ),
-    ));
     // 10. No capabilities, in any set, for us or anything we start.
-    if let Err(e) = drop_capabilities() {
+    //     Without namespaces and without privilege the bounding set cannot
+    //     be cleared; no_new_privs (next) makes it ineffective.
+    if let Err(e) = drop_capabilities(degraded) {
         init.fail("drop capabilities", e, Some(Layer::Capabilities));
     }
     layers.push(enforced(
@@ -252,16 +265,18 @@ pub fn main(args: &[String]) -> ! {
     };
     // 13. seccomp: the deny filter, then clone3 → ENOSYS.
     let filters = seccomp::deny_filter().and_then(|d| {
-        let families = if host_netns {
+        let extra = if degraded {
+            Some(seccomp::degraded_filter(plan.notify.enabled)?)
+        } else if host_netns {
             Some(seccomp::socket_family_filter()?)
         } else {
             None
         };
-        Ok((d, seccomp::clone3_filter()?, families))
+        Ok((d, seccomp::clone3_filter()?, extra))
     });
     match filters {
-        Ok((deny, clone3, families)) => {
-            for program in [Some(&deny), Some(&clone3), families.as_ref()]
+        Ok((deny, clone3, extra)) => {
+            for program in [Some(&deny), Some(&clone3), extra.as_ref()]
                 .into_iter()
                 .flatten()
             {
@@ -272,8 +287,13 @@ pub fn main(args: &[String]) -> ! {
             layers.push(enforced(
                 Layer::SeccompDeny,
                 format!(
-                    "{} system calls refused, namespace-creating clone refused, x32 killed",
-                    seccomp::DENIED.len()
+                    "{} system calls refused, namespace-creating clone refused, x32 killed{}",
+                    seccomp::DENIED.len(),
+                    if degraded {
+                        "; degraded mode: sockets other than unix, TCP Fast Open, setsid and setpgid refused"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -291,7 +311,7 @@ pub fn main(args: &[String]) -> ! {
         if plan.notify.trace_files {
             nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
         }
-        match seccomp::notify_filter(&nrs)
+        match seccomp::notify_filter_with(&nrs, degraded)
             .map_err(|e| e.to_string())
             .and_then(|p| sys::seccomp_install_notify(&p).map_err(|e| e.to_string()))
         {
@@ -299,8 +319,13 @@ pub fn main(args: &[String]) -> ! {
                 layers.push(enforced(
                     Layer::SeccompNotify,
                     format!(
-                        "supervisor sees {} system calls{}",
+                        "supervisor sees {} system calls{}{}",
                         nrs.len(),
+                        if degraded {
+                            " and network sockets, and refuses unix sockets by path"
+                        } else {
+                            ""
+                        },
                         if plan.notify.trace_files {
                             " (with the open family)"
                         } else {
@@ -364,7 +389,12 @@ pub fn main(args: &[String]) -> ! {
     // init never starts threads, so forking here is sound.
     let child = match sys::fork_single_threaded() {
         Ok(ForkResult::Child) => {
-            let _ = nix::unistd::setsid();
+            // Its own session, away from any terminal; without namespaces
+            // it stays in init's (setsid is refused there, and init has
+            // no terminal already).
+            if !degraded {
+                let _ = nix::unistd::setsid();
+            }
             if let Some(fd) = req.events_fd {
                 // The event stream's write end, at the number the plan names,
                 // open across exec.
@@ -390,7 +420,7 @@ pub fn main(args: &[String]) -> ! {
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => init.fail("start the command", e, None),
     };
-    let (code, signal, peak) = reap_until(child);
+    let (code, signal, peak) = reap_until(child, degraded);
     let max_rss_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map(|u| u.max_rss() as u64)
         .unwrap_or(0);
@@ -402,7 +432,72 @@ pub fn main(args: &[String]) -> ! {
         exec_error: (code == Some(127))
             .then(|| "the command could not be started (exit 127)".to_string()),
     });
+    if degraded {
+        // No pid namespace to end with us: end the process group (ourselves
+        // included; the parent has our message already).
+        let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::Signal::SIGKILL);
+    }
     std::process::exit(code.unwrap_or(128 + signal.unwrap_or(0)))
+}
+
+/// The degraded mode's own steps: a new session and process group (no
+/// controlling terminal; the group is what is killed at the end and on
+/// timeout), and subreaper, so that orphans stay ours to reap.
+fn enter_degraded() -> Result<(), (&'static str, nix::Error)> {
+    nix::unistd::setsid().map_err(|e| ("start a new session", e))?;
+    sys::set_child_subreaper().map_err(|e| {
+        (
+            "become the subreaper",
+            nix::Error::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    Ok(())
+}
+
+/// What the degraded mode cannot enforce, layer by layer, in words.
+fn degraded_layers(plan: &SandboxPlan, host_uid: u32) -> Vec<LayerStatus> {
+    let not = |layer, detail: &str| LayerStatus {
+        layer,
+        state: LayerState::NotEnforced,
+        detail: detail.to_string(),
+    };
+    let partial = |layer, detail: String| LayerStatus {
+        layer,
+        state: LayerState::Partial,
+        detail,
+    };
+    vec![
+        not(
+            Layer::Namespaces,
+            "degraded mode (no user namespaces here): no pid, mount, network, ipc or uts namespace; processes left at the end are killed through their process group (best effort: a process that escapes the group survives sdist-box)",
+        ),
+        not(
+            Layer::Mounts,
+            "degraded mode: no private view; the host's files are visible by name and Landlock alone decides what may be read or written (chmod, chown, utime and xattrs are not covered by Landlock); the host's /proc is readable (other processes' command lines, not their memory or environment)",
+        ),
+        if host_uid == 0 {
+            not(Layer::Uid, "degraded mode: runs as root")
+        } else if host_uid == plan.root_maps_to {
+            LayerStatus {
+                layer: Layer::Uid,
+                state: LayerState::Enforced,
+                detail: format!(
+                    "degraded mode: sdist-box ran as root, the build as unprivileged host uid {host_uid}"
+                ),
+            }
+        } else {
+            partial(
+                Layer::Uid,
+                format!(
+                    "degraded mode: runs as host uid {host_uid} itself (no user namespace to map it); never root"
+                ),
+            )
+        },
+        partial(
+            Layer::Network,
+            "degraded mode: the host's network; sockets other than unix refused (seccomp), TCP connect/bind refused (Landlock), unix sockets by path refused (supervisor), abstract ones scoped (Landlock ABI 6)".to_string(),
+        ),
+    ]
 }
 
 fn apply_mount(root: &Path, entry: &MountEntry, fd: RawFd) -> std::io::Result<()> {
@@ -509,11 +604,15 @@ fn enter_inner_user(uid: u32, gid: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
+fn drop_capabilities(degraded: bool) -> Result<(), caps::errors::CapsError> {
     use caps::CapSet;
+    let may_bound =
+        !degraded || caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)?;
     for cap in caps::all() {
         // Bounding set first: it needs CAP_SETPCAP, which we still hold.
-        caps::drop(None, CapSet::Bounding, cap)?;
+        if may_bound {
+            caps::drop(None, CapSet::Bounding, cap)?;
+        }
     }
     caps::clear(None, CapSet::Ambient)?;
     caps::clear(None, CapSet::Inheritable)?;
@@ -547,7 +646,7 @@ fn apply_rlimits(plan: &SandboxPlan) -> nix::Result<String> {
 /// Reap every child until `main` ends; meanwhile sample how many processes
 /// the sandbox holds (the peak tells a fork bomb from a crash). Waits on a
 /// pidfd of `main`, so its end is seen at once, not at the next sample.
-fn reap_until(main: Pid) -> (Option<i32>, Option<i32>, u64) {
+fn reap_until(main: Pid, degraded: bool) -> (Option<i32>, Option<i32>, u64) {
     let mut peak = 1u64;
     let pidfd = sys::pidfd_open(main.as_raw()).ok();
     loop {
@@ -566,12 +665,37 @@ fn reap_until(main: Pid) -> (Option<i32>, Option<i32>, u64) {
                 Err(_) => break,
             }
         }
-        peak = peak.max(count_processes());
+        peak = peak.max(if degraded {
+            count_group()
+        } else {
+            count_processes()
+        });
         match &pidfd {
             Some(fd) => sys::poll_readable(fd.as_fd(), Duration::from_millis(50)),
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     }
+}
+
+/// Processes of our process group (the degraded mode sees the host's /proc).
+fn count_group() -> u64 {
+    let group = nix::unistd::getpgrp().as_raw();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+        .filter(|e| {
+            // Field 5 of stat, after the parenthesised command name.
+            fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = &s[s.rfind(')')? + 2..];
+                    rest.split(' ').nth(2)?.parse::<i32>().ok()
+                })
+                == Some(group)
+        })
+        .count() as u64
 }
 
 fn count_processes() -> u64 {

@@ -73,8 +73,9 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     };
     let execute = AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute;
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev | AccessFs::Truncate;
-    // Loopback mode: TCP connect is left to the supervisor (Landlock names
-    // ports, and loopback means every port); bind stays handled.
+    // Loopback mode or --ask: TCP connect is left to the supervisor
+    // (Landlock names ports, and loopback means every port; a person may
+    // allow any); bind stays handled.
     let net = if plan.tcp_connect_by_supervisor {
         AccessNet::BindTcp.into()
     } else {
@@ -96,7 +97,14 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     {
         ruleset = ruleset.add_rule(rule?)?;
     }
-    for &port in &plan.tcp_connect {
+    // Connect left to the supervisor: not handled, so no rule may name it
+    // (an allowlist under --ask: a person may allow what the list does not).
+    let connect_ports: &[u16] = if plan.tcp_connect_by_supervisor {
+        &[]
+    } else {
+        &plan.tcp_connect
+    };
+    for &port in connect_ports {
         ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
     }
     for &port in &plan.tcp_bind {
@@ -164,7 +172,7 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
         );
     }
     let connect = if plan.tcp_connect_by_supervisor {
-        "tcp connect left to the supervisor (loopback mode)".to_string()
+        "tcp connect decided by the supervisor (loopback mode, or --ask)".to_string()
     } else {
         format!("tcp connect allowed to ports {:?}", plan.tcp_connect)
     };

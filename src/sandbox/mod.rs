@@ -13,6 +13,6 @@ pub mod seccomp;
 pub mod status;
 pub(crate) mod sys;
 
-pub use plan::{Access, LandlockPlan, Layer, Limits, MountEntry, SandboxPlan};
-pub use run::{RunExit, RunOptions, RunOutcome, SandboxError, run};
+pub use plan::{Access, LandlockPlan, Layer, Limits, Mode, MountEntry, SandboxPlan};
+pub use run::{RunExit, RunOptions, RunOutcome, SandboxError, choose_mode, run, user_namespaces};
 pub use status::{Enforcement, LayerState, LayerStatus};

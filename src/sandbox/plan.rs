@@ -222,9 +222,26 @@ pub struct NotifyPlan {
     pub trace_files: bool,
 }
 
+/// How the sandbox is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Every layer: new user, mount, pid, network, ipc and uts namespaces.
+    #[default]
+    Namespaces,
+    /// No user namespaces on this host, and the profile allows it: Landlock,
+    /// seccomp (with a socket-family filter), no_new_privs and rlimits only,
+    /// on the host's own file system, network and pid space. Paths in the
+    /// plan are host paths.
+    Degraded,
+}
+
 /// Everything the sandbox needs to start one command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxPlan {
+    /// Namespaces, or the degraded mode (then `mounts` is empty).
+    #[serde(default)]
+    pub mode: Mode,
     /// Program and arguments; the program is a path inside the sandbox.
     pub argv: Vec<String>,
     /// The complete environment of the command.

@@ -28,7 +28,7 @@ use super::init::{INIT_ARGV0, InitRequest};
 use super::plan::{Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
 use super::sys;
-use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits};
+use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits, SupervisorOptions};
 
 /// Why a run could not happen. The command's own failure is not an error:
 /// it is a [`RunOutcome`].
@@ -78,6 +78,8 @@ pub struct RunOptions {
     pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
+    /// Consulted by the supervisor for connects and execs (`--ask`).
+    pub decision_hook: Option<crate::events::ask::HookHandle>,
 }
 
 /// What happened in a run.
@@ -141,9 +143,81 @@ fn namespace_hint(err: &io::Error) -> String {
     String::new()
 }
 
+/// Can the sandbox have its namespaces here? `Err` says why not, with the
+/// same hint as a failed start.
+pub fn user_namespaces() -> Result<(), SandboxError> {
+    sys::probe_user_namespace().map_err(|source| {
+        let hint = namespace_hint(&source);
+        SandboxError::Namespaces { source, hint }
+    })
+}
+
+/// Choose the mode for a profile: namespaces where possible; the degraded
+/// mode where not and the profile allows it; otherwise refuse, saying why
+/// and where to look.
+pub fn choose_mode(
+    allow_degraded: bool,
+    profile_name: &str,
+) -> Result<super::plan::Mode, SandboxError> {
+    match user_namespaces() {
+        Ok(()) => Ok(super::plan::Mode::Namespaces),
+        Err(_) if allow_degraded => {
+            // As root the degraded mode runs the build as an unprivileged
+            // uid; root of a user namespace that maps none cannot.
+            let euid = nix::unistd::geteuid();
+            if euid.is_root() && !uid_is_mapped(crate::policy::ROOT_MAPS_TO) {
+                return Err(SandboxError::LayerUnavailable {
+                    layer: Layer::Uid,
+                    detail: format!(
+                        "sdist-box runs as root of a user namespace that maps no unprivileged uid ({}), so the degraded mode cannot run the build as one; run sdist-box as an unprivileged user there",
+                        crate::policy::ROOT_MAPS_TO
+                    ),
+                });
+            }
+            Ok(super::plan::Mode::Degraded)
+        }
+        Err(SandboxError::Namespaces { source, hint }) => Err(SandboxError::Namespaces {
+            source,
+            hint: format!(
+                "{hint}; the profile `{profile_name}` requires them and does not allow the degraded mode (`allow-degraded = true`); run `sdist-box doctor` for the fix"
+            ),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Does this process's user namespace map host `uid` (so that root here can
+/// switch to it)?
+fn uid_is_mapped(uid: u32) -> bool {
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    uid_map_contains(&map, uid)
+}
+
+fn uid_map_contains(map: &str, uid: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(uid))
+    })
+}
+
 /// Run `plan` in a new sandbox and wait for it to end.
 pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
+    let degraded = plan.mode == super::plan::Mode::Degraded;
+    // Without a mount view the host's unix sockets are visible by path;
+    // the supervisor refuses them.
+    let decision_hook = if degraded {
+        Some(crate::events::ask::HookHandle(std::sync::Arc::new(
+            crate::events::ask::UnixPathGuard {
+                inner: opts.decision_hook.clone(),
+            },
+        )))
+    } else {
+        opts.decision_hook.clone()
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
     let is_root = euid == 0;
@@ -220,6 +294,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         source_base_fd: base,
         exe_fd: raw(&exe),
         drop_groups: is_root,
+        ids: match (degraded, is_root) {
+            (false, _) => Some((0, 0)),
+            (true, true) => Some((host_uid, host_gid)),
+            (true, false) => None,
+        },
         argv: vec![
             cstr(INIT_ARGV0.to_string()),
             cstr("--control-fd".into()),
@@ -229,16 +308,24 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         ],
         envp: Vec::new(),
     };
-    let mut flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS;
-    // Loopback and allowlist modes need the host's loopback: they share the
-    // host's network namespace, and the supervisor decides every address.
-    if !plan.network.shares_host_netns() {
-        flags |= libc::CLONE_NEWNET;
-    }
+    // The degraded mode: a plain child, no namespaces (init makes itself a
+    // session and process-group leader; the group is what gets killed).
+    let flags = if degraded {
+        0
+    } else {
+        let mut flags = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS;
+        // Loopback and allowlist modes need the host's loopback: they share
+        // the host's network namespace, and the supervisor decides every
+        // address.
+        if !plan.network.shares_host_netns() {
+            flags |= libc::CLONE_NEWNET;
+        }
+        flags
+    };
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
         SandboxError::Namespaces { source, hint }
@@ -270,8 +357,12 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     });
 
     let mut control_write = fs::File::from(control_write);
-    let maps = write_id_maps(started_child.pid, is_root, host_uid, host_gid)
-        .and_then(|()| control_write.write_all(b"G"));
+    let maps = if degraded {
+        Ok(())
+    } else {
+        write_id_maps(started_child.pid, is_root, host_uid, host_gid)
+    }
+    .and_then(|()| control_write.write_all(b"G"));
     let request = InitRequest {
         plan: plan.clone(),
         source_fds: source_raw,
@@ -290,12 +381,27 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
 
     let output_thread = spawn_output_reader(output_read, opts)?;
     let events_thread = events_read.map(|read| {
+        // Shared while it arrives, so a decision hook can show where in the
+        // package a call it asks about came from.
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(hook) = &decision_hook {
+            let r = received.clone();
+            hook.0.python_stream(std::sync::Arc::new(move |pid| {
+                crate::events::ask::latest_origin(&r.lock().unwrap(), pid)
+            }));
+        }
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = fs::File::from(read)
-                .take(MAX_EVENT_BYTES)
-                .read_to_end(&mut buf);
-            buf
+            let mut file = fs::File::from(read).take(MAX_EVENT_BYTES);
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match file.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => received.lock().unwrap().extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            std::mem::take(&mut *received.lock().unwrap())
         })
     });
     let (tx, rx) = mpsc::channel();
@@ -389,7 +495,10 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                             supervisor = Some(Supervisor::spawn_with(
                                 listener,
                                 SupervisorLimits::default(),
-                                crate::events::verdicts::NetPolicy::from_plan(plan),
+                                SupervisorOptions {
+                                    policy: crate::events::verdicts::NetPolicy::from_plan(plan),
+                                    hook: decision_hook.clone(),
+                                },
                             ))
                         }
                         Err(e) => {
@@ -413,6 +522,13 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         }
     }
     if timed_out {
+        if degraded {
+            // No pid namespace: the process group is the sandbox.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(started_child.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
     }
     let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
@@ -559,4 +675,19 @@ fn spawn_output_reader(
 /// The path as bytes, for callers building argv.
 pub fn path_bytes(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_maps_are_read_by_range() {
+        let host = "         0          0 4294967295\n";
+        assert!(super::uid_map_contains(host, 4_000_000));
+        let rootless = "         0       1000          1\n";
+        assert!(!super::uid_map_contains(rootless, 4_000_000));
+        assert!(super::uid_map_contains(rootless, 0));
+        let podman = "0 1000 1\n1 100000 65536\n";
+        assert!(super::uid_map_contains(podman, 65536));
+        assert!(!super::uid_map_contains(podman, 65537));
+    }
 }

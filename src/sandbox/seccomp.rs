@@ -145,6 +145,50 @@ pub fn clone3_filter() -> Result<BpfProgram, SeccompError> {
     Ok(filter.try_into()?)
 }
 
+/// The degraded mode's additions (no namespaces around the build):
+/// sockets of every family but unix are refused (`EACCES`; with a
+/// supervisor they are notified instead, see [`notify_filter`]); TCP Fast
+/// Open sends, which connect without `connect`, are refused; and `setsid` /
+/// `setpgid` are refused, so that every process stays in the init's process
+/// group, which is how the whole tree is killed without a pid namespace.
+pub fn degraded_filter(sockets_notified: bool) -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(libc::SYS_setsid, vec![]);
+    rules.insert(libc::SYS_setpgid, vec![]);
+    let fastopen = |arg: u8| -> Result<Vec<SeccompRule>, SeccompError> {
+        Ok(vec![SeccompRule::new(vec![SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(libc::MSG_FASTOPEN as u64),
+            libc::MSG_FASTOPEN as u64,
+        )?])?])
+    };
+    rules.insert(libc::SYS_sendto, fastopen(3)?);
+    rules.insert(libc::SYS_sendmsg, fastopen(2)?);
+    rules.insert(libc::SYS_sendmmsg, fastopen(3)?);
+    if !sockets_notified {
+        rules.insert(libc::SYS_socket, not_unix_socket()?);
+    }
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EACCES as u32),
+        arch,
+    )?;
+    Ok(filter.try_into()?)
+}
+
+/// `socket(2)` with a family other than `AF_UNIX`.
+fn not_unix_socket() -> Result<Vec<SeccompRule>, SeccompError> {
+    Ok(vec![SeccompRule::new(vec![SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Ne,
+        libc::AF_UNIX as u64,
+    )?])?])
+}
+
 /// Socket families a build sharing the host's network namespace may create.
 pub const SOCKET_FAMILIES: &[(&str, i32)] = &[
     ("AF_UNIX", libc::AF_UNIX),
@@ -209,8 +253,18 @@ const NOTIFY_SENTINEL: u32 = 0x5db0;
 
 /// The user-notification filter for `syscalls`.
 pub fn notify_filter(syscalls: &[i64]) -> Result<BpfProgram, SeccompError> {
+    notify_filter_with(syscalls, false)
+}
+
+/// [`notify_filter`], and with `sockets`, also `socket(2)` of every family
+/// but unix (the degraded mode: the supervisor refuses and records them).
+pub fn notify_filter_with(syscalls: &[i64], sockets: bool) -> Result<BpfProgram, SeccompError> {
     let arch = arch()?;
-    let rules: BTreeMap<i64, Vec<SeccompRule>> = syscalls.iter().map(|&nr| (nr, vec![])).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        syscalls.iter().map(|&nr| (nr, vec![])).collect();
+    if sockets {
+        rules.insert(libc::SYS_socket, not_unix_socket()?);
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -272,6 +326,25 @@ mod tests {
         assert!(notif >= NOTIFIED.len(), "{notif}");
         assert!(!program.iter().any(|i| i.code == BPF_RET_K
             && i.k & libc::SECCOMP_RET_ACTION_FULL == libc::SECCOMP_RET_TRACE));
+    }
+
+    #[test]
+    fn degraded_filter_refuses_with_eacces_and_notify_can_take_sockets() {
+        for notified in [false, true] {
+            let program = degraded_filter(notified).expect("filter compiles");
+            assert!(
+                program
+                    .iter()
+                    .any(|i| i.k == libc::SECCOMP_RET_ERRNO | libc::EACCES as u32)
+            );
+        }
+        // Notified sockets are not also refused here (the stricter ERRNO
+        // would win over USER_NOTIF and the supervisor would see nothing).
+        let refuses = degraded_filter(false).unwrap().len();
+        let leaves = degraded_filter(true).unwrap().len();
+        assert!(refuses > leaves, "{refuses} vs {leaves}");
+        let nrs: Vec<i64> = NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+        assert!(notify_filter_with(&nrs, true).unwrap().len() > notify_filter(&nrs).unwrap().len());
     }
 
     #[test]

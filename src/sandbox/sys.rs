@@ -52,6 +52,10 @@ pub struct ChildExec {
     /// Drop supplementary groups (only possible, and only needed, when the
     /// parent is root and did not deny setgroups).
     pub drop_groups: bool,
+    /// Switch to this (uid, gid) before exec: the mapped root (0, 0) in new
+    /// namespaces; without namespaces, an unprivileged id when the parent is
+    /// root, or nothing (`None`).
+    pub ids: Option<(u32, u32)>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
 }
@@ -193,13 +197,14 @@ unsafe fn child_after_clone(
             }
         }
         // Raw system calls, not glibc's wrappers: in a multi-threaded
-        // parent (`build-all` starts sandboxes from several threads) glibc
-        // makes setgroups/setresgid/setresuid process-wide by signalling
-        // every thread it knows of under its thread-list lock. The raw
-        // clone did not tell glibc it forked: the child inherits that list
-        // and the lock, possibly held by a parent thread that was creating
-        // or ending a thread at that instant, and then waits on it forever.
-        // The child is single-threaded, so the raw call is the whole effect.
+        // parent (`build-all` starts sandboxes from several threads, `--ask`
+        // runs a prompt thread) glibc makes setgroups/setresgid/setresuid
+        // process-wide by signalling every thread it knows of under its
+        // thread-list lock. The raw clone did not tell glibc it forked: the
+        // child inherits that list and the lock, possibly held by a parent
+        // thread that was creating or ending a thread at that instant, and
+        // then waits on it forever. The child is single-threaded, so the raw
+        // call is the whole effect.
         // An empty signal mask: the parent may block signals in all its
         // threads (build-all waits for SIGINT/SIGTERM in one of them), and
         // a mask survives exec; the sandbox must start as a fresh process.
@@ -213,31 +218,17 @@ unsafe fn child_after_clone(
             8 as libc::size_t,
         );
         if child.drop_groups
-            && libc::syscall(
-                libc::SYS_setgroups,
-                0 as libc::c_long,
-                std::ptr::null::<libc::gid_t>(),
-            ) != 0
+            && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
         {
             fail(child.status_fd, 1);
         }
-        if libc::syscall(
-            libc::SYS_setresgid,
-            0 as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-        ) != 0
-        {
-            fail(child.status_fd, 2);
-        }
-        if libc::syscall(
-            libc::SYS_setresuid,
-            0 as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-        ) != 0
-        {
-            fail(child.status_fd, 3);
+        if let Some((uid, gid)) = child.ids {
+            if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
+                fail(child.status_fd, 2);
+            }
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
+                fail(child.status_fd, 3);
+            }
         }
         if libc::dup2(child.stdin_fd, 0) < 0
             || libc::dup2(child.output_fd, 1) < 0
@@ -717,6 +708,54 @@ pub fn dup_to(fd: RawFd, want: RawFd) -> io::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Wait until `fd` has input or `timeout` passes; true when it has input
+/// (or hung up: a read then says EOF).
+pub fn poll_in(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0 && pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// `PR_SET_CHILD_SUBREAPER`: orphaned descendants are reparented to us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Can this process create a user namespace? A child is cloned into a new
+/// one and exits at once.
+pub fn probe_user_namespace() -> io::Result<()> {
+    // SAFETY: as in clone_into_namespaces (fork-like clone, NULL stack);
+    // the child only calls _exit.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(0) }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid out pointer.
+    unsafe { libc::waitpid(ret as libc::pid_t, &mut status, 0) };
+    Ok(())
 }
 
 /// A writable copy (close-on-exec) of a descriptor this process inherited,
