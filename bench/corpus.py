@@ -8,8 +8,12 @@ build requirements in bench/.cache/wheelhouse from bench/make_wheelhouse.sh):
                sdist's static build requirements, installed offline from the
                wheelhouse; the backend is asked for its run-time requirements
                (get_requires_for_build_wheel), those are installed too, then
-               `python -m build --wheel --no-isolation` runs in the extracted
-               source tree. Only that last command is timed.
+               `pip wheel --no-deps --no-build-isolation --no-index SDIST`
+               builds it. Only that last command is timed. pip, like
+               sdist-box, calls prepare_metadata_for_build_wheel before
+               build_wheel; `python -m build` does not, and for some backends
+               that changes the wheel (pbr: mock's METADATA and pbr.json), so
+               pip is the baseline that isolates the sandbox's effect.
   sandboxed    `sdist-box build` under the default profile, offline from the
                same wheelhouse (--find-links --no-index), one shared build-env
                cache. One untimed run warms the cache; the second is timed.
@@ -232,8 +236,9 @@ def unsandboxed(py: str, sdist: Path, env_extra: dict, work: Path) -> Result:
         if dynamic:
             run(pip + dynamic, f"installing run-time requirements {dynamic}")
         out = work / "out"
-        _, dt = run([str(vpy), "-m", "build", "--wheel", "--no-isolation",
-                     "--outdir", str(out), str(src)], "python -m build")
+        _, dt = run([str(vpy), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                     "--no-index", "--disable-pip-version-check", "-w", str(out),
+                     str(sdist)], "pip wheel")
     except BuildError as e:
         return Result(False, error=str(e))
     wheels = list(out.glob("*.whl"))
