@@ -252,9 +252,9 @@ class BuildError(Exception):
 
 
 def sandboxed(binary: str, py: str, sdist: Path, env_extra: dict, work: Path,
-              cache: Path, warm: bool) -> Result:
+              cache: Path, warm: bool, profile: str) -> Result:
     out = work / "box-out"
-    cmd = [binary, "build", str(sdist), "-o", str(out), "--python", py,
+    cmd = [binary, "build", str(sdist), "-o", str(out), "--python", py, "--profile", profile,
            "--find-links", str(WHEELHOUSE), "--no-index",
            "--cache-dir", str(cache), "--format", "json", "--fail-on", "never"]
     for k, v in env_extra.items():
@@ -283,6 +283,12 @@ def sandboxed(binary: str, py: str, sdist: Path, env_extra: dict, work: Path,
 # explaining a sandboxed failure
 
 
+RUST_MISSING = re.compile(
+    r"(?im)^.*(can't find Rust compiler|\b(cargo|rustc)\b.*(not found|No such file)).*$")
+RUST_FIX = ("profile: the Rust toolchain (rustup's toolchains/<name>) readable at its own "
+            "path and its bin/ on PATH; crates vendored first (bench/vendor_rust.py)")
+
+
 def explain(res: Result) -> tuple[str, str]:
     """(the finding or error that caused it, the profile change that fixes it)."""
     rep = res.report or {}
@@ -304,11 +310,12 @@ def explain(res: Result) -> tuple[str, str]:
         else:
             fix = "review the finding; no profile change proposed"
         return cause, fix
-    m = re.search(r"(?im)^.*\b(cargo|rustc)\b.*(not found|No such file|could not find).*$", text)
-    if m or "Cargo.toml" in text and "cargo" in text.lower():
-        return (m.group(0).strip() if m else "cargo not found",
-                "profile: the Rust toolchain readable in the sandbox and on PATH "
-                "(rustup's toolchain dir), crates vendored (bench/vendor_rust.py)")
+    if "puccinialin" in text:
+        return ("maturin found no cargo on the sandbox's PATH and asked for puccinialin "
+                "(a Rust toolchain downloader) as a build requirement", RUST_FIX)
+    m = RUST_MISSING.search(text)
+    if m:
+        return m.group(0).strip()[:200], RUST_FIX
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errs = [ln for ln in lines if re.search(r"error|Error|denied|not found", ln)]
     return ((errs[-1] if errs else (lines[-1] if lines else "?"))[:200],
@@ -360,6 +367,9 @@ def main(argv=None) -> int:
     ap.add_argument("--python", default="python3",
                     help="interpreter for both builds (shims are resolved)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="only these projects")
+    ap.add_argument("--profile", default="default",
+                    help="sdist-box profile for the sandboxed builds (name or TOML file; "
+                         "default: %(default)s)")
     ap.add_argument("--no-warm", action="store_true",
                     help="time the first sandboxed run (cold build-env cache) and skip the second")
     ap.add_argument("--markdown", type=Path, metavar="FILE",
@@ -399,7 +409,8 @@ def main(argv=None) -> int:
             env = dict(e.get("env") or {})
             print(f"== {e['name']} {e['version']} ({e['category']})", file=sys.stderr, flush=True)
             u = unsandboxed(py, sdist, env, work / "u")
-            s = sandboxed(args.binary, py, sdist, env, work / "s", cache, not args.no_warm)
+            s = sandboxed(args.binary, py, sdist, env, work / "s", cache, not args.no_warm,
+                          args.profile)
             cmp = None
             if u.ok and s.ok:
                 cmp = compare_wheels(u.wheel, s.wheel, work / "cmp")
@@ -456,7 +467,7 @@ def main(argv=None) -> int:
                f"{len(good)} with identical wheel contents. "
                + (f"Median time ratio sandboxed/unsandboxed {statistics.median(ratios):.2f}. "
                   if ratios else "")
-               + f"Python {py}; load average {load_before[0]:.1f} at the start, "
+               + f"Profile {args.profile}; Python {py}; load average {load_before[0]:.1f} at the start, "
                f"{load_after[0]:.1f} at the end; {time.time() - started:.0f} s in all.")
     table = "\n".join(lines) + "\n\n" + summary + "\n"
     print(table)
