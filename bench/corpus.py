@@ -315,7 +315,8 @@ def explain(res: Result) -> tuple[str, str]:
                 "(a Rust toolchain downloader) as a build requirement", RUST_FIX)
     m = RUST_MISSING.search(text)
     if m:
-        return m.group(0).strip()[:200], RUST_FIX
+        # The report's reason is one line with newlines escaped.
+        return m.group(0).split("\\n")[0].strip()[:200], RUST_FIX
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errs = [ln for ln in lines if re.search(r"error|Error|denied|not found", ln)]
     return ((errs[-1] if errs else (lines[-1] if lines else "?"))[:200],
@@ -420,7 +421,7 @@ def main(argv=None) -> int:
             same = "–" if cmp is None else cmp.summary
             ratio = (f"{s.seconds / u.seconds:.2f}"
                      if u.ok and s.ok and u.seconds else "–")
-            name = e["name"] + (" (vendored)" if note else "")
+            name = f"{e['name']} ({e['category']}{', vendored' if note else ''})"
             rows.append([name, e["version"], e["backend"],
                          "yes" if u.ok else "**no**", "yes" if s.ok else "**no**",
                          fmt_s(u.seconds if u.ok else None),
