@@ -36,6 +36,7 @@ import argparse
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -126,6 +127,10 @@ def bench_setup(t: Timer, py: str, binary: str, rounds: int) -> list[tuple]:
         variants[f"{label}/bare"] = cmd
         variants[f"{label}/bwrap"] = bw + cmd
         variants[f"{label}/sdist-box"] = box + cmd
+    # Loading each program, without a sandbox: sdist-box is loaded twice per
+    # sandbox (the command line, then again as the sandbox's pid 1).
+    variants["load/bwrap"] = [bwrap, "--version"]
+    variants["load/sdist-box"] = [binary, "--version"]
     for v in variants.values():  # warm the page cache
         t.run("warm", v)
     for _ in range(rounds):
@@ -145,6 +150,29 @@ def bench_setup(t: Timer, py: str, binary: str, rounds: int) -> list[tuple]:
             (f"{shown} in `bwrap --unshare-all`", bwc, bwc / bare, f"{added_bw * 1e3:+.1f} ms"),
             (f"{shown} in `sdist-box run`", boxc, boxc / bare, f"{added_box * 1e3:+.1f} ms{vs}"),
         ]
+    # sdist-box's own clock: clone → the command's start, and clone → the end.
+    inner_setup, inner_total = [], []
+    for _ in range(rounds):
+        r = subprocess.run([binary, "-v", "run", "--", true], capture_output=True, text=True)
+        m = re.search(r"set-up ([\d.]+) ms, total ([\d.]+) ms", r.stderr)
+        if m:
+            inner_setup.append(float(m.group(1)) / 1e3)
+            inner_total.append(float(m.group(2)) / 1e3)
+    if inner_setup:
+        box_true = t.med("setup/true/sdist-box")
+        su, to = statistics.median(inner_setup), statistics.median(inner_total)
+        rows += [
+            ("`sdist-box run -- /bin/true`, by its own clock: clone → command starts", su,
+             su / box_true, "share of the whole run above"),
+            ("`sdist-box run -- /bin/true`, by its own clock: clone → sandbox gone", to,
+             to / box_true, "the rest is loading sdist-box and compiling the plan"),
+        ]
+    lb, ls = t.med("setup/load/bwrap"), t.med("setup/load/sdist-box")
+    rows += [
+        ("`bwrap --version` (loading the program, no sandbox)", lb, 1.0, ""),
+        ("`sdist-box --version` (loading the program, no sandbox)", ls, ls / lb,
+         f"{(ls - lb) * 1e3:+.1f} ms per load; a sandbox loads sdist-box twice"),
+    ]
     return rows
 
 
