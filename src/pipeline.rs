@@ -499,7 +499,8 @@ fn build_inner(
     // 4. the build environment (trusted: wheels only, outside the sandbox).
     let t = Instant::now();
     st.start("buildenv", None);
-    let interp = buildenv::resolve_interpreter(req.python.as_deref()).map_err(errored)?;
+    let interp = buildenv::resolve_interpreter_cached(req.python.as_deref(), &req.cache_dir)
+        .map_err(errored)?;
     report.interpreter = Some(InterpreterInfo {
         executable: interp.executable.clone(),
         version: interp.version.clone(),

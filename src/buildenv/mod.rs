@@ -19,7 +19,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use python::{Interpreter, minimal_roots, resolve_interpreter};
+pub use python::{Interpreter, minimal_roots, resolve_interpreter, resolve_interpreter_cached};
 
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -474,6 +474,60 @@ mod tests {
             e.to_string().contains("python9-nonexistent") && e.to_string().contains("--python"),
             "{e}"
         );
+    }
+
+    fn cached_answers(cache: &Path) -> Vec<PathBuf> {
+        fs::read_dir(cache.join("interpreters"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_interpreter_probe_is_cached_by_file_identity() {
+        use std::ffi::OsStr;
+        let cache = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize("/usr/bin/python3").unwrap();
+        // A copy of the ELF, so that changing it does not touch the system's.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("python3");
+        fs::copy(&real, &copy).unwrap();
+        let spec = copy.as_os_str();
+
+        let first = resolve_interpreter_cached(Some(spec), cache.path()).unwrap();
+        let answers = cached_answers(cache.path());
+        assert_eq!(answers.len(), 1, "one answer cached: {answers:?}");
+        let again = resolve_interpreter_cached(Some(spec), cache.path()).unwrap();
+        assert_eq!(first.executable, again.executable);
+        assert_eq!(first.version, again.version);
+        assert_eq!(cached_answers(cache.path()).len(), 1);
+
+        // A damaged answer is not trusted: probed again and rewritten.
+        fs::write(&answers[0], b"{not json").unwrap();
+        let repaired = resolve_interpreter_cached(Some(spec), cache.path()).unwrap();
+        assert_eq!(repaired.version, first.version);
+        assert!(fs::read(&answers[0]).unwrap().starts_with(b"{\""));
+
+        // The interpreter file changes (an upgrade in place): a new key.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let f = fs::OpenOptions::new().append(true).open(&copy).unwrap();
+        f.set_len(fs::metadata(&copy).unwrap().len()).unwrap();
+        f.set_modified(std::time::SystemTime::now()).unwrap();
+        drop(f);
+        resolve_interpreter_cached(Some(spec), cache.path()).unwrap();
+        assert_eq!(cached_answers(cache.path()).len(), 2);
+
+        // A bare name (looked up on PATH) and a script are never cached.
+        let script = dir.path().join("shim");
+        fs::write(
+            &script,
+            format!("#!/bin/sh\nexec {} \"$@\"\n", real.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        resolve_interpreter_cached(Some(script.as_os_str()), other.path()).unwrap();
+        resolve_interpreter_cached(Some(OsStr::new("python3")), other.path()).unwrap();
+        assert!(cached_answers(other.path()).is_empty());
     }
 
     #[test]

@@ -60,6 +60,100 @@ fn is_elf(path: &Path) -> bool {
 
 /// Resolve `spec` (default `python3` on PATH) to the real interpreter.
 pub fn resolve_interpreter(spec: Option<&OsStr>) -> Result<Interpreter, BuildEnvError> {
+    let shown = spec.unwrap_or(OsStr::new("python3")).to_string_lossy();
+    from_probe(&shown, &run_probe(spec)?)
+}
+
+/// [`resolve_interpreter`], with the probe's answer cached in
+/// `cache_dir/interpreters/`, keyed by the identity (device, inode, size,
+/// times) of the interpreter file, of the link `spec` names, and of the
+/// directories a `pyvenv.cfg` could sit in. A warm build then starts no
+/// Python outside the sandbox (the probe costs ~50 ms). Only a `spec` given
+/// as a path that resolves to an ELF file is cached: a bare name is looked
+/// up on PATH, and a shim (pyenv's is a shell script) may pick another
+/// interpreter every time.
+pub fn resolve_interpreter_cached(
+    spec: Option<&OsStr>,
+    cache_dir: &Path,
+) -> Result<Interpreter, BuildEnvError> {
+    let Some(key) = spec.and_then(identity_key) else {
+        return resolve_interpreter(spec);
+    };
+    let shown = spec.unwrap_or_default().to_string_lossy();
+    let dir = cache_dir.join("interpreters");
+    let path = dir.join(format!("{key}.json"));
+    if let Some(interp) = read_small(&path).and_then(|b| from_probe(&shown, &b).ok()) {
+        return Ok(interp);
+    }
+    let answer = run_probe(spec)?;
+    let interp = from_probe(&shown, &answer)?;
+    // Best effort: a cache that cannot be written only costs the probe.
+    let _ = std::fs::create_dir_all(&dir).and_then(|()| {
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        std::io::Write::write_all(&mut tmp, &answer)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    });
+    Ok(interp)
+}
+
+fn identity_key(spec: &OsStr) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let named = Path::new(spec);
+    if !spec.as_bytes().contains(&b'/') {
+        return None;
+    }
+    let real = std::fs::canonicalize(named).ok()?;
+    if !is_elf(&real) {
+        return None;
+    }
+    let named_dir = std::path::absolute(named).ok()?.parent()?.to_path_buf();
+    let mut h = Sha256::new();
+    let mut add = |p: &Path, m: std::fs::Metadata| {
+        h.update(p.as_os_str().as_bytes());
+        for n in [
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime() as u64,
+            m.mtime_nsec() as u64,
+            m.ctime() as u64,
+            m.ctime_nsec() as u64,
+        ] {
+            h.update(n.to_le_bytes());
+        }
+    };
+    add(named, std::fs::symlink_metadata(named).ok()?);
+    add(&real, std::fs::metadata(&real).ok()?);
+    for dir in [
+        Some(named_dir.as_path()),
+        named_dir.parent(),
+        real.parent(),
+        real.parent().and_then(Path::parent),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        add(dir, std::fs::metadata(dir).ok()?);
+    }
+    Some(hex::encode(&h.finalize()[..16]))
+}
+
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
+
+/// Ask the interpreter about itself; its JSON answer.
+fn run_probe(spec: Option<&OsStr>) -> Result<Vec<u8>, BuildEnvError> {
     let spec = spec.unwrap_or(OsStr::new("python3"));
     let shown = spec.to_string_lossy().into_owned();
     let out = Command::new(spec)
@@ -83,11 +177,16 @@ pub fn resolve_interpreter(spec: Option<&OsStr>) -> Result<Interpreter, BuildEnv
             ),
         });
     }
-    let probe: Probe =
-        serde_json::from_slice(&out.stdout).map_err(|e| BuildEnvError::Interpreter {
-            spec: shown.clone(),
-            reason: format!("unexpected answer: {e}"),
-        })?;
+    Ok(out.stdout)
+}
+
+/// The interpreter a probe's answer describes.
+fn from_probe(shown: &str, answer: &[u8]) -> Result<Interpreter, BuildEnvError> {
+    let shown = shown.to_string();
+    let probe: Probe = serde_json::from_slice(answer).map_err(|e| BuildEnvError::Interpreter {
+        spec: shown.clone(),
+        reason: format!("unexpected answer: {e}"),
+    })?;
     // A venv's python: build with its base interpreter instead.
     let candidate = if probe.prefix != probe.base_prefix {
         probe
