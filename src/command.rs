@@ -217,7 +217,13 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         ..BuildPaths::default()
     };
     let places = policy::Places::of(&paths);
-    let mut compiled = policy::compile(&profile, &HostLayout::detect(), &paths, argv, &host_env());
+    let mut compiled = policy::compile(
+        &profile,
+        &HostLayout::detect_for(&profile),
+        &paths,
+        argv,
+        &host_env(),
+    );
     policy::resolve_network(&mut compiled.plan.network)?;
     resolve_program(&mut compiled.plan.argv);
     // `restrict-exec`: the command the user asked for may itself run.

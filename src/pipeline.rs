@@ -827,7 +827,7 @@ impl<'a> SandboxContext<'a> {
                 .unwrap_or_else(|_| interp.executable.clone()),
             backend: project.build_system.build_backend.clone(),
             backend_path: project.build_system.backend_path.clone(),
-            host: HostLayout::detect(),
+            host: HostLayout::detect_for(&req.profile),
             runs: std::cell::Cell::new(0),
             private,
         };

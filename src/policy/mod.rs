@@ -140,12 +140,29 @@ const DEVICES: &[&str] = &[
 const DEVICES_RW: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
 
 impl HostLayout {
+    /// Everything, the C/C++ toolchain included.
     pub fn detect() -> HostLayout {
+        Self::detect_with(true)
+    }
+
+    /// What `profile` needs: the toolchain (a scan of `/usr/bin` and the
+    /// loader directories, ~1 ms) only for a `restrict-exec` profile, and
+    /// then scanned once per process.
+    pub fn detect_for(profile: &Profile) -> HostLayout {
+        Self::detect_with(profile.filesystem.restrict_exec)
+    }
+
+    fn detect_with(toolchain: bool) -> HostLayout {
+        static TOOLCHAIN: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
         let mut layout = HostLayout {
             dirs: Vec::new(),
             symlinks: Vec::new(),
             devices: Vec::new(),
-            toolchain: detect_toolchain(),
+            toolchain: if toolchain {
+                TOOLCHAIN.get_or_init(detect_toolchain).clone()
+            } else {
+                Vec::new()
+            },
         };
         for dir in SYSTEM_DIRS {
             let p = Path::new(dir);

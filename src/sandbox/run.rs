@@ -146,10 +146,21 @@ fn namespace_hint(err: &io::Error) -> String {
 /// Can the sandbox have its namespaces here? `Err` says why not, with the
 /// same hint as a failed start.
 pub fn user_namespaces() -> Result<(), SandboxError> {
-    sys::probe_user_namespace().map_err(|source| {
-        let hint = namespace_hint(&source);
-        SandboxError::Namespaces { source, hint }
-    })
+    // A success is remembered for the process (`build-all` starts three
+    // sandboxes per sdist); a failure is probed again, so a fixed host is
+    // seen at once.
+    static AVAILABLE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if AVAILABLE.get().is_some() {
+        return Ok(());
+    }
+    sys::probe_user_namespace()
+        .map(|()| {
+            let _ = AVAILABLE.set(());
+        })
+        .map_err(|source| {
+            let hint = namespace_hint(&source);
+            SandboxError::Namespaces { source, hint }
+        })
 }
 
 /// Choose the mode for a profile: namespaces where possible; the degraded
