@@ -689,6 +689,25 @@ mod tests {
     }
 
     #[test]
+    fn rust_example_profile_puts_its_toolchain_on_path_offline() {
+        let text = include_str!("../../profiles/rust-example.toml");
+        let p = Profile::parse(text, "rust-example.toml").unwrap();
+        let toolchain = PathBuf::from("/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu");
+        assert_eq!(p.filesystem.exec, std::slice::from_ref(&toolchain));
+        assert_eq!(p.environment.path, [toolchain.join("bin")]);
+        assert_eq!(p.network.mode, NetworkMode::None);
+        let set = &p.environment.set;
+        assert_eq!(set["CARGO_NET_OFFLINE"], "true");
+        assert!(set["CARGO_HOME"].starts_with("/home/build/"));
+        // default's walls, unchanged.
+        let d = Profile::load("default").unwrap();
+        assert_eq!(p.require, d.require);
+        assert_eq!(p.environment.pass, d.environment.pass);
+        assert!(!p.passes_env("CARGO_REGISTRY_TOKEN"));
+        assert_eq!(p.limits.memory, d.limits.memory);
+    }
+
+    #[test]
     fn network_modes_and_allowlist_entries() {
         let p = Profile::parse(
             "version = 1\ndescription = \"x\"\n[network]\nmode = \"allowlist\"\nallow = [\"127.0.0.1:8080\", \"[::1]:9\", \"pypi.internal:443\"]\nbind = [0]\n",
