@@ -684,6 +684,14 @@ fn environment(
         path.push_str(&bin.join("bin").display().to_string());
         path.push(':');
     }
+    // The profile's directories after the build env (whose tools the
+    // package asked for, and whose `python` must stay the build's) and
+    // before the system's (so a toolchain named in the profile wins over
+    // an older one the system happens to have, like Debian's cargo).
+    for dir in &profile.environment.path {
+        path.push_str(&dir.display().to_string());
+        path.push(':');
+    }
     path.push_str("/usr/local/bin:/usr/bin:/bin");
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), path),
@@ -797,6 +805,68 @@ mod tests {
                 .landlock
                 .read_only
                 .contains(&PathBuf::from("/usr/share/dict"))
+        );
+    }
+
+    #[test]
+    fn profile_path_goes_after_the_build_env_and_before_the_system() {
+        let env_path = |c: &Compiled| {
+            c.plan
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let c = with(
+            "[filesystem]\nexec = [\"/root/.rustup/toolchains/1.95.0\"]\n[environment]\npath = [\"/root/.rustup/toolchains/1.95.0/bin\", \"/usr/lib/ccache\"]\n",
+        );
+        assert_eq!(
+            env_path(&c),
+            "/root/.cache/sdist-box/envs/abc/bin:/root/.rustup/toolchains/1.95.0/bin:/usr/lib/ccache:/usr/local/bin:/usr/bin:/bin"
+        );
+        // The toolchain is bound at its own path and executable.
+        assert_eq!(
+            bind(&c, "/root/.rustup/toolchains/1.95.0"),
+            Some(Access::ReadOnly)
+        );
+        assert!(
+            c.plan
+                .landlock
+                .read_exec
+                .contains(&PathBuf::from("/root/.rustup/toolchains/1.95.0"))
+        );
+        // Without the knob, PATH is what it always was; a host PATH never
+        // reaches the build, with or without it.
+        assert_eq!(
+            env_path(&with("")),
+            "/root/.cache/sdist-box/envs/abc/bin:/usr/local/bin:/usr/bin:/bin"
+        );
+        // The degraded mode (host paths, no binds) gets the same PATH.
+        let mut p = paths();
+        p.without_namespaces = Some(PrivateDirs {
+            home: "/tmp/w/home".into(),
+            tmp: "/tmp/w/tmp".into(),
+        });
+        let profile = Profile::parse(
+            "version = 1\ndescription = \"t\"\n[filesystem]\nexec = [\"/opt/rust\"]\n[environment]\npath = [\"/opt/rust/bin\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let d = compile(
+            &profile,
+            &host(),
+            &p,
+            vec![],
+            &[("PATH".into(), "/evil".into())],
+        );
+        assert!(env_path(&d).contains(":/opt/rust/bin:/usr/local/bin:"));
+        assert!(!env_path(&d).contains("/evil"));
+        assert!(
+            d.plan
+                .landlock
+                .read_exec
+                .contains(&PathBuf::from("/opt/rust"))
         );
     }
 

@@ -73,6 +73,13 @@ pub struct EnvironmentPolicy {
     pub pass: Vec<String>,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Directories put on the build's PATH after the build environment's
+    /// `bin` and before the system's (`/usr/local/bin:/usr/bin:/bin`), in
+    /// this order. Each must be executable in the sandbox: beneath a
+    /// `[filesystem] exec` entry or a system directory (checked by
+    /// [`Profile::parse`]).
+    #[serde(default, deserialize_with = "path_dirs")]
+    pub path: Vec<PathBuf>,
 }
 
 /// Extra paths of the host, beyond the system directories, the interpreter
@@ -299,6 +306,38 @@ fn abs_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> 
         .collect())
 }
 
+/// `[environment] path` entries: profile paths that can also be joined
+/// into PATH (no `:`, which would split one entry into two).
+fn path_dirs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    let entries = Vec::<String>::deserialize(d)?;
+    entries
+        .iter()
+        .map(|text| {
+            if text.contains(':') {
+                return Err(format!(
+                    "`{text}` contains `:`, which separates PATH entries; name one directory per entry"
+                ));
+            }
+            check_profile_path(text)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The 1-based line of the first `"value"` at or after the line of
+/// `[section]` (0 when not found): for errors found after parsing.
+fn line_of_value(text: &str, section: &str, value: &str) -> usize {
+    let quoted = format!("\"{value}\"");
+    let header = format!("[{section}]");
+    let start = text.lines().position(|l| l.trim() == header).unwrap_or(0);
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.contains(&quoted))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(0)
+}
+
 fn allow_entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AllowEntry>, D::Error> {
     Vec::<AllowEntry>::deserialize(d)
 }
@@ -422,6 +461,35 @@ impl Profile {
             return Err(invalid(format!(
                 "[network] allow is only used with mode = \"allowlist\" (the mode is \"{}\")",
                 net.mode.name()
+            )));
+        }
+        // A PATH entry the build cannot execute from would only make a
+        // missing tool look like a present one; and it is never granted
+        // implicitly: the toolchain usually needs its whole directory (its
+        // `lib/` as well as `bin/`), which only the profile's author knows.
+        let fs = &profile.filesystem;
+        for dir in &profile.environment.path {
+            let executable = fs.exec.iter().any(|e| dir.starts_with(e))
+                || super::SYSTEM_DIRS
+                    .iter()
+                    .any(|s| *s != "/etc" && dir.starts_with(s));
+            if executable {
+                continue;
+            }
+            let shown = dir.display().to_string();
+            let grant = match dir.file_name() {
+                Some(name) if name == "bin" => dir.parent().unwrap_or(dir),
+                _ => dir.as_path(),
+            };
+            let line = line_of_value(text, "environment", &shown);
+            let at = if line > 0 {
+                format!("line {line}, field `path`")
+            } else {
+                "[environment] path".to_string()
+            };
+            return Err(invalid(format!(
+                "{at}: `{shown}` is on PATH but the build cannot execute anything there; add it, or the directory it belongs to, under [filesystem] exec (e.g. exec = [\"{}\"])",
+                grant.display()
             )));
         }
         profile.origin = origin.to_string();
@@ -566,6 +634,77 @@ mod tests {
         assert!(e.contains("line 3, field `fail-on`"), "{e}");
         let e = err("version = 1\ndescription = \"x\"\n[limits]\noutput-size = \"huge\"\n");
         assert!(e.contains("line 4, field `output-size`"), "{e}");
+    }
+
+    #[test]
+    fn path_entries_are_checked_like_paths_and_must_be_executable() {
+        let ok = Profile::parse(
+            "version = 1\ndescription = \"x\"\n[filesystem]\nexec = [\"/opt/rust\"]\n[environment]\npath = [\"/opt/rust/bin\", \"/usr/lib/ccache\"]\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.environment.path,
+            [
+                PathBuf::from("/opt/rust/bin"),
+                PathBuf::from("/usr/lib/ccache")
+            ]
+        );
+        for (entry, says) in [
+            ("opt/rust/bin", "not an absolute path"),
+            ("~/.cargo/bin", "`~` is not expanded"),
+            ("/opt/rust/../bin", "`..`"),
+            ("/opt/a:/opt/b", "contains `:`"),
+            ("/build/src/bin", "the sandbox's own places"),
+        ] {
+            let e = err(&format!(
+                "version = 1\ndescription = \"x\"\n[environment]\npass = []\npath = [\n  \"{entry}\",\n]\n"
+            ));
+            assert!(e.contains("/etc/sdist-box/site.toml"), "{entry}: {e}");
+            assert!(e.contains("line 5, field `path`"), "{entry}: {e}");
+            assert!(e.contains(says), "{entry}: {e}");
+        }
+        // On PATH but not executable: read-only, writable, or not bound at
+        // all. The error names the line and the exec entry that would do.
+        for fs in [
+            "",
+            "[filesystem]\nread = [\"/opt/rust\"]\n",
+            "[filesystem]\nwrite = [\"/opt/rust\"]\n",
+            "[filesystem]\nexec = [\"/opt/rus\"]\n",
+        ] {
+            let e = err(&format!(
+                "version = 1\ndescription = \"x\"\n{fs}[environment]\npass = [\"LANG\"]\npath = [\"/opt/rust/bin\"]\n"
+            ));
+            let line = 5 + fs.matches('\n').count();
+            assert!(
+                e.contains(&format!("line {line}, field `path`")),
+                "{fs}: {e}"
+            );
+            assert!(e.contains("cannot execute"), "{fs}: {e}");
+            assert!(e.contains("exec = [\"/opt/rust\"]"), "{fs}: {e}");
+        }
+        // /etc is a system directory, but never an executable one.
+        let e = err("version = 1\ndescription = \"x\"\n[environment]\npath = [\"/etc/tools\"]\n");
+        assert!(e.contains("cannot execute"), "{e}");
+    }
+
+    #[test]
+    fn rust_example_profile_puts_its_toolchain_on_path_offline() {
+        let text = include_str!("../../profiles/rust-example.toml");
+        let p = Profile::parse(text, "rust-example.toml").unwrap();
+        let toolchain = PathBuf::from("/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu");
+        assert_eq!(p.filesystem.exec, std::slice::from_ref(&toolchain));
+        assert_eq!(p.environment.path, [toolchain.join("bin")]);
+        assert_eq!(p.network.mode, NetworkMode::None);
+        let set = &p.environment.set;
+        assert_eq!(set["CARGO_NET_OFFLINE"], "true");
+        assert!(set["CARGO_HOME"].starts_with("/home/build/"));
+        // default's walls, unchanged.
+        let d = Profile::load("default").unwrap();
+        assert_eq!(p.require, d.require);
+        assert_eq!(p.environment.pass, d.environment.pass);
+        assert!(!p.passes_env("CARGO_REGISTRY_TOKEN"));
+        assert_eq!(p.limits.memory, d.limits.memory);
     }
 
     #[test]
