@@ -285,8 +285,26 @@ def sandboxed(binary: str, py: str, sdist: Path, env_extra: dict, work: Path,
 
 RUST_MISSING = re.compile(
     r"(?im)^.*(can't find Rust compiler|\b(cargo|rustc)\b.*(not found|No such file)).*$")
-RUST_FIX = ("profile: the Rust toolchain (rustup's toolchains/<name>) readable at its own "
-            "path and its bin/ on PATH; crates vendored first (bench/vendor_rust.py)")
+RUST_FIX = ("profile: profiles/rust-example.toml (the Rust toolchain executable at its own "
+            "path and its bin/ on [environment] path); crates vendored first on the trusted side "
+            "(--pre-build scripts/vendor-crates, or bench/vendor_rust.py)")
+
+# The example profile's toolchain, as written in profiles/rust-example.toml.
+RUST_EXAMPLE_TOOLCHAIN = "/root/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu"
+
+
+def rust_profile(work: Path) -> str:
+    """profiles/rust-example.toml with this host's toolchain (`rustc --print
+    sysroot`), written into `work`; its path."""
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    text = (REPO / "profiles/rust-example.toml").read_text()
+    if RUST_EXAMPLE_TOOLCHAIN not in text:
+        raise SystemExit("profiles/rust-example.toml no longer names "
+                         f"{RUST_EXAMPLE_TOOLCHAIN}: update bench/corpus.py")
+    p = work / "rust.toml"
+    p.write_text(text.replace(RUST_EXAMPLE_TOOLCHAIN, sysroot))
+    return str(p)
 
 
 def explain(res: Result) -> tuple[str, str]:
@@ -371,6 +389,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="default",
                     help="sdist-box profile for the sandboxed builds (name or TOML file; "
                          "default: %(default)s)")
+    ap.add_argument("--rust-profile", metavar="FILE",
+                    help="profile for the Rust entries (default: profiles/rust-example.toml "
+                         "with this host's toolchain; `same` uses --profile for them too)")
     ap.add_argument("--no-warm", action="store_true",
                     help="time the first sandboxed run (cold build-env cache) and skip the second")
     ap.add_argument("--markdown", type=Path, metavar="FILE",
@@ -410,8 +431,11 @@ def main(argv=None) -> int:
             env = dict(e.get("env") or {})
             print(f"== {e['name']} {e['version']} ({e['category']})", file=sys.stderr, flush=True)
             u = unsandboxed(py, sdist, env, work / "u")
+            profile = args.profile
+            if e.get("rust") and args.rust_profile != "same":
+                profile = args.rust_profile or rust_profile(work)
             s = sandboxed(args.binary, py, sdist, env, work / "s", cache, not args.no_warm,
-                          args.profile)
+                          profile)
             cmp = None
             if u.ok and s.ok:
                 cmp = compare_wheels(u.wheel, s.wheel, work / "cmp")

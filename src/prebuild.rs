@@ -168,7 +168,9 @@ pub fn run(command: &str, cwd: &Path, input: &[u8], timeout: Duration) -> anyhow
                 }
                 let chunk = &buf[..n];
                 for line in String::from_utf8_lossy(chunk).lines() {
-                    eprintln!("pre-build: {}", crate::text::one_line(line, 400));
+                    if !line.trim().is_empty() {
+                        eprintln!("pre-build: {}", crate::text::one_line(line, 400));
+                    }
                 }
                 let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                 t.extend_from_slice(chunk);
