@@ -308,6 +308,7 @@ impl Build {
             pre_build_timeout: self.pre_build_timeout,
             input_entry: None,
             init_exe: self.init_program,
+            ask: None,
         };
         Ok(pipeline::build(&req))
     }

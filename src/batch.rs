@@ -706,6 +706,7 @@ impl Settings {
             pre_build_timeout: self.pre_build_timeout,
             input_entry: entry.line.map(|_| entry.origin.clone()),
             init_exe: None,
+            ask: None,
         }
     }
 }

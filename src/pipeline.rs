@@ -213,6 +213,16 @@ pub struct BuildArgs {
     /// Kill the pre-build hook (and refuse the build) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub pre_build_timeout: u64,
+    /// Ask on this terminal before a network connect or a program the rules
+    /// would refuse runs: [y] allow once, [n] deny, [a] always (this
+    /// destination or program, this hook call). Asked on sdist-box's
+    /// controlling terminal, never through the build's output; without a
+    /// terminal every question is answered "deny". Decisions go into the report.
+    #[arg(long)]
+    pub ask: bool,
+    /// Seconds to wait for an answer at the --ask prompt before denying.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub ask_timeout: u64,
     /// Build a second time from scratch and compare the two wheels byte for
     /// byte (the report's `reproducible` section says which members differ).
     /// Both builds get SOURCE_DATE_EPOCH: your `--env SOURCE_DATE_EPOCH=…`,
@@ -310,6 +320,9 @@ pub struct BuildRequest {
     /// sdist-box's executable to run as the sandbox's init (default: this
     /// process's own executable).
     pub init_exe: Option<PathBuf>,
+    /// `--ask`: put connects and execs the rules would refuse to the person
+    /// at sdist-box's terminal, waiting this long for each answer.
+    pub ask: Option<Duration>,
 }
 
 /// Where a `metadata` run leaves the `.dist-info` for `build_wheel`: inside
@@ -945,6 +958,14 @@ impl<'a> SandboxContext<'a> {
         report.profile.network = Some(crate::report::NetworkInfo::from_plan(
             &compiled.plan.network,
         ));
+        // --ask: a person at sdist-box's own terminal decides what the
+        // rules would refuse (asked afresh for each hook call's sandbox);
+        // an allowed connect is made by the supervisor, so Landlock leaves
+        // TCP connects to it.
+        let ask = self.req.ask.map(|timeout| {
+            compiled.plan.landlock.tcp_connect_by_supervisor = true;
+            std::sync::Arc::new(crate::events::ask::TerminalAsk::start("/dev/tty", timeout))
+        });
         let opts = RunOptions {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
@@ -958,7 +979,11 @@ impl<'a> SandboxContext<'a> {
                 .output_bytes
                 .unwrap_or(MAX_LOG_BYTES)
                 .min(MAX_LOG_BYTES),
-            decision_hook: None,
+            decision_hook: ask.map(|a| {
+                crate::events::ask::HookHandle(
+                    a as std::sync::Arc<dyn crate::events::ask::DecisionHook>,
+                )
+            }),
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
@@ -1499,6 +1524,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
         input_entry: None,
         init_exe: None,
+        ask: args.ask.then(|| Duration::from_secs(args.ask_timeout)),
     };
     if verbose == 0 {
         eprintln!(

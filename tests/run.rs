@@ -561,3 +561,65 @@ fn ask_allows_an_unlisted_connect_in_the_allowlist_mode() {
     assert_eq!(decisions[0]["answer"], "allow-once");
     assert_eq!(decisions[1]["answer"], "deny");
 }
+
+#[test]
+fn build_ask_without_a_terminal_denies_the_packages_exec_and_reports_it() {
+    if !common::ready_for_builds() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // setup.py runs a shell; under --ask with no terminal it is refused:
+    // the shell never starts, so os.system reports 127 (exec failed).
+    let sdist = common::Sdist::setuptools_with(
+        "askpkg",
+        "rc = os.system('exit 3')\nprint('os.system returned', rc >> 8, file=sys.stderr)",
+    )
+    .write(dir.path());
+    let out_dir = dir.path().join("dist");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("build")
+        .arg(&sdist)
+        .arg("-o")
+        .arg(&out_dir)
+        .arg("--find-links")
+        .arg(common::wheelhouse().unwrap())
+        .args(["--no-index", "--ask", "--cache-dir"])
+        .arg(common::env_cache())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    // SAFETY: setsid only, between fork and exec: no controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v = report_at(&out_dir.join("askpkg-0.1.sdist-box.json"));
+    let log = std::fs::read_to_string(out_dir.join("askpkg-0.1.build.log")).unwrap();
+    assert!(
+        log.contains("os.system returned 127"),
+        "the shell ran: {log}"
+    );
+    assert!(
+        !log.contains("os.system returned 3"),
+        "the shell ran: {log}"
+    );
+    assert_eq!(v["outcome"]["status"], "built", "{stderr}");
+    let decisions = v["decisions"].as_array().unwrap();
+    assert!(!decisions.is_empty(), "{v:#}");
+    for d in decisions {
+        assert_eq!(d["verdict"], "denied", "{d}");
+        assert_eq!(d["reason"], "denied: no terminal to ask", "{d}");
+    }
+    let exec = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "exec" && f["verdict"] == "blocked")
+        .unwrap_or_else(|| panic!("no blocked exec finding: {v:#}"));
+    assert!(exec["target"].as_str().unwrap().contains("sh"), "{exec}");
+    // A blocked finding: exit 1 under the default --fail-on.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}
