@@ -1126,7 +1126,7 @@ pub(crate) fn explain_run(
     if !stream_ends_with_newline(&outcome.python_events) {
         stream.feed(b"\n");
     }
-    if let Some(fallback) = control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 64 << 20)) {
+    if let Some(fallback) = control.and_then(|c| read_bounded(&c.join(EVENTS_FALLBACK), 24 << 20)) {
         stream.feed(&fallback);
     }
     let dropped = stream.dropped;

@@ -103,8 +103,10 @@ pub struct RunOutcome {
 }
 
 const TAIL_BYTES: usize = 16 * 1024;
-/// Bound on the Python stream kept from one run.
-const MAX_EVENT_BYTES: u64 = 64 << 20;
+/// Bound on the Python stream kept from one run: an audit line is a few
+/// hundred bytes, so this holds the 50 000 events the parser keeps; past it
+/// the stream is cut and the rest counted as lost.
+const MAX_EVENT_BYTES: u64 = 24 << 20;
 
 struct Pipe {
     read: OwnedFd,
