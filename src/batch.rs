@@ -17,7 +17,6 @@
 //!   it is extracted or built.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -29,12 +28,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::archive;
-use crate::buildenv::{self, IndexOptions};
 use crate::cli::exit;
-use crate::pipeline::{
-    self, ArchiveLimitArgs, BuildRequest, FailOn, Streams, sdist_stem, write_atomic,
-};
-use crate::policy::Profile;
+use crate::pipeline::{self, BuildFlags, BuildRequest, FailOn, sdist_stem, write_atomic};
 use crate::report::{BuildReport, Status};
 
 /// Bumped on any incompatible change of `build-all.json`.
@@ -105,57 +100,9 @@ pub struct BuildAllArgs {
     /// Build every sdist again, even those already built in DIR.
     #[arg(long)]
     pub rebuild: bool,
-    /// Profile name (see `sdist-box profiles`) or path to a profile TOML file.
-    #[arg(long, default_value = "default")]
-    pub profile: String,
-    /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
-    #[arg(long)]
-    pub python: Option<OsString>,
-    /// Look for build-requirement wheels in this directory (repeatable).
-    #[arg(long = "find-links", value_name = "DIR")]
-    pub find_links: Vec<PathBuf>,
-    /// Do not use any package index for build requirements (with --find-links).
-    #[arg(long)]
-    pub no_index: bool,
-    /// Which findings in a built package's report make the run exit with code 1
-    /// (default: the profile's `fail-on`, else `blocked`).
-    #[arg(long, value_enum)]
-    pub fail_on: Option<FailOn>,
-    /// Where build environments are cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Create the temporary work directories under this directory (default: $TMPDIR).
-    #[arg(long, value_name = "DIR")]
-    pub work_dir: Option<PathBuf>,
-    /// Do not call `prepare_metadata_for_build_wheel` before `build_wheel`.
-    #[arg(long)]
-    pub no_prepare_metadata: bool,
-    /// Set a variable in every build's environment (repeatable), e.g. CIBUILDWHEEL=1.
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = pipeline::parse_env_arg)]
-    pub env: Vec<(String, String)>,
-    /// Which event streams explain the builds.
-    #[arg(long, value_enum, default_value = "all")]
-    pub streams: Streams,
-    /// Also record every file open in the sandboxes (slower).
-    #[arg(long)]
-    pub trace_files: bool,
-    /// Write every build's stage events (JSON lines, whole lines interleaved;
-    /// each build's first event names its list entry) to FILE or `fd:N`
-    /// (see docs/events.md).
-    #[arg(long, value_name = "FILE|fd:N")]
-    pub events: Option<String>,
-    /// Run CMD (with `sh -c`) outside the sandbox on each extracted sdist
-    /// before any of its code runs, as `build --pre-build` does.
-    #[arg(long, value_name = "CMD")]
-    pub pre_build: Option<String>,
-    /// Kill the pre-build hook (and refuse that build) after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    pub pre_build_timeout: u64,
-    /// Build each sdist twice and compare the wheels, as `build --check-reproducible`.
-    #[arg(long)]
-    pub check_reproducible: bool,
+    /// How each sdist is built: the flags of `build` that apply to a set.
     #[command(flatten)]
-    pub archive_limits: ArchiveLimitArgs,
+    pub flags: BuildFlags,
 }
 
 /// `I/N`: this machine's share of the input.
@@ -619,67 +566,24 @@ fn fails_on(fail_on: FailOn, severities: impl IntoIterator<Item = String>) -> bo
 /// Everything every build of the run shares.
 struct Settings {
     out_dir: PathBuf,
-    profile: Profile,
-    python: Option<OsString>,
-    index: IndexOptions,
-    cache_dir: PathBuf,
-    work_parent: Option<PathBuf>,
-    prepare_metadata: bool,
-    archive_limits: archive::Limits,
-    trace_files: bool,
-    streams: Streams,
     fail_on: FailOn,
     rebuild: bool,
-    events: Option<crate::stages::EventSink>,
-    pre_build: Option<String>,
-    pre_build_timeout: Duration,
     /// `--check-reproducible`: the SOURCE_DATE_EPOCH of both builds.
     reproducible: Option<(String, crate::reproducible::EpochSource)>,
+    /// Every build's request but for its sdist, pin and list entry.
+    template: BuildRequest,
 }
 
 impl Settings {
     fn from_args(args: &BuildAllArgs) -> anyhow::Result<Settings> {
-        let mut profile = Profile::load(&args.profile)?;
-        let fail_on = FailOn::effective(args.fail_on, &profile);
-        for (k, v) in &args.env {
-            profile.environment.set.insert(k.clone(), v.clone());
-        }
-        let reproducible = args.check_reproducible.then(|| {
-            crate::reproducible::fix_source_date_epoch(
-                &mut profile.environment.set,
-                std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-            )
-        });
-        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let out_dir = std::path::absolute(&args.out_dir).unwrap_or_else(|_| args.out_dir.clone());
+        let prepared = args.flags.prepare(PathBuf::new(), out_dir.clone())?;
         Ok(Settings {
-            out_dir: absolute(&args.out_dir),
-            profile,
-            python: args.python.clone(),
-            index: IndexOptions {
-                find_links: args.find_links.iter().map(|p| absolute(p)).collect(),
-                no_index: args.no_index,
-            },
-            cache_dir: absolute(
-                &args
-                    .cache_dir
-                    .clone()
-                    .unwrap_or_else(buildenv::default_cache_dir),
-            ),
-            work_parent: args.work_dir.clone(),
-            prepare_metadata: !args.no_prepare_metadata,
-            archive_limits: args.archive_limits.limits(),
-            trace_files: args.trace_files,
-            streams: args.streams,
-            fail_on,
+            out_dir,
+            fail_on: prepared.fail_on,
             rebuild: args.rebuild,
-            events: args
-                .events
-                .as_deref()
-                .map(crate::stages::EventSink::open)
-                .transpose()?,
-            pre_build: args.pre_build.clone(),
-            pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
-            reproducible,
+            reproducible: prepared.epoch,
+            template: prepared.request,
         })
     }
 
@@ -687,26 +591,9 @@ impl Settings {
     fn request(&self, entry: &Entry, sha256: Option<String>) -> BuildRequest {
         BuildRequest {
             sdist: entry.path.clone(),
-            out_dir: self.out_dir.clone(),
-            profile: self.profile.clone(),
-            python: self.python.clone(),
             sha256,
-            index: self.index.clone(),
-            cache_dir: self.cache_dir.clone(),
-            work_parent: self.work_parent.clone(),
-            keep_work: false,
-            prepare_metadata: self.prepare_metadata,
-            archive_limits: self.archive_limits,
-            echo: false,
-            print_failure_tail: false,
-            trace_files: self.trace_files,
-            streams: self.streams,
-            events: self.events.clone(),
-            pre_build: self.pre_build.clone(),
-            pre_build_timeout: self.pre_build_timeout,
             input_entry: entry.line.map(|_| entry.origin.clone()),
-            init_exe: None,
-            ask: None,
+            ..self.template.clone()
         }
     }
 }
@@ -828,7 +715,7 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
             &settings.out_dir,
             &planned.stem,
             sha,
-            &settings.profile.origin,
+            &settings.template.profile.origin,
         )
     {
         return result_from_report(
@@ -1417,7 +1304,7 @@ fn dry_run(
                             &settings.out_dir,
                             &p.stem,
                             &sha,
-                            &settings.profile.origin,
+                            &settings.template.profile.origin,
                         )
                         .is_some() =>
                 {

@@ -119,7 +119,7 @@ pub struct ArchiveLimitArgs {
     pub max_ratio: u64,
 }
 
-pub fn parse_env_arg(s: &str) -> Result<(String, String), String> {
+fn parse_env_arg(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
@@ -151,6 +151,35 @@ pub struct BuildArgs {
     /// Directory for the wheel, its report (`<sdist>.sdist-box.json`) and the build log.
     #[arg(short = 'o', long = "out-dir", default_value = "dist")]
     pub out_dir: PathBuf,
+    /// Refuse the sdist unless its SHA-256 is this (hex).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// What to print when done.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Keep the work directory (extracted sources, hook results) for inspection.
+    #[arg(long)]
+    pub keep_work: bool,
+    /// Ask on this terminal before a network connect or a program the rules
+    /// would refuse runs: [y] allow once, [n] deny, [a] always (this
+    /// destination or program, this hook call). Asked on sdist-box's
+    /// controlling terminal, never through the build's output; without a
+    /// terminal every question is answered "deny". Decisions go into the report.
+    #[arg(long)]
+    pub ask: bool,
+    /// Seconds to wait for an answer at the --ask prompt before denying.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub ask_timeout: u64,
+    #[command(flatten)]
+    pub flags: BuildFlags,
+}
+
+/// The flags `build` and `build-all` share: how each sdist is built.
+#[derive(Debug, Clone, Args)]
+pub struct BuildFlags {
     /// Profile name (see `sdist-box profiles`) or path to a profile TOML file
     /// (settings: docs/profiles.md; a start: profiles/site-example.toml).
     #[arg(long, default_value = "default")]
@@ -158,34 +187,22 @@ pub struct BuildArgs {
     /// Python interpreter to build with (default: `python3` on PATH; shims are resolved).
     #[arg(long)]
     pub python: Option<OsString>,
-    /// Refuse the sdist unless its SHA-256 is this (hex).
-    #[arg(long, value_name = "HEX")]
-    pub sha256: Option<String>,
     /// Look for build-requirement wheels in this directory (repeatable).
     #[arg(long = "find-links", value_name = "DIR")]
     pub find_links: Vec<PathBuf>,
     /// Do not use any package index for build requirements (with --find-links).
     #[arg(long)]
     pub no_index: bool,
-    /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Exit with code 1 when the wheel was built but the report has findings of this kind
+    /// Exit with code 1 when a wheel was built but its report has findings of this kind
     /// (default: the profile's `fail-on`, else `blocked`).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
-    /// What to print when done.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
     /// Where build environments are cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Create the temporary work directory under this directory (default: $TMPDIR).
+    /// Create temporary work directories under this directory (default: $TMPDIR).
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
-    /// Keep the work directory (extracted sources, hook results) for inspection.
-    #[arg(long)]
-    pub keep_work: bool,
     /// Do not call `prepare_metadata_for_build_wheel` before `build_wheel`.
     #[arg(long)]
     pub no_prepare_metadata: bool,
@@ -201,7 +218,8 @@ pub struct BuildArgs {
     pub trace_files: bool,
     /// Write stage events (JSON lines: verify, extract, metadata, pre-build,
     /// buildenv, each PEP 517 hook call, wheel-check, done) to FILE or to an
-    /// inherited descriptor `fd:N` (see docs/events.md).
+    /// inherited descriptor `fd:N` (see docs/events.md). With build-all, the
+    /// builds' events interleave by whole lines, each naming its list entry.
     #[arg(long, value_name = "FILE|fd:N")]
     pub events: Option<String>,
     /// Run CMD (with `sh -c`) outside the sandbox after extraction, before any
@@ -213,16 +231,6 @@ pub struct BuildArgs {
     /// Kill the pre-build hook (and refuse the build) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub pre_build_timeout: u64,
-    /// Ask on this terminal before a network connect or a program the rules
-    /// would refuse runs: [y] allow once, [n] deny, [a] always (this
-    /// destination or program, this hook call). Asked on sdist-box's
-    /// controlling terminal, never through the build's output; without a
-    /// terminal every question is answered "deny". Decisions go into the report.
-    #[arg(long)]
-    pub ask: bool,
-    /// Seconds to wait for an answer at the --ask prompt before denying.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub ask_timeout: u64,
     /// Build a second time from scratch and compare the two wheels byte for
     /// byte (the report's `reproducible` section says which members differ).
     /// Both builds get SOURCE_DATE_EPOCH: your `--env SOURCE_DATE_EPOCH=…`,
@@ -233,6 +241,73 @@ pub struct BuildArgs {
     pub check_reproducible: bool,
     #[command(flatten)]
     pub archive_limits: ArchiveLimitArgs,
+}
+
+/// What [`BuildFlags::prepare`] resolves: a request to fill in per sdist,
+/// and what the run decides with.
+pub struct Prepared {
+    pub request: BuildRequest,
+    pub fail_on: FailOn,
+    /// `--check-reproducible`: the SOURCE_DATE_EPOCH of both builds.
+    pub epoch: Option<(String, crate::reproducible::EpochSource)>,
+}
+
+impl BuildFlags {
+    /// Load the profile, apply `--env` and `--check-reproducible` to it, and
+    /// make the request for `sdist` into `out_dir`; the per-command fields
+    /// (hash pin, echo, `--ask`, …) keep their quiet defaults.
+    pub fn prepare(&self, sdist: PathBuf, out_dir: PathBuf) -> anyhow::Result<Prepared> {
+        let mut profile = Profile::load(&self.profile)?;
+        let fail_on = FailOn::effective(self.fail_on, &profile);
+        for (k, v) in &self.env {
+            profile.environment.set.insert(k.clone(), v.clone());
+        }
+        let epoch = self.check_reproducible.then(|| {
+            crate::reproducible::fix_source_date_epoch(
+                &mut profile.environment.set,
+                std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+            )
+        });
+        // Paths go into the sandbox's mount table and the build env's
+        // scripts: make them absolute.
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let request = BuildRequest {
+            sdist,
+            out_dir,
+            profile,
+            python: self.python.clone(),
+            sha256: None,
+            index: IndexOptions {
+                find_links: self.find_links.iter().map(|p| absolute(p)).collect(),
+                no_index: self.no_index,
+            },
+            cache_dir: absolute(
+                &self
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(buildenv::default_cache_dir),
+            ),
+            work_parent: self.work_dir.clone(),
+            keep_work: false,
+            prepare_metadata: !self.no_prepare_metadata,
+            archive_limits: self.archive_limits.limits(),
+            echo: false,
+            print_failure_tail: false,
+            trace_files: self.trace_files,
+            streams: self.streams,
+            events: self.events.as_deref().map(EventSink::open).transpose()?,
+            pre_build: self.pre_build.clone(),
+            pre_build_timeout: Duration::from_secs(self.pre_build_timeout),
+            input_entry: None,
+            init_exe: None,
+            ask: None,
+        };
+        Ok(Prepared {
+            request,
+            fail_on,
+            epoch,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -1480,52 +1555,18 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
-    let mut profile = Profile::load(&args.profile)?;
-    let fail_on = FailOn::effective(args.fail_on, &profile);
-    for (k, v) in &args.env {
-        profile.environment.set.insert(k.clone(), v.clone());
-    }
-    let epoch = args.check_reproducible.then(|| {
-        crate::reproducible::fix_source_date_epoch(
-            &mut profile.environment.set,
-            std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-        )
-    });
-    // Paths go into the sandbox's mount table and the build env's scripts:
-    // make them absolute.
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let cache_dir = absolute(
-        &args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(buildenv::default_cache_dir),
-    );
-    let req = BuildRequest {
-        sdist: args.sdist.clone(),
-        out_dir: args.out_dir.clone(),
-        profile,
-        python: args.python.clone(),
-        sha256: args.sha256.clone(),
-        index: IndexOptions {
-            find_links: args.find_links.iter().map(|p| absolute(p)).collect(),
-            no_index: args.no_index,
-        },
-        cache_dir,
-        work_parent: args.work_dir.clone(),
-        keep_work: args.keep_work,
-        prepare_metadata: !args.no_prepare_metadata,
-        archive_limits: args.archive_limits.limits(),
-        echo: verbose > 0,
-        print_failure_tail: true,
-        trace_files: args.trace_files,
-        streams: args.streams,
-        events: args.events.as_deref().map(EventSink::open).transpose()?,
-        pre_build: args.pre_build.clone(),
-        pre_build_timeout: Duration::from_secs(args.pre_build_timeout),
-        input_entry: None,
-        init_exe: None,
-        ask: args.ask.then(|| Duration::from_secs(args.ask_timeout)),
-    };
+    let Prepared {
+        request: mut req,
+        fail_on,
+        epoch,
+    } = args
+        .flags
+        .prepare(args.sdist.clone(), args.out_dir.clone())?;
+    req.sha256 = args.sha256.clone();
+    req.keep_work = args.keep_work;
+    req.echo = verbose > 0;
+    req.print_failure_tail = true;
+    req.ask = args.ask.then(|| Duration::from_secs(args.ask_timeout));
     if verbose == 0 {
         eprintln!(
             "sdist-box: building {} in the sandbox…",
