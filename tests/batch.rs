@@ -59,20 +59,7 @@ fn ready() -> bool {
 }
 
 fn sdist_box(args: &[&std::ffi::OsStr], as_user: Option<(u32, u32)>, home: &Path) -> Output {
-    let mut cmd = match as_user {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(common::shared_binary());
-            c
-        }
-        None => Command::new(common::bin()),
-    };
+    let mut cmd = common::sdist_box_as(as_user);
     cmd.args(args)
         .env("HOME", home)
         .env("NO_COLOR", "1")
@@ -94,19 +81,10 @@ fn summary(out: &Path) -> Value {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap())
             .unwrap();
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("schema/build-all.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = v
-        .iter_errors(&doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "build-all.json does not validate:\n{}\n{doc:#}",
-        errors.join("\n")
+    common::assert_valid(
+        &common::schema("build-all.schema.json"),
+        &doc,
+        "build-all.json",
     );
     doc
 }
@@ -297,11 +275,7 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
 
     // The stage events of builds running at once: whole lines, each valid,
     // one `done` per entry, each naming its list entry (FILE:LINE).
-    let events_schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("schema/events.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let ev = jsonschema::validator_for(&events_schema).unwrap();
+    let ev = common::schema("events.schema.json");
     let mut done_entries = BTreeSet::new();
     for line in std::fs::read_to_string(&events_path).unwrap().lines() {
         let e: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));

@@ -71,20 +71,7 @@ fn no_userns_filters() -> Vec<BpfProgram> {
 /// `sdist-box ARGS…` under the filters (and as `as_user` when given).
 fn sdist_box_without_userns(as_user: Option<(u32, u32)>) -> Command {
     let filters = no_userns_filters();
-    let mut cmd = match as_user {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(common::shared_binary());
-            c
-        }
-        None => Command::new(common::bin()),
-    };
+    let mut cmd = common::sdist_box_as(as_user);
     cmd.env("NO_COLOR", "1");
     // SAFETY: between fork and exec only prctl and seccomp system calls on
     // filters compiled before the fork.

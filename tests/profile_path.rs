@@ -19,20 +19,7 @@ fn run_in_sandbox(
     script: &str,
     host_path: Option<&str>,
 ) -> Output {
-    let mut cmd = match user {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(common::shared_binary());
-            c
-        }
-        None => Command::new(common::bin()),
-    };
+    let mut cmd = common::sdist_box_as(user);
     cmd.args(["run", "--fail-on", "never", "--profile"])
         .arg(profile)
         .args(["--", "sh", "-c", script])

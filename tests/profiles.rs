@@ -418,16 +418,11 @@ open("allow_probe.py", "w").write("RESULT = %r\n" % (results,))"#,
         "{net}"
     );
     // The report (with the network section and suggestions) validates.
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(b.report.as_ref().unwrap())
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    common::assert_valid(
+        &common::schema("report.schema.json"),
+        b.report.as_ref().unwrap(),
+        "the report",
+    );
     // SARIF carries it in the message and the result's properties.
     let sarif: Value =
         serde_json::from_str(&std::fs::read_to_string(&sarif_path).unwrap()).unwrap();
@@ -851,20 +846,7 @@ print("RACE ok=%d refused=%d" % (ok, refused))"#,
         good = good.port,
         bad = bad.port
     );
-    let mut cmd = match r.user {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(common::shared_binary());
-            c
-        }
-        None => Command::new(common::bin()),
-    };
+    let mut cmd = common::sdist_box_as(r.user);
     // `run` reports findings (and fails on them by default); this test is
     // about the connections alone.
     let out = cmd

@@ -21,18 +21,6 @@ fn validator(schema_path: &Path) -> jsonschema::Validator {
     jsonschema::validator_for(&schema).expect("the schema compiles")
 }
 
-fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
-    let errors: Vec<String> = v
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not validate:\n{}",
-        errors.join("\n")
-    );
-}
-
 const ATTACK: &str = "import os, socket\nfrom setuptools import setup\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\nexcept OSError:\n    pass\nos.system('echo \\x1b[2Jhidden')\nsetup(name='rep', version='0.1', py_modules=[])\n";
 
 fn build(dir: &Path, sdist: &Path, extra: &[&str]) -> (i32, String, String) {
@@ -71,7 +59,7 @@ fn json_reports_validate_against_the_schema() {
     assert_eq!(code, 1);
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert!(!report["findings"].as_array().unwrap().is_empty());
-    assert_valid(&v, &report, "a report with findings");
+    common::assert_valid(&v, &report, "a report with findings");
     let beside: Value = serde_json::from_str(
         &std::fs::read_to_string(tmp.path().join("out/rep-0.1.sdist-box.json")).unwrap(),
     )
@@ -83,7 +71,7 @@ fn json_reports_validate_against_the_schema() {
         .write(tmp.path());
     let (code, stdout, _) = build(tmp.path(), &broken, &["--format", "json"]);
     assert_eq!(code, 3);
-    assert_valid(
+    common::assert_valid(
         &v,
         &serde_json::from_str(&stdout).unwrap(),
         "a failed build's report",
@@ -134,7 +122,7 @@ fn sarif_validates_and_points_at_the_offending_line() {
     );
     assert_eq!(code, 1);
     let sarif: Value = serde_json::from_str(&stdout).unwrap();
-    assert_valid(&v, &sarif, "the SARIF log");
+    common::assert_valid(&v, &sarif, "the SARIF log");
     let mut broken = sarif.clone();
     broken["runs"][0]["results"][0]["level"] = Value::from("catastrophic");
     assert!(

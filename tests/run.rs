@@ -18,20 +18,7 @@ fn report_at(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).unwrap();
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "the report does not validate:\n{}",
-        errors.join("\n")
-    );
+    common::assert_valid(&common::schema("report.schema.json"), &doc, "the report");
     doc
 }
 
@@ -59,24 +46,7 @@ fn shell_attack(as_user: Option<(u32, u32)>) {
         key = home.path().join(".ssh/id_rsa").display(),
         port = listener.port
     );
-    let binary = match as_user {
-        Some(_) => common::shared_binary(),
-        None => common::bin(),
-    };
-    let mut cmd = match as_user {
-        Some((uid, gid)) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={gid}"),
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(&binary);
-            c
-        }
-        None => Command::new(&binary),
-    };
+    let mut cmd = common::sdist_box_as(as_user);
     cmd.arg("run")
         .arg("--report")
         .arg(&report)

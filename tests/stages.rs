@@ -9,28 +9,17 @@ use std::process::Command;
 use common::{BuildOpts, Sdist};
 use sha2::{Digest, Sha256};
 
-fn events_schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(common::repo().join("schema/events.schema.json")).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    jsonschema::validator_for(&schema).expect("the events schema compiles")
-}
-
 fn assert_valid_report(report: &serde_json::Value) {
-    let text = std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let v = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    common::assert_valid(&common::schema("report.schema.json"), report, "the report");
 }
 
 fn read_events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).expect("the events file exists");
-    let schema = events_schema();
+    let schema = common::schema("events.schema.json");
     text.lines()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("one JSON value per line");
-            let errors: Vec<String> = schema.iter_errors(&v).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{line}\n{errors:#?}");
+            common::assert_valid(&schema, &v, line);
             v
         })
         .collect()

@@ -84,14 +84,6 @@ fn validator(schema: &Path) -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("schema compiles")
 }
 
-fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
-    let errors: Vec<String> = v
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{what}:\n{}", errors.join("\n"));
-}
-
 /// Everything the fixture's wheel carries is reported, with its details.
 fn check_fixture_report(report: &Value) {
     let wc = &report["wheel_check"];
@@ -234,14 +226,14 @@ fn a_wheel_with_a_pth_file_and_a_prebuilt_library_is_reported() {
 
     // The report and the SARIF stay valid.
     let v = validator(&common::repo().join("schema/report.schema.json"));
-    assert_valid(&v, report, "the report");
+    common::assert_valid(&v, report, "the report");
     let sarif_schema = common::repo().join("tests/.cache/sarif-schema-2.1.0.json");
     require!(
         sarif_schema.exists(),
         "the SARIF schema was not fetched (scripts/setup-tests needs npm)"
     );
     let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
-    assert_valid(&validator(&sarif_schema), &log, "the SARIF log");
+    common::assert_valid(&validator(&sarif_schema), &log, "the SARIF log");
     let results = log["runs"][0]["results"].as_array().unwrap();
     let pth = results
         .iter()
@@ -466,7 +458,7 @@ fn a_build_that_stamps_the_time_is_not_reproducible() {
     let report = built.report.as_ref().unwrap();
     let r = &report["reproducible"];
     assert_eq!(r["verdict"], "different", "{r}");
-    assert_valid(
+    common::assert_valid(
         &validator(&common::repo().join("schema/report.schema.json")),
         report,
         "a report with a reproducible section",

@@ -359,12 +359,10 @@ pub struct BuildOpts<'a> {
     pub wheelhouse: Option<PathBuf>,
 }
 
-pub fn build(sdist: &Path, out_dir: &Path, opts: BuildOpts<'_>) -> Built {
-    let binary = match opts.as_user {
-        Some(_) => shared_binary(),
-        None => bin(),
-    };
-    let mut cmd = match opts.as_user {
+/// sdist-box as a command: run directly, or as `(uid, gid)` through
+/// setpriv (then from a copy any user can execute).
+pub fn sdist_box_as(as_user: Option<(u32, u32)>) -> Command {
+    match as_user {
         Some((uid, gid)) => {
             let mut c = Command::new("setpriv");
             c.args([
@@ -373,11 +371,15 @@ pub fn build(sdist: &Path, out_dir: &Path, opts: BuildOpts<'_>) -> Built {
                 "--clear-groups",
                 "--",
             ]);
-            c.arg(&binary);
+            c.arg(shared_binary());
             c
         }
-        None => Command::new(&binary),
-    };
+        None => Command::new(bin()),
+    }
+}
+
+pub fn build(sdist: &Path, out_dir: &Path, opts: BuildOpts<'_>) -> Built {
+    let mut cmd = sdist_box_as(opts.as_user);
     cmd.arg("build").arg(sdist).arg("-o").arg(out_dir);
     if let Some(p) = opts.profile {
         cmd.args(["--profile", p]);
@@ -515,4 +517,26 @@ pub fn ready_for_builds() -> bool {
         return false;
     }
     true
+}
+
+/// A validator for one of the repository's JSON Schemas (`schema/NAME`).
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let path = repo().join("schema").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} does not compile: {e}", path.display()))
+}
+
+/// Fail, listing every error, unless `doc` validates against `v`.
+pub fn assert_valid(v: &jsonschema::Validator, doc: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate:\n{}",
+        errors.join("\n")
+    );
 }
