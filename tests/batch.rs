@@ -614,11 +614,17 @@ fn a_killed_run_leaves_no_half_outputs_and_the_rerun_resumes() {
         .unwrap();
     let dir = tmp.path().join("sdists");
     std::fs::create_dir_all(&dir).unwrap();
+    // Eight, so that a loaded machine that is slow to notice the first
+    // report (warm builds take ~0.3 s each) still kills the run mid-way.
     let names = [
+        "apipkg-1.5.tar.gz",
         "cachetools-6.2.1.tar.gz",
         "colorama-0.4.6.tar.gz",
         "docopt-0.6.2.tar.gz",
+        "mock-2.0.0.tar.gz",
+        "pluggy-1.6.0.tar.gz",
         "tomli-2.3.0.tar.gz",
+        "tomlkit-0.13.3.tar.gz",
     ];
     for f in names {
         std::fs::copy(common::sdist_cache().join(f), dir.join(f)).unwrap();
@@ -847,11 +853,17 @@ fn sigterm_finishes_the_builds_in_progress_and_the_rerun_builds_the_rest() {
         "print('MASK', [l.strip() for l in open('/proc/self/status') if l.startswith('SigBlk')])",
     )
     .write(&dir);
+    // Eight, so that a loaded machine that is slow to notice the first
+    // report (warm builds take ~0.3 s each) still kills the run mid-way.
     let names = [
+        "apipkg-1.5.tar.gz",
         "cachetools-6.2.1.tar.gz",
         "colorama-0.4.6.tar.gz",
         "docopt-0.6.2.tar.gz",
+        "mock-2.0.0.tar.gz",
+        "pluggy-1.6.0.tar.gz",
         "tomli-2.3.0.tar.gz",
+        "tomlkit-0.13.3.tar.gz",
     ];
     for f in names {
         std::fs::copy(common::sdist_cache().join(f), dir.join(f)).unwrap();
