@@ -414,32 +414,19 @@ pub fn compile(
     };
     tcp_connect.sort_unstable();
     tcp_connect.dedup();
-    let exec = if fs.restrict_exec {
-        exec_paths(profile, host, paths)
-    } else {
-        vec![]
-    };
     let landlock = LandlockPlan {
         read_exec,
         read_only,
         read_write,
-        devices_rw: DEVICES_RW
-            .iter()
-            .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
-            .map(PathBuf::from)
-            .collect(),
+        devices_rw: devices_rw(host),
         tcp_connect,
         tcp_bind: net.bind.clone(),
         tcp_connect_by_supervisor: net.mode == NetworkMode::Loopback,
         restrict_exec: fs.restrict_exec,
-        exec,
+        exec: exec_rights(profile, host, paths),
     };
 
-    let (mut env, dropped_env) = environment(profile, paths, host_env);
-    for (k, v) in python_policy_env(profile, paths) {
-        env.retain(|(name, _)| *name != k);
-        env.push((k, v));
-    }
+    let (env, dropped_env) = plan_env(profile, paths, host_env);
     let limits = limits_of(profile);
     // Sharing the host's network namespace leaves the supervisor as the
     // wall that says which addresses: it is then required, whatever the
@@ -526,31 +513,18 @@ fn compile_degraded(
             .cloned(),
     );
     read_write.extend(fs.write.iter().cloned());
-    let exec = if fs.restrict_exec {
-        exec_paths(profile, host, paths)
-    } else {
-        vec![]
-    };
     let landlock = LandlockPlan {
         read_exec,
         read_only,
         read_write,
-        devices_rw: DEVICES_RW
-            .iter()
-            .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
-            .map(PathBuf::from)
-            .collect(),
+        devices_rw: devices_rw(host),
         tcp_connect: vec![],
         tcp_bind: vec![],
         tcp_connect_by_supervisor: false,
         restrict_exec: fs.restrict_exec,
-        exec,
+        exec: exec_rights(profile, host, paths),
     };
-    let (mut env, dropped_env) = environment(profile, paths, host_env);
-    for (k, v) in python_policy_env(profile, paths) {
-        env.retain(|(name, _)| *name != k);
-        env.push((k, v));
-    }
+    let (mut env, dropped_env) = plan_env(profile, paths, host_env);
     for (k, v) in &mut env {
         match k.as_str() {
             "HOME" => *v = places.home.display().to_string(),
@@ -593,6 +567,38 @@ fn compile_degraded(
         },
         dropped_env,
     }
+}
+
+/// The device nodes the build may write, of those the host has.
+fn devices_rw(host: &HostLayout) -> Vec<PathBuf> {
+    DEVICES_RW
+        .iter()
+        .filter(|d| host.devices.iter().any(|h| h == Path::new(d)))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// The paths a `restrict-exec` profile may execute (none listed otherwise).
+fn exec_rights(profile: &Profile, host: &HostLayout, paths: &BuildPaths) -> Vec<PathBuf> {
+    if profile.filesystem.restrict_exec {
+        exec_paths(profile, host, paths)
+    } else {
+        vec![]
+    }
+}
+
+/// The build's environment: the scrubbed one, then the Python policy's.
+fn plan_env(
+    profile: &Profile,
+    paths: &BuildPaths,
+    host_env: &[(String, String)],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut env, dropped) = environment(profile, paths, host_env);
+    for (k, v) in python_policy_env(profile, paths) {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
+    (env, dropped)
 }
 
 /// What a `restrict-exec` profile may execute: the interpreter, the

@@ -578,12 +578,18 @@ pub fn notif_respond(listener: BorrowedFd<'_>, id: u64, allow: bool, error: i32)
             0
         },
     };
-    // SAFETY: valid listener fd and an initialized response struct.
+    notif_send(listener, &resp)
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND` of a prepared response.
+fn notif_send(listener: BorrowedFd<'_>, resp: &libc::seccomp_notif_resp) -> io::Result<()> {
+    // SAFETY: valid listener fd and an initialized response struct that
+    // outlives the call.
     let ret = unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SEND,
-            &resp as *const libc::seccomp_notif_resp,
+            resp as *const libc::seccomp_notif_resp,
         )
     };
     if ret < 0 {
@@ -602,19 +608,7 @@ pub fn notif_respond_value(listener: BorrowedFd<'_>, id: u64, value: i64) -> io:
         error: 0,
         flags: 0,
     };
-    // SAFETY: valid listener fd and an initialized response struct.
-    let ret = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_SEND,
-            &resp as *const libc::seccomp_notif_resp,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    notif_send(listener, &resp)
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: is the notification still pending (the
