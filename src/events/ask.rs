@@ -486,7 +486,15 @@ fn ask_loop(
             Err(_) => Answer::NoTerminal,
             Ok(file) => {
                 let lookup = origin.lock().unwrap().clone();
-                let where_from = q.sandbox_pid.and_then(|pid| lookup.as_ref()?(pid));
+                // The audit hook writes its line before the call is made,
+                // but our reader may not have it yet: give it a moment.
+                let find = || q.sandbox_pid.and_then(|pid| lookup.as_ref()?(pid));
+                let mut where_from = find();
+                let until = Instant::now() + Duration::from_millis(150);
+                while where_from.is_none() && lookup.is_some() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(5));
+                    where_from = find();
+                }
                 prompt(file, &q, where_from.as_deref(), timeout)
             }
         };
