@@ -67,7 +67,7 @@ pub fn resolve_interpreter(spec: Option<&OsStr>) -> Result<Interpreter, BuildEnv
 /// [`resolve_interpreter`], with the probe's answer cached in
 /// `cache_dir/interpreters/`, keyed by the identity (device, inode, size,
 /// times) of the interpreter file, of the link `spec` names, and of the
-/// directories a `pyvenv.cfg` could sit in. A warm build then starts no
+/// `pyvenv.cfg` files (or their absence) where a venv would keep one. A warm build then starts no
 /// Python outside the sandbox (the probe costs ~50 ms). Only a `spec` given
 /// as a path that resolves to an ELF file is cached: a bare name is looked
 /// up on PATH, and a shim (pyenv's is a shell script) may pick another
@@ -111,7 +111,7 @@ fn identity_key(spec: &OsStr) -> Option<String> {
     }
     let named_dir = std::path::absolute(named).ok()?.parent()?.to_path_buf();
     let mut h = Sha256::new();
-    let mut add = |p: &Path, m: std::fs::Metadata| {
+    let add = |h: &mut Sha256, p: &Path, m: std::fs::Metadata| {
         h.update(p.as_os_str().as_bytes());
         for n in [
             m.dev(),
@@ -125,8 +125,13 @@ fn identity_key(spec: &OsStr) -> Option<String> {
             h.update(n.to_le_bytes());
         }
     };
-    add(named, std::fs::symlink_metadata(named).ok()?);
-    add(&real, std::fs::metadata(&real).ok()?);
+    add(&mut h, named, std::fs::symlink_metadata(named).ok()?);
+    add(&mut h, &real, std::fs::metadata(&real).ok()?);
+    // A venv is recognised by a `pyvenv.cfg` beside the executable or one
+    // level up (of the link or of the ELF): those files' identities, or
+    // their absence, are part of the key. The directories' own times are
+    // not: `/tmp` or `/usr/bin` change whenever anything else is created
+    // there, which would make the key change under a concurrent build.
     for dir in [
         Some(named_dir.as_path()),
         named_dir.parent(),
@@ -136,7 +141,12 @@ fn identity_key(spec: &OsStr) -> Option<String> {
     .into_iter()
     .flatten()
     {
-        add(dir, std::fs::metadata(dir).ok()?);
+        let cfg = dir.join("pyvenv.cfg");
+        match std::fs::metadata(&cfg) {
+            Ok(m) => add(&mut h, &cfg, m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => h.update(b"absent"),
+            Err(_) => return None,
+        }
     }
     Some(hex::encode(&h.finalize()[..16]))
 }
