@@ -2,7 +2,8 @@
 //! a kernel sandbox, and say what the package tried.
 //!
 //! The pipeline, one module per stage: [`archive`] (verify and safely
-//! extract), [`project`] (static metadata), [`buildenv`] (trusted build
+//! extract), [`project`] (static metadata; [`names`] says what a valid
+//! name, version and file name is), [`buildenv`] (trusted build
 //! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
 //! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
 //! (one build end to end) and [`report`]; [`batch`] runs many builds and
@@ -26,6 +27,7 @@ pub mod command;
 pub mod doctor;
 pub mod events;
 pub mod index;
+pub mod names;
 pub mod pipeline;
 pub mod policy;
 pub mod prebuild;

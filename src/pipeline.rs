@@ -2,10 +2,13 @@
 //! `get_requires_for_build_wheel` in the sandbox → second-round build env →
 //! `build_wheel` in the sandbox → copy the wheel out → report.
 //!
-//! Invariants: nothing from the sdist runs outside the sandbox; the sandbox
+//! Invariants: nothing from the sdist runs outside the sandbox; the
+//! project's name and version are valid and agree across the file name,
+//! `PKG-INFO` and `pyproject.toml` before they are used; the sandbox
 //! never writes the output directory (the wheel is copied out by us, after
-//! every process of the sandbox has ended, as one regular file with a valid
-//! wheel name); every file we read back from the sandbox's directories is
+//! every process of the sandbox has ended, as one regular file whose name
+//! and metadata are this sdist's project and version, never in place of
+//! another input's wheel); every file we read back from the sandbox's directories is
 //! opened without following links and with a size bound; outputs are written
 //! atomically.
 
@@ -554,6 +557,9 @@ fn build_inner(
     let t = Instant::now();
     st.start("metadata", None);
     let mut project = project::read_project(&src).map_err(refused)?;
+    // Before the name or version is used anywhere (events, report, the
+    // pre-build hook, the wheel's check): valid, and one for all sources.
+    project::identify(&mut project, &report.input.filename).map_err(refused)?;
     describe_project(st, &project);
     report.project = Some(project.clone());
     report.timings.metadata_ms = ms(t);
@@ -572,6 +578,9 @@ fn build_inner(
         if pre.modified {
             // The patched tree is what gets built: read its metadata anew.
             project = project::read_project(&src)
+                .context("after the pre-build hook changed the sources")
+                .map_err(refused)?;
+            project::identify(&mut project, &report.input.filename)
                 .context("after the pre-build hook changed the sources")
                 .map_err(refused)?;
             describe_project(st, &project);
@@ -836,12 +845,7 @@ fn same_requirement(a: &str, b: &str) -> bool {
 
 /// `pkg-1.0.tar.gz` → `pkg-1.0`.
 pub fn sdist_stem(filename: &str) -> String {
-    for ext in [".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip"] {
-        if let Some(stem) = filename.strip_suffix(ext) {
-            return stem.to_string();
-        }
-    }
-    filename.to_string()
+    crate::names::sdist_stem(filename).to_string()
 }
 
 /// The parts of a build that stay the same across its sandboxed runs.
@@ -1651,7 +1655,13 @@ pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
         }
     };
     let extracted = archive::extract(&args.sdist, &dest, &args.archive_limits.limits())?;
-    let project = project::read_project(&extracted.root)?;
+    let mut project = project::read_project(&extracted.root)?;
+    let filename = args
+        .sdist
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    project::identify(&mut project, &filename)?;
     let value = serde_json::json!({
         "schema_version": crate::report::SCHEMA_VERSION,
         "input": {

@@ -10,16 +10,27 @@
 //!   error naming the file and the field;
 //! - `backend-path` entries are relative and stay inside the tree.
 //!
+//! The project's name and version come from up to three places: the sdist's
+//! file name, `PKG-INFO` and `pyproject.toml`'s `[project]` (where static
+//! there). Each one given must be a valid name (PEP 508) and version (PEP
+//! 440), and all must agree after normalization ([`identify`]), or the input
+//! is refused: the name goes into reports, events, file names and the check
+//! that the wheel belongs to this sdist.
+//!
 //! Invariants: files are read with a size bound and must resolve inside
 //! the project root (the archive stage already refuses links that leave the
 //! tree; this is a second line). Everything read is attacker text and is
-//! returned as data, never interpreted further.
+//! returned as data, never interpreted further; a name or version is
+//! returned only once it is valid, and invalid text reaches error messages
+//! only through [`crate::names::shown`].
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use fs_err as fs;
 use serde::Serialize;
+
+use crate::names::{self, Name, NameError, Release, Version};
 
 /// The PEP 517 fallback backend for projects that do not name one.
 pub const LEGACY_BACKEND: &str = "setuptools.build_meta:__legacy__";
@@ -61,15 +72,33 @@ impl BuildSystem {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectMeta {
+    /// A valid PEP 508 name (after [`identify`]: the one all sources agree on).
     pub name: Option<String>,
     /// PEP 503 form of `name`.
     pub normalized_name: Option<String>,
+    /// A valid PEP 440 version, as written.
     pub version: Option<String>,
+    /// PEP 440 normal form of `version`.
+    pub normalized_version: Option<String>,
     pub metadata_version: Option<String>,
     pub build_system: BuildSystem,
     pub has_pyproject: bool,
     pub has_setup_py: bool,
     pub has_pkg_info: bool,
+    /// What each metadata file says, for [`identify`].
+    #[serde(skip)]
+    pub declared: Declared,
+}
+
+/// The name and version each metadata file gives, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub pkg_info_name: Option<Name>,
+    pub pkg_info_version: Option<Version>,
+    /// `[project] name`.
+    pub pyproject_name: Option<Name>,
+    /// `[project] version`, unless `dynamic` lists it.
+    pub pyproject_version: Option<Version>,
 }
 
 #[non_exhaustive]
@@ -105,25 +134,23 @@ pub enum ProjectError {
         entry: String,
         problem: &'static str,
     },
+    #[error("`{path}`: {field}: {source}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        source: NameError,
+    },
+    #[error(
+        "the sdist's file name, PKG-INFO and pyproject.toml do not give one project name and version: {sources}"
+    )]
+    Disagree {
+        /// All three, as each gives them.
+        sources: String,
+    },
 }
 
 /// PEP 503 normalization: lowercase, each run of `-`, `_`, `.` becomes `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
-}
+pub use crate::names::normalize as normalize_name;
 
 /// Read a project's metadata from its extracted source tree.
 pub fn read_project(root: &Path) -> Result<ProjectMeta, ProjectError> {
@@ -149,29 +176,167 @@ pub fn read_project(root: &Path) -> Result<ProjectMeta, ProjectError> {
     };
 
     let headers = pkg_info.unwrap_or_default();
-    let project_table = pyproject
-        .as_ref()
-        .and_then(|doc| doc.get("project"))
-        .and_then(toml::Value::as_table);
-    let from_project = |key: &str| {
-        project_table
-            .and_then(|t| t.get(key))
-            .and_then(toml::Value::as_str)
-            .map(str::to_owned)
+    let invalid = |path: &Path, field| {
+        let path = path.to_path_buf();
+        move |source| ProjectError::Invalid {
+            path,
+            field,
+            source,
+        }
     };
-    let name = headers.name.clone().or_else(|| from_project("name"));
-    let version = headers.version.clone().or_else(|| from_project("version"));
+    let mut declared = Declared {
+        pkg_info_name: headers
+            .name
+            .as_deref()
+            .map(Name::parse)
+            .transpose()
+            .map_err(invalid(&pkg_info_path, "Name"))?,
+        pkg_info_version: headers
+            .version
+            .as_deref()
+            .map(Version::parse)
+            .transpose()
+            .map_err(invalid(&pkg_info_path, "Version"))?,
+        ..Declared::default()
+    };
+    if let Some(doc) = &pyproject {
+        (declared.pyproject_name, declared.pyproject_version) =
+            project_name_version(&pyproject_path, doc)?;
+    }
+    let name = declared
+        .pkg_info_name
+        .as_ref()
+        .or(declared.pyproject_name.as_ref());
+    let version = declared
+        .pkg_info_version
+        .as_ref()
+        .or(declared.pyproject_version.as_ref());
 
     Ok(ProjectMeta {
-        normalized_name: name.as_deref().map(normalize_name),
-        name,
-        version,
+        name: name.map(|n| n.as_str().to_owned()),
+        normalized_name: name.map(|n| n.normalized().to_owned()),
+        version: version.map(|v| v.as_str().to_owned()),
+        normalized_version: version.map(Version::normalized),
         metadata_version: headers.metadata_version,
         build_system,
         has_pyproject: pyproject.is_some(),
         has_setup_py: is_file(&root.join("setup.py")),
         has_pkg_info: headers.present,
+        declared,
     })
+}
+
+/// `[project]`'s static `name` and `version` (a version `dynamic` lists
+/// is the backend's to compute: not static, not compared).
+fn project_name_version(
+    path: &Path,
+    doc: &toml::Table,
+) -> Result<(Option<Name>, Option<Version>), ProjectError> {
+    let Some(table) = doc.get("project").and_then(toml::Value::as_table) else {
+        return Ok((None, None));
+    };
+    let text = |key: &'static str| -> Result<Option<&str>, ProjectError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| ProjectError::Field {
+                path: path.to_path_buf(),
+                field: if key == "name" {
+                    "project.name"
+                } else {
+                    "project.version"
+                },
+                problem: "must be a string".into(),
+            }),
+        }
+    };
+    let invalid = |field| {
+        move |source| ProjectError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            source,
+        }
+    };
+    let dynamic_version = table
+        .get("dynamic")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("version")));
+    let name = text("name")?
+        .map(Name::parse)
+        .transpose()
+        .map_err(invalid("[project] name"))?;
+    let version = match dynamic_version {
+        true => None,
+        false => text("version")?
+            .map(Version::parse)
+            .transpose()
+            .map_err(invalid("[project] version"))?,
+    };
+    Ok((name, version))
+}
+
+/// The release this sdist is: the name and version its file name,
+/// `PKG-INFO` and static `[project]` table give, which must all be there
+/// where the source has them and agree (PEP 503 names, PEP 440 versions).
+/// The file name must always give both (`{name}-{version}.tar.gz`); it is
+/// split where its name part is the metadata's name, so legacy names with
+/// dashes work. Fills in `meta`'s name and version from the first source
+/// that has them (`PKG-INFO`, `[project]`, the file name).
+pub fn identify(meta: &mut ProjectMeta, sdist_filename: &str) -> Result<Release, ProjectError> {
+    let d = &meta.declared;
+    let meta_name = d.pkg_info_name.as_ref().or(d.pyproject_name.as_ref());
+    let stem = names::sdist_stem(sdist_filename);
+    let from_file = names::split_name_version(stem, meta_name)
+        .or_else(|| names::split_name_version(stem, None));
+    let names_agree = [&d.pkg_info_name, &d.pyproject_name]
+        .into_iter()
+        .flatten()
+        .chain(from_file.as_ref().map(|r| &r.name))
+        .all(|n| meta_name.is_none_or(|m| m.same_project(n)));
+    let versions = [&d.pkg_info_version, &d.pyproject_version];
+    let first_version = versions.iter().copied().flatten().next();
+    let versions_agree = versions
+        .iter()
+        .copied()
+        .flatten()
+        .chain(from_file.as_ref().map(|r| &r.version))
+        .all(|v| first_version.is_none_or(|f| f == v));
+    let release = match &from_file {
+        Some(file) if names_agree && versions_agree => Release {
+            name: meta_name.unwrap_or(&file.name).clone(),
+            version: first_version.unwrap_or(&file.version).clone(),
+        },
+        _ => {
+            let says = |name: &Option<Name>, version: &Option<Version>| match (name, version) {
+                (None, None) => "no name or version".to_string(),
+                (Some(n), None) => format!("`{n}`, no version"),
+                (None, Some(v)) => format!("no name, version `{v}`"),
+                (Some(n), Some(v)) => format!("`{n}` `{v}`"),
+            };
+            let file = match &from_file {
+                Some(r) => format!("`{}` `{}`", r.name, r.version),
+                None => "not {name}-{version} with a PEP 440 version".to_string(),
+            };
+            let pyproject = match meta.has_pyproject {
+                true => says(&d.pyproject_name, &d.pyproject_version),
+                false => "(no pyproject.toml)".to_string(),
+            };
+            let pkg_info = match meta.has_pkg_info {
+                true => says(&d.pkg_info_name, &d.pkg_info_version),
+                false => "(no PKG-INFO)".to_string(),
+            };
+            return Err(ProjectError::Disagree {
+                sources: format!(
+                    "file name `{}`: {file}; PKG-INFO: {pkg_info}; pyproject.toml [project]: {pyproject}",
+                    names::shown(sdist_filename, 200)
+                ),
+            });
+        }
+    };
+    meta.name = Some(release.name.as_str().to_owned());
+    meta.normalized_name = Some(release.name.normalized().to_owned());
+    meta.version = Some(release.version.as_str().to_owned());
+    meta.normalized_version = Some(release.version.normalized());
+    Ok(release)
 }
 
 fn is_file(path: &Path) -> bool {
@@ -236,11 +401,33 @@ struct PkgInfo {
     metadata_version: Option<String>,
 }
 
-/// Parse the RFC 822-style header block of `PKG-INFO`: `Key: value` lines,
-/// continuation lines start with space or tab, the block ends at the first
-/// blank line (the description body follows). The first occurrence of a
-/// header wins, as with Python's `email` parser.
+/// Parse the header block of `PKG-INFO`; see [`parse_headers`].
 fn parse_pkg_info(text: &str) -> PkgInfo {
+    let headers = parse_headers(text);
+    let get = |key: &str| header(&headers, key).map(str::to_owned);
+    PkgInfo {
+        present: true,
+        name: get("name"),
+        version: get("version"),
+        metadata_version: get("metadata-version"),
+    }
+}
+
+/// The first non-empty value of header `key` (lowercase), as with Python's
+/// `email` parser.
+pub(crate) fn header<'a>(headers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+/// Parse an RFC 822-style header block (`PKG-INFO`, a wheel's `METADATA`
+/// and `WHEEL`): `Key: value` lines, continuation lines start with space or
+/// tab, the block ends at the first blank line (the description body
+/// follows). Keys are lowercased, values trimmed.
+pub(crate) fn parse_headers(text: &str) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -266,19 +453,7 @@ fn parse_pkg_info(text: &str) -> PkgInfo {
         };
         headers.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let get = |key: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
-    PkgInfo {
-        present: true,
-        name: get("name"),
-        version: get("version"),
-        metadata_version: get("metadata-version"),
-    }
+    headers
 }
 
 fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, ProjectError> {
@@ -670,6 +845,218 @@ backend-path = ["_build", "./tools/../_build2"]
         std::fs::create_dir(dir.path().join("pyproject.toml")).unwrap();
         let err = read_project(dir.path()).unwrap_err();
         assert!(matches!(err, ProjectError::NotAFile { .. }), "{err:?}");
+    }
+
+    fn identified(files: &[(&str, &str)], filename: &str) -> Result<ProjectMeta, ProjectError> {
+        let mut m = read(files)?;
+        identify(&mut m, filename)?;
+        Ok(m)
+    }
+
+    fn pkg_info(name: &str, version: &str) -> String {
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    }
+
+    #[test]
+    fn real_sdist_spellings_agree() {
+        for (file, name, version, normal) in [
+            ("Django-4.2.tar.gz", "Django", "4.2", "django"),
+            (
+                "python-dateutil-2.8.2.tar.gz",
+                "python-dateutil",
+                "2.8.2",
+                "python-dateutil",
+            ),
+            (
+                "python_dateutil-2.9.0.post0.tar.gz",
+                "python-dateutil",
+                "2.9.0.post0",
+                "python-dateutil",
+            ),
+            (
+                "zope.interface-5.4.0.tar.gz",
+                "zope.interface",
+                "5.4.0",
+                "zope-interface",
+            ),
+            (
+                "zope_interface-7.0.tar.gz",
+                "zope.interface",
+                "7.0",
+                "zope-interface",
+            ),
+            ("pkg-2.0rc1.zip", "pkg", "2.0rc1", "pkg"),
+            ("pkg-1.0.post1.tar.gz", "pkg", "1.0.post1", "pkg"),
+            ("pkg-1.0+local.7.tar.gz", "pkg", "1.0+local.7", "pkg"),
+            ("pkg-1.0.0.tar.gz", "pkg", "1.0", "pkg"),
+        ] {
+            let m = identified(&[("PKG-INFO", &pkg_info(name, version))], file)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(m.name.as_deref(), Some(name), "{file}");
+            assert_eq!(m.normalized_name.as_deref(), Some(normal), "{file}");
+            assert_eq!(m.version.as_deref(), Some(version), "{file}");
+        }
+    }
+
+    #[test]
+    fn dynamic_versions_and_missing_pkg_info_take_what_there_is() {
+        // setuptools-scm: the version is dynamic in pyproject, PKG-INFO has it.
+        let toml = "[project]\nname = \"scm_pkg\"\ndynamic = [\"version\"]\n";
+        let m = identified(
+            &[
+                ("pyproject.toml", toml),
+                ("PKG-INFO", &pkg_info("scm-pkg", "1.2.3.dev4")),
+            ],
+            "scm_pkg-1.2.3.dev4.tar.gz",
+        )
+        .unwrap();
+        assert_eq!(m.normalized_version.as_deref(), Some("1.2.3.dev4"));
+        // No PKG-INFO: the name from pyproject, the version from the file name.
+        let m = identified(&[("pyproject.toml", toml)], "scm_pkg-7.0.tar.gz").unwrap();
+        assert_eq!(
+            (m.name.as_deref(), m.version.as_deref()),
+            (Some("scm_pkg"), Some("7.0"))
+        );
+        // Nothing but setup.py: all from the file name.
+        let m = identified(&[("setup.py", "")], "legacy-pkg-0.1.tar.gz").unwrap();
+        assert_eq!(
+            (m.name.as_deref(), m.version.as_deref()),
+            (Some("legacy-pkg"), Some("0.1"))
+        );
+        // A static [project] version that agrees.
+        let toml = "[project]\nname = \"Same\"\nversion = \"1.0.0\"\n";
+        identified(
+            &[
+                ("pyproject.toml", toml),
+                ("PKG-INFO", &pkg_info("same", "1.0")),
+            ],
+            "same-1.0.tar.gz",
+        )
+        .unwrap();
+    }
+
+    fn disagreement(files: &[(&str, &str)], filename: &str) -> String {
+        match identified(files, filename) {
+            Err(e @ ProjectError::Disagree { .. }) => e.to_string(),
+            other => panic!("{filename}: expected a disagreement, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sources_that_disagree_are_refused_showing_all_three() {
+        let msg = disagreement(
+            &[("PKG-INFO", &pkg_info("requests", "2.31.0"))],
+            "evil-1.0.tar.gz",
+        );
+        for part in [
+            "file name `evil-1.0.tar.gz`: `evil` `1.0`",
+            "PKG-INFO: `requests` `2.31.0`",
+            "pyproject.toml [project]: (no pyproject.toml)",
+        ] {
+            assert!(msg.contains(part), "{part} not in {msg}");
+        }
+        let msg = disagreement(
+            &[
+                ("PKG-INFO", &pkg_info("pkg", "1.0")),
+                (
+                    "pyproject.toml",
+                    "[project]\nname = \"pkg\"\nversion = \"1.1\"\n",
+                ),
+            ],
+            "pkg-1.0.tar.gz",
+        );
+        assert!(msg.contains("[project]: `pkg` `1.1`"), "{msg}");
+        disagreement(
+            &[("PKG-INFO", &pkg_info("pkg", "1.0"))],
+            "pkg-1.0.post1.tar.gz",
+        );
+        disagreement(
+            &[(
+                "pyproject.toml",
+                "[project]\nname = \"other\"\ndynamic = [\"version\"]\n",
+            )],
+            "pkg-1.0.tar.gz",
+        );
+        let msg = disagreement(&[("PKG-INFO", &pkg_info("pkg", "1.0"))], "pkg.tar.gz");
+        assert!(msg.contains("not {name}-{version}"), "{msg}");
+        let msg = disagreement(&[], "x\u{1b}[2J<b>.tar.gz");
+        assert!(!msg.contains('\u{1b}') && !msg.contains('<'), "{msg}");
+    }
+
+    #[test]
+    fn invalid_names_and_versions_are_refused_without_their_text() {
+        let bad_names = [
+            "evil\nname",
+            "evil\u{0}",
+            "evil\u{1b}[31m",
+            "<script>alert(1)</script>",
+        ];
+        for bad in bad_names {
+            let toml = format!("[project]\nname = {}\n", toml::Value::String(bad.into()));
+            let err = read(&[("pyproject.toml", &toml)]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ProjectError::Invalid {
+                        field: "[project] name",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("not a valid project name"), "{msg}");
+            for raw in ["\n", "\u{0}", "\u{1b}", "<"] {
+                assert!(!msg.contains(raw), "{msg:?} carries {raw:?}");
+            }
+            let err = read(&[("PKG-INFO", &format!("Name: {bad}\nVersion: 1\n"))]);
+            // PKG-INFO's line ends at the newline: `evil` alone is a name.
+            if !bad.contains('\n') {
+                assert!(
+                    matches!(err, Err(ProjectError::Invalid { field: "Name", .. })),
+                    "{bad:?}: {err:?}"
+                );
+            }
+        }
+        let toml = "[project]\nname = \"ok\"\nversion = \"1.0; $(id)\\r\\n\"\n";
+        let err = read(&[("pyproject.toml", toml)]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                ProjectError::Invalid {
+                    field: "[project] version",
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("$(") && !msg.contains('\r') && !msg.contains(';'),
+            "{msg:?}"
+        );
+        let err = read(&[("PKG-INFO", "Name: ok\nVersion: 1.0 `rm -rf`\n")]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProjectError::Invalid {
+                    field: "Version",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = read(&[("pyproject.toml", "[project]\nname = 3\n")]).unwrap_err();
+        assert!(
+            err.to_string().contains("`project.name` must be a string"),
+            "{err}"
+        );
+        // A dynamic version is not read, whatever it holds.
+        read(&[(
+            "pyproject.toml",
+            "[project]\nname = \"ok\"\nversion = \"$(id)\"\ndynamic = [\"version\"]\n",
+        )])
+        .unwrap();
     }
 
     #[test]

@@ -225,7 +225,10 @@ fn a_decompression_bomb_is_refused_and_the_limit_can_be_raised() {
     raw_tar_gz(
         &archive,
         &[
-            file("bomb-1.0/PKG-INFO", PKG_INFO),
+            file(
+                "bomb-1.0/PKG-INFO",
+                b"Metadata-Version: 2.1\nName: bomb\nVersion: 1.0\n",
+            ),
             file("bomb-1.0/zeros.bin", &zeros),
         ],
     );
@@ -255,7 +258,9 @@ fn a_decompression_bomb_is_refused_and_the_limit_can_be_raised() {
 #[test]
 fn inspect_reads_metadata_statically_and_strips_setuid() {
     let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("demo-2.0.tar.gz");
+    // Named as its PKG-INFO names the project (an sdist whose file name
+    // says another project is refused).
+    let archive = dir.path().join("Demo_Pkg-2.0.tar.gz");
     let marker = dir.path().join("executed");
     let setup = format!(
         "open({:?}, 'w').write('ran')\n",
