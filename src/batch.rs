@@ -417,14 +417,18 @@ pub struct Planned {
     pub stem: String,
     pub key: String,
     pub shard: u32,
-    /// Another entry earlier in the input has the same file name: their
-    /// outputs would collide in DIR.
+    /// Another entry earlier in the input has the same file name, or names
+    /// the same project and version: their outputs would collide in DIR.
     pub duplicate_of: Option<String>,
+    /// For a duplicate by project and version: the earlier entry's file name.
+    pub same_release_as: Option<String>,
 }
 
 /// All entries with their shard, in input order.
 pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    // Project and version → the first entry of it (origin, file name).
+    let mut releases: std::collections::HashMap<_, (String, String)> = Default::default();
     entries
         .into_iter()
         .map(|entry| {
@@ -435,11 +439,27 @@ pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
                 .unwrap_or_default();
             let stem = sdist_stem(&filename);
             let key = shard_key(&filename);
+            let mut same_release_as = None;
             let duplicate_of = match seen.get(&stem) {
                 Some(first) => Some(first.clone()),
                 None => {
                     seen.insert(stem.clone(), entry.origin.clone());
-                    None
+                    // The release the file name claims (the build refuses
+                    // a file name its metadata disagrees with): a second
+                    // input of it would build a second wheel of it.
+                    use std::collections::hash_map::Entry::{Occupied, Vacant};
+                    let release = crate::names::split_name_version(&stem, None);
+                    let earlier = release.and_then(|r| match releases.entry(r.key()) {
+                        Occupied(o) => Some(o.get().clone()),
+                        Vacant(v) => {
+                            v.insert((entry.origin.clone(), filename.clone()));
+                            None
+                        }
+                    });
+                    earlier.map(|(origin, first)| {
+                        same_release_as = Some(first);
+                        origin
+                    })
                 }
             };
             Planned {
@@ -448,6 +468,7 @@ pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
                 stem,
                 key,
                 duplicate_of,
+                same_release_as,
                 entry,
             }
         })
@@ -697,14 +718,20 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
 fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let started = Instant::now();
     if let Some(first) = &planned.duplicate_of {
-        return failed_result(
-            planned,
-            EntryStatus::Refused,
-            format!(
+        let t = crate::text::one_line;
+        let why = match &planned.same_release_as {
+            Some(other) => format!(
+                "`{}` names the same project and version as `{}` (at {}): a collision, their wheels would take each other's place",
+                t(&planned.filename, 200),
+                t(other, 200),
+                t(first, 200)
+            ),
+            None => format!(
                 "`{}` is named twice (first at {first}); its outputs would overwrite each other",
                 planned.filename
             ),
-        );
+        };
+        return failed_result(planned, EntryStatus::Refused, why);
     }
     // The input's hash: for resuming, and to pick which of several pins to
     // hand the pipeline (any one matching is enough, as in pip).
@@ -1482,6 +1509,41 @@ mod tests {
         assert_eq!(planned[0].duplicate_of, None);
         assert_eq!(planned[1].duplicate_of.as_deref(), Some("/a/x-1.tar.gz"));
         assert_eq!(planned[2].duplicate_of, None);
+    }
+
+    #[test]
+    fn duplicates_are_found_by_project_and_version() {
+        let e = |p: &str| Entry {
+            path: PathBuf::from(p),
+            origin: p.into(),
+            line: None,
+            sha256: vec![],
+        };
+        let planned = plan(
+            vec![
+                e("/a/good-1.0.tar.gz"),
+                e("/a/Good-1.0.0.zip"),
+                e("/a/good-1.1.tar.gz"),
+                e("/b/GOOD_-1.0.tar.xz"),
+                e("/a/goods-1.0.tar.gz"),
+            ],
+            1,
+        );
+        let dup: Vec<_> = planned
+            .iter()
+            .map(|p| (p.duplicate_of.as_deref(), p.same_release_as.as_deref()))
+            .collect();
+        assert_eq!(
+            dup,
+            [
+                (None, None),
+                (Some("/a/good-1.0.tar.gz"), Some("good-1.0.tar.gz")),
+                (None, None),
+                // Not a valid name: not a release (the build refuses it).
+                (None, None),
+                (None, None),
+            ]
+        );
     }
 
     #[test]

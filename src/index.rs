@@ -12,13 +12,21 @@
 //! installers do not take it for a file), and under the private key
 //! `_sdist-box-report` in the JSON (PEP 691 reserves keys starting with `_`).
 //!
+//! A report vouches for a wheel when it says `built`, names that file with
+//! its sha256, and is a report of the wheel's project and version. One
+//! release (project and version) is listed from one input only: wheels of
+//! it that reports of two inputs vouch for are all left out, as is a wheel
+//! no report vouches for beside one that a report does, and several
+//! wheels of one release that no report vouches for (`index` says which
+//! and why).
+//!
 //! Invariants: only regular files with a valid wheel name directly in DIR are
 //! listed, hashed as read; every page is written atomically, the project
 //! list last, and project pages of wheels no longer present are removed, so
 //! re-running updates the index in place. Text from a wheel (its
 //! `Requires-Python`) is escaped for HTML.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +35,9 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::exit;
-use crate::pipeline::{valid_wheel_name, write_atomic};
-use crate::project::normalize_name;
+use crate::names::WheelFilename;
+use crate::outputs::Claim;
+use crate::pipeline::write_atomic;
 
 /// The PEP 629 / PEP 691 API version written.
 pub const API_VERSION: &str = "1.1";
@@ -41,6 +50,9 @@ and PEP 691 JSON (index.json beside each page, api-version 1.1). Install from it
   pip install --index-url file://$PWD/DIR/simple NAME
 
 Each wheel's sdist-box report, when present beside it, is named on its line.
+One project version is listed from one input only: wheels of it that the
+reports of two inputs vouch for are left out, and so is a wheel without a
+report beside one with a report (each named on stderr, with why).
 Running it again updates the index (pages are replaced atomically; projects
 whose wheels are gone are removed).";
 
@@ -71,6 +83,8 @@ pub struct IndexSummary {
     pub wheels: usize,
     pub with_report: usize,
     pub removed_projects: Vec<String>,
+    /// Wheels not listed: file name, why.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// `Requires-Python` from the wheel's `*.dist-info/METADATA` (bounded).
@@ -92,76 +106,107 @@ fn requires_python(wheel: &Path) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 200)
 }
 
-/// Reports in `dir`: wheel file name → (report file name, the wheel's sha256 it records).
-fn reports(dir: &Path) -> BTreeMap<String, (String, String)> {
-    let mut out = BTreeMap::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".sdist-box.json") || !e.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        let mut text = String::new();
-        let read =
-            std::fs::File::open(e.path()).and_then(|f| f.take(256 << 20).read_to_string(&mut text));
-        let Ok(report) = read.map(|_| serde_json::from_str::<serde_json::Value>(&text)) else {
-            continue;
-        };
-        let Ok(report) = report else { continue };
-        if let (Some(w), Some(sha)) = (
-            report["wheel"]["filename"].as_str(),
-            report["wheel"]["sha256"].as_str(),
-        ) {
-            out.insert(w.to_string(), (name, sha.to_string()));
-        }
-    }
-    out
+/// The report that vouches for `wheel` (file name, sha256, release): one
+/// that says `built`, names this file with this hash, and is a report of
+/// this wheel's project and version (an older report of another project
+/// naming it does not count).
+fn voucher<'a>(claims: &'a [Claim], wheel: &WheelFilename, sha256: &str) -> Option<&'a Claim> {
+    claims.iter().find(|c| {
+        c.wheel == wheel.filename
+            && c.wheel_sha256.as_deref() == Some(sha256)
+            && c.status == "built"
+            && c.release.as_ref().is_some_and(|r| r.same(&wheel.release))
+    })
 }
 
-/// The wheels directly in `dir`, by project, each version sorted.
-pub fn scan(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<WheelFile>>> {
-    let reports = reports(dir);
-    let mut projects: BTreeMap<String, Vec<WheelFile>> = BTreeMap::new();
+/// The wheels directly in `dir`, by project, each version sorted, and the
+/// wheels left out with the reason. One release (project and version) is
+/// listed from at most one input: when reports of two inputs vouch for
+/// wheels of one release, none of them is listed; beside a vouched-for
+/// wheel, a wheel of the same release no report vouches for is left out;
+/// two or more wheels of one release that no report vouches for are left
+/// out (nothing says they came from one input).
+pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
+    let claims = crate::outputs::claims(dir);
+    // Keyed by PEP 440 order, in which `1.0` and `1.0.0` are one version.
+    let mut releases: BTreeMap<(String, pep440_rs::Version), Vec<WheelFile>> = BTreeMap::new();
     let rd = std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
     for e in rd {
         let e = e.with_context(|| format!("cannot list `{}`", dir.display()))?;
         let filename = e.file_name().to_string_lossy().into_owned();
         // Regular files only: a symlink could point anywhere.
-        if !valid_wheel_name(&filename) || !e.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        let mut parts = filename.trim_end_matches(".whl").split('-');
-        let (Some(dist), Some(version)) = (parts.next(), parts.next()) else {
+        let Ok(parsed) = WheelFilename::parse(&filename) else {
             continue;
         };
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let path = e.path();
         let sha256 = crate::archive::sha256_file(&path)
             .with_context(|| format!("cannot read the wheel `{}`", path.display()))?;
         let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-        let report = reports
-            .get(&filename)
-            .filter(|(_, recorded)| *recorded == sha256)
-            .map(|(name, _)| name.clone());
-        let project = normalize_name(dist);
-        projects
-            .entry(project.clone())
+        let report = voucher(&claims, &parsed, &sha256).map(|c| c.report.clone());
+        let project = parsed.release.name.normalized().to_string();
+        releases
+            .entry(parsed.release.key())
             .or_default()
             .push(WheelFile {
                 requires_python: requires_python(&path),
                 project,
-                version: version.to_string(),
+                version: parsed.release.version.as_str().to_string(),
                 filename,
                 sha256,
                 size,
                 report,
             });
     }
-    for files in projects.values_mut() {
+    let mut out = Scan::default();
+    for ((project, version), mut files) in releases {
+        files.sort_by(|a, b| a.filename.cmp(&b.filename));
+        let vouching: BTreeSet<String> = files.iter().filter_map(|f| f.report.clone()).collect();
+        let release = format!("{project} {version}");
+        let (listed, left_out): (Vec<WheelFile>, Vec<WheelFile>) = match vouching.len() {
+            0 if files.len() == 1 => (files, Vec::new()),
+            1 => files.into_iter().partition(|f| f.report.is_some()),
+            _ => (Vec::new(), files),
+        };
+        for f in left_out {
+            let why = match (vouching.len(), &f.report) {
+                (0, _) => format!(
+                    "one of several wheels of {release} and no report says which input built them"
+                ),
+                (1, _) => format!(
+                    "no report vouches for it, and `{}` vouches for another wheel of {release}",
+                    vouching.first().map(String::as_str).unwrap_or_default()
+                ),
+                (_, _) => format!(
+                    "wheels of {release} come from more than one input (reports {})",
+                    vouching
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            out.skipped.push((f.filename, why));
+        }
+        if !listed.is_empty() {
+            out.projects.entry(project).or_default().extend(listed);
+        }
+    }
+    for files in out.projects.values_mut() {
         files.sort_by(|a, b| a.filename.cmp(&b.filename));
     }
-    Ok(projects)
+    Ok(out)
+}
+
+/// What [`scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Listed wheels by project.
+    pub projects: BTreeMap<String, Vec<WheelFile>>,
+    /// Wheels left out: file name, why.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Escape text for an HTML attribute or element.
@@ -259,12 +304,13 @@ pub fn root_pages(projects: &[&str]) -> (String, String) {
 
 /// Write (or update) `dir/simple`.
 pub fn write_index(dir: &Path) -> anyhow::Result<IndexSummary> {
-    let projects = scan(dir)?;
+    let Scan { projects, skipped } = scan(dir)?;
     let simple = dir.join("simple");
     std::fs::create_dir_all(&simple)
         .with_context(|| format!("cannot create `{}`", simple.display()))?;
     let mut summary = IndexSummary {
         projects: projects.len(),
+        skipped,
         ..IndexSummary::default()
     };
     for (project, files) in &projects {
@@ -321,6 +367,13 @@ pub fn index_command(args: &IndexArgs) -> anyhow::Result<u8> {
         root.display(),
         root.display()
     );
+    for (wheel, why) in &s.skipped {
+        eprintln!(
+            "sdist-box: not listed: {}: {}",
+            crate::text::one_line(wheel, 200),
+            crate::text::one_line(why, 400)
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -363,8 +416,13 @@ mod tests {
             crate::archive::sha256_file(&d.path().join("foo_bar-2.0-py3-none-any.whl")).unwrap();
         std::fs::write(
             d.path().join("foo_bar-2.0.sdist-box.json"),
-            json!({"wheel": {"filename": "foo_bar-2.0-py3-none-any.whl", "sha256": sha}})
-                .to_string(),
+            json!({
+                "input": {"filename": "foo_bar-2.0.tar.gz", "sha256": "00"},
+                "outcome": {"status": "built"},
+                "project": {"name": "foo_bar", "version": "2.0"},
+                "wheel": {"filename": "foo_bar-2.0-py3-none-any.whl", "sha256": sha},
+            })
+            .to_string(),
         )
         .unwrap();
         // A report whose hash does not match its wheel is not linked.
@@ -415,5 +473,69 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(simple.join("index.json")).unwrap())
                 .unwrap();
         assert_eq!(rj["projects"], json!([{"name": "foo-bar"}]));
+    }
+
+    fn built_report(dir: &Path, input: &str, project: &str, wheel: &str) {
+        let sha = crate::archive::sha256_file(&dir.join(wheel)).unwrap();
+        let doc = json!({
+            "input": {"filename": input, "sha256": "00"},
+            "outcome": {"status": "built"},
+            "project": {"name": project, "version": "1.0"},
+            "wheel": {"filename": wheel, "sha256": sha},
+        });
+        std::fs::write(
+            dir.join(crate::outputs::report_file_name(input)),
+            doc.to_string(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn one_release_is_listed_from_one_input_only() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        // good 1.0 from good-1.0.tar.gz, and an unvouched wheel of good 1.0
+        // with a build tag beside it: only the vouched one is listed.
+        wheel(p, "good-1.0-py3-none-any.whl", "Name: good\n\n");
+        built_report(p, "good-1.0.tar.gz", "good", "good-1.0-py3-none-any.whl");
+        wheel(p, "good-1.0-1-py3-none-any.whl", "Name: good\n\n");
+        // twin 1.0: two inputs' reports vouch for one wheel each: neither.
+        wheel(p, "twin-1.0-py3-none-any.whl", "Name: twin\n\n");
+        built_report(p, "twin-1.0.tar.gz", "twin", "twin-1.0-py3-none-any.whl");
+        wheel(p, "Twin-1.0-py3-none-any.whl", "Name: Twin\n\n");
+        built_report(p, "Twin-1.0.zip", "Twin", "Twin-1.0-py3-none-any.whl");
+        // A report of another project naming a wheel does not vouch for it.
+        wheel(p, "other-1.0-py3-none-any.whl", "Name: other\n\n");
+        built_report(p, "evil-1.0.tar.gz", "evil", "other-1.0-py3-none-any.whl");
+        // Two unvouched wheels of one release: neither.
+        wheel(p, "loose-1.0-py3-none-any.whl", "Name: loose\n\n");
+        wheel(p, "loose-1.0.0-py2-none-any.whl", "Name: loose\n\n");
+
+        let s = write_index(p).unwrap();
+        let listed: Vec<String> = scan(p)
+            .unwrap()
+            .projects
+            .into_values()
+            .flatten()
+            .map(|f| f.filename)
+            .collect();
+        assert_eq!(
+            listed,
+            ["good-1.0-py3-none-any.whl", "other-1.0-py3-none-any.whl"]
+        );
+        assert_eq!((s.projects, s.wheels, s.with_report), (2, 2, 1));
+        let skipped: BTreeMap<&str, &str> = s
+            .skipped
+            .iter()
+            .map(|(w, why)| (w.as_str(), why.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 5, "{skipped:?}");
+        assert!(skipped["good-1.0-1-py3-none-any.whl"].contains("good-1.0.sdist-box.json"));
+        assert!(skipped["twin-1.0-py3-none-any.whl"].contains("more than one input"));
+        assert!(skipped["Twin-1.0-py3-none-any.whl"].contains("Twin-1.0.sdist-box.json"));
+        assert!(skipped["loose-1.0-py3-none-any.whl"].contains("several wheels"));
+        let page = std::fs::read_to_string(p.join("simple/other/index.html")).unwrap();
+        assert!(!page.contains("evil"), "{page}");
+        assert!(!p.join("simple/twin").exists() && !p.join("simple/loose").exists());
     }
 }

@@ -6,7 +6,8 @@
 //! name, version and file name is), [`buildenv`] (trusted build
 //! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
 //! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
-//! (one build end to end) and [`report`]; [`batch`] runs many builds and
+//! (one build end to end; [`outputs`] places the wheel where no other
+//! input's is) and [`report`]; [`batch`] runs many builds and
 //! [`index`] publishes their wheels as a simple index. Only `sandbox::sys` may use
 //! `unsafe`.
 //!
@@ -28,6 +29,7 @@ pub mod doctor;
 pub mod events;
 pub mod index;
 pub mod names;
+pub mod outputs;
 pub mod pipeline;
 pub mod policy;
 pub mod prebuild;

@@ -27,13 +27,13 @@ use crate::archive::{self, Limits as ArchiveLimits};
 use crate::buildenv::{self, IndexOptions};
 use crate::cli::exit;
 use crate::policy::{self, BuildPaths, HostLayout, Profile, inside};
-use crate::project;
 use crate::report::{
     BuildEnvInfo, BuildReport, HookRun, Input, InterpreterInfo, LimitHit, Outcome, ProfileInfo,
     SandboxInfo, Status, Timings, Tool, WheelInfo,
 };
 use crate::sandbox::{self, RunExit, RunOptions, SandboxError};
 use crate::stages::{EventSink, PackageInfo, Stages};
+use crate::{names, outputs, project};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -559,7 +559,7 @@ fn build_inner(
     let mut project = project::read_project(&src).map_err(refused)?;
     // Before the name or version is used anywhere (events, report, the
     // pre-build hook, the wheel's check): valid, and one for all sources.
-    project::identify(&mut project, &report.input.filename).map_err(refused)?;
+    let mut release = project::identify(&mut project, &report.input.filename).map_err(refused)?;
     describe_project(st, &project);
     report.project = Some(project.clone());
     report.timings.metadata_ms = ms(t);
@@ -580,7 +580,7 @@ fn build_inner(
             project = project::read_project(&src)
                 .context("after the pre-build hook changed the sources")
                 .map_err(refused)?;
-            project::identify(&mut project, &report.input.filename)
+            release = project::identify(&mut project, &report.input.filename)
                 .context("after the pre-build hook changed the sources")
                 .map_err(refused)?;
             describe_project(st, &project);
@@ -719,13 +719,22 @@ fn build_inner(
         .output_size
         .unwrap_or(MAX_WHEEL_BYTES)
         .min(MAX_WHEEL_BYTES);
-    let wheel = copy_wheel_out(&ctx.out, &wheel_name, &req.out_dir, max_wheel)
-        .map_err(|e| Failure::new(Status::BuildFailed, e))?;
+    let producer =
+        outputs::Producer::for_input(&report.input.filename, report.input.sha256.clone());
+    let (wheel, contents) = copy_wheel_out(
+        &ctx.out,
+        &wheel_name,
+        &req.out_dir,
+        max_wheel,
+        &release,
+        &producer,
+    )?;
     let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
     // What the wheel carries, checked against the sdist as shipped.
     crate::wheelcheck::check_built_wheel(
         report,
+        &contents,
         &req.sdist,
         &req.archive_limits,
         &work_path.join("sdist-as-shipped"),
@@ -1464,40 +1473,72 @@ fn read_bounded_json(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// A wheel file name: `{dist}-{version}(-{build})?-{py}-{abi}-{plat}.whl`,
-/// one path component, a conservative character set.
+/// A wheel file name: `{dist}-{version}(-{build})?-{py}-{abi}-{plat}.whl`
+/// as [`names::WheelFilename`] parses it (one path component, a
+/// conservative character set).
 pub fn valid_wheel_name(name: &str) -> bool {
-    let Some(stem) = name.strip_suffix(".whl") else {
-        return false;
-    };
-    let parts = stem.split('-').count();
-    name.len() <= 255
-        && (parts == 5 || parts == 6)
-        && stem.split('-').all(|p| !p.is_empty())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'))
-        && !name.starts_with('.')
+    names::WheelFilename::parse(name).is_ok()
 }
 
 const MAX_WHEEL_BYTES: u64 = 2 << 30;
 /// Most build output kept in the log.
 const MAX_LOG_BYTES: u64 = 64 << 20;
 
+/// Take the wheel `build_wheel` named out of the sandbox's output
+/// directory `out` into `dest_dir`, if it is this sdist's: its file name
+/// parses and is `release`'s (checked before a byte is copied); copied
+/// (bounded, hashed) to a temporary file beside its destination, where the
+/// sandbox cannot reach; read back and checked to hold `release`'s own
+/// metadata ([`crate::wheelcheck::belongs_to`]); then placed unless a
+/// wheel of the same release from another input is there
+/// ([`outputs::place_wheel`]). Returns the wheel as read, for the checks.
 fn copy_wheel_out(
     out: &Path,
     name: &str,
     dest_dir: &Path,
     max_bytes: u64,
-) -> anyhow::Result<WheelInfo> {
-    if !valid_wheel_name(name) {
-        anyhow::bail!(
-            "the backend returned `{}`, which is not a valid wheel file name",
-            crate::text::one_line(name, 200)
-        );
+    release: &names::Release,
+    producer: &outputs::Producer,
+) -> Result<(WheelInfo, crate::wheelcheck::WheelContents), Failure> {
+    let failed = |e: anyhow::Error| Failure::new(Status::BuildFailed, e);
+    let wheel = names::WheelFilename::parse(name).map_err(|e| {
+        failed(anyhow::Error::new(e).context("build_wheel returned a name that is not a wheel's"))
+    })?;
+    if !wheel.release.same(release) {
+        return Err(failed(anyhow::anyhow!(
+            "build_wheel returned `{name}`, a wheel of {}, but this sdist is {release}: the wheel of an sdist is of its project and version",
+            wheel.release
+        )));
     }
-    let source = out.join(name);
-    let (file, meta) = open_untrusted(&source).with_context(|| {
+    let (tmp, sha256, size) =
+        copy_out(&out.join(name), name, dest_dir, max_bytes).map_err(failed)?;
+    let contents = crate::wheelcheck::read_wheel(tmp.path(), &Default::default()).map_err(|e| {
+        failed(anyhow::Error::new(e).context(format!("cannot read the wheel `{name}`")))
+    })?;
+    crate::wheelcheck::belongs_to(&contents, name, release).map_err(|e| failed(e.into()))?;
+    let dest = outputs::place_wheel(tmp, dest_dir, &wheel, producer).map_err(|e| match e {
+        outputs::PlaceError::Collision { .. } => refused(e),
+        _ => errored(e),
+    })?;
+    let info = WheelInfo {
+        filename: name.to_string(),
+        path: dest,
+        sha256,
+        size_bytes: size,
+    };
+    Ok((info, contents))
+}
+
+/// Copy the file the sandbox left at `source` (named `name`) into a
+/// temporary file in `dest_dir`: no links, at most `max_bytes`, hashed as
+/// copied. Returns the temporary file, its sha256 and size.
+fn copy_out(
+    source: &Path,
+    name: &str,
+    dest_dir: &Path,
+    max_bytes: u64,
+) -> anyhow::Result<(tempfile::NamedTempFile, String, u64)> {
+    let (file, meta) = open_untrusted(source).with_context(|| {
         format!("the backend named `{name}` but did not leave it as a regular file")
     })?;
     if meta.size() > max_bytes {
@@ -1528,15 +1569,7 @@ fn copy_wheel_out(
     }
     tmp.as_file().sync_all()?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-    let dest = dest_dir.join(name);
-    tmp.persist(&dest)
-        .with_context(|| format!("cannot move the wheel into place at `{}`", dest.display()))?;
-    Ok(WheelInfo {
-        filename: name.to_string(),
-        path: dest,
-        sha256: hex::encode(hasher.finalize()),
-        size_bytes: size,
-    })
+    Ok((tmp, hex::encode(hasher.finalize()), size))
 }
 
 /// Write `text` to `path` atomically (temporary file + rename).

@@ -3,7 +3,11 @@
 //! every interpreter start), commands it installs and the ones that shadow
 //! common tools, native binaries and whether they were compiled in this
 //! build or shipped prebuilt in the sdist, files outside the project's own
-//! top-level names, and whether `RECORD` matches the archive.
+//! top-level names, and whether `RECORD` matches the archive. Before any
+//! of that, [`belongs_to`] decides whether the wheel is the sdist's own at
+//! all (one `.dist-info`, named for its project and version, with a
+//! `WHEEL` and a `METADATA` that say so): a wheel that is not fails the
+//! build instead of being reported on.
 //!
 //! Invariants: the wheel was written by the package's build, so it is
 //! attacker data. Member names are only ever compared and displayed, never
@@ -555,7 +559,11 @@ fn is_metadata_text(name: &str) -> bool {
     let Some((dir, file)) = name.split_once('/') else {
         return false;
     };
-    dir.ends_with(".dist-info") && matches!(file, "RECORD" | "entry_points.txt" | "top_level.txt")
+    dir.ends_with(".dist-info")
+        && matches!(
+            file,
+            "RECORD" | "entry_points.txt" | "top_level.txt" | "WHEEL" | "METADATA"
+        )
 }
 
 /// One row of `RECORD`.
@@ -1537,8 +1545,157 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
     out
 }
 
-/// After the wheel is copied out: check it against the sdist it was built
-/// from, and add the result and its findings to the report.
+/// Why a built wheel is not the sdist's own: a build failure, never a
+/// finding (installers would refuse such a wheel, or install it as
+/// another project).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum NotItsWheel {
+    #[error("the wheel `{wheel}` has no .dist-info directory")]
+    NoDistInfo { wheel: String },
+    #[error(
+        "the wheel `{wheel}` has {count} .dist-info directories ({dirs}); a wheel has one, its own"
+    )]
+    SeveralDistInfo {
+        wheel: String,
+        count: usize,
+        dirs: String,
+    },
+    #[error(
+        "the wheel `{wheel}` holds the .dist-info directory `{dir}`, which is not that of {release} (`{expected}`)"
+    )]
+    DistInfoName {
+        wheel: String,
+        dir: String,
+        release: String,
+        expected: String,
+    },
+    #[error("the wheel `{wheel}` has no `{dir}/{file}`")]
+    Missing {
+        wheel: String,
+        dir: String,
+        file: &'static str,
+    },
+    #[error("the wheel `{wheel}`: `{dir}/{file}` {problem}")]
+    Invalid {
+        wheel: String,
+        dir: String,
+        file: &'static str,
+        problem: String,
+    },
+    #[error("the wheel `{wheel}`'s METADATA says it is `{found}`, but the sdist is {release}")]
+    OtherRelease {
+        wheel: String,
+        found: String,
+        release: String,
+    },
+}
+
+/// Check that a wheel (already read; its file name already checked to be
+/// `release`'s) is `release`'s own: exactly one top-level `.dist-info`
+/// directory, named for that project and version; its `WHEEL` (with a
+/// `Wheel-Version` 1.x) and `METADATA` (with `Metadata-Version`, and a
+/// `Name` and `Version` that are `release`'s, PEP 503/440) there and
+/// readable. Returns the `.dist-info` directory's name.
+pub fn belongs_to(
+    contents: &WheelContents,
+    wheel: &str,
+    release: &crate::names::Release,
+) -> Result<String, NotItsWheel> {
+    use crate::names::{Name, Version, shown, split_name_version};
+    let wheel = wheel.to_string();
+    let dirs: BTreeSet<&str> = contents
+        .members
+        .iter()
+        .filter_map(|m| m.name.split_once('/').map(|(d, _)| d))
+        .filter(|d| d.ends_with(".dist-info"))
+        .collect();
+    let dir = match dirs.len() {
+        0 => return Err(NotItsWheel::NoDistInfo { wheel }),
+        1 => dirs.first().copied().unwrap_or_default(),
+        count => {
+            let listed: Vec<String> = dirs.iter().take(5).map(|d| shown(d, 100)).collect();
+            return Err(NotItsWheel::SeveralDistInfo {
+                wheel,
+                count,
+                dirs: listed.join(", "),
+            });
+        }
+    };
+    let stem = dir.trim_end_matches(".dist-info");
+    let named = split_name_version(stem, Some(&release.name));
+    if !named.is_some_and(|r| r.version == release.version) {
+        return Err(NotItsWheel::DistInfoName {
+            wheel,
+            dir: shown(dir, 200),
+            release: release.to_string(),
+            expected: format!("{}-{}.dist-info", release.name.escaped(), release.version),
+        });
+    }
+    let dir = dir.to_string();
+    let headers = |file: &'static str| -> Result<Vec<(String, String)>, NotItsWheel> {
+        let path = format!("{dir}/{file}");
+        let member = contents
+            .members
+            .iter()
+            .find(|m| m.name == path && !m.is_dir)
+            .ok_or_else(|| NotItsWheel::Missing {
+                wheel: wheel.clone(),
+                dir: dir.clone(),
+                file,
+            })?;
+        let text = member.text.as_deref().unwrap_or_default();
+        Ok(crate::project::parse_headers(&String::from_utf8_lossy(
+            text,
+        )))
+    };
+    let invalid = |file, problem: String| NotItsWheel::Invalid {
+        wheel: wheel.clone(),
+        dir: dir.clone(),
+        file,
+        problem,
+    };
+    let header = crate::project::header;
+
+    let wheel_headers = headers("WHEEL")?;
+    let wheel_version = header(&wheel_headers, "wheel-version")
+        .ok_or_else(|| invalid("WHEEL", "has no `Wheel-Version`".into()))?;
+    let major_one = wheel_version.split_once('.').is_some_and(|(major, minor)| {
+        major == "1" && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !major_one {
+        return Err(invalid(
+            "WHEEL",
+            format!(
+                "has `Wheel-Version: {}`; only 1.x is understood",
+                shown(wheel_version, 40)
+            ),
+        ));
+    }
+
+    let metadata = headers("METADATA")?;
+    let field = |key: &str, label: &str| {
+        header(&metadata, key).ok_or_else(|| invalid("METADATA", format!("has no `{label}`")))
+    };
+    field("metadata-version", "Metadata-Version")?;
+    let name = field("name", "Name")?;
+    let version = field("version", "Version")?;
+    let name = Name::parse(name).map_err(|e| invalid("METADATA", format!("`Name`: {e}")))?;
+    let version =
+        Version::parse(version).map_err(|e| invalid("METADATA", format!("`Version`: {e}")))?;
+    if !name.same_project(&release.name) || version != release.version {
+        return Err(NotItsWheel::OtherRelease {
+            wheel,
+            found: format!("{name} {version}"),
+            release: release.to_string(),
+        });
+    }
+    Ok(dir)
+}
+
+/// After the wheel is copied out: check it (`contents`, read while it was
+/// copied) against the sdist it was built from, and add the result and its
+/// findings to the report.
 ///
 /// The build wrote into its source tree (`build/`, compiled objects, the
 /// very `.so` it then put in the wheel), so that tree says nothing about
@@ -1547,6 +1704,7 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
 /// checking it still has the hash the build started from.
 pub fn check_built_wheel(
     report: &mut crate::report::BuildReport,
+    contents: &WheelContents,
     sdist: &Path,
     archive_limits: &crate::archive::Limits,
     scratch: &Path,
@@ -1580,13 +1738,7 @@ pub fn check_built_wheel(
         Err(e) => Err(e.to_string()),
     };
     let result = match pristine {
-        Ok(tree) => check(
-            &wheel.path,
-            &wheel.filename,
-            &tree,
-            &project,
-            &Limits::default(),
-        ),
+        Ok(tree) => check_contents(contents, &wheel.filename, &tree, &project),
         Err(e) => WheelCheck {
             incomplete: Some(format!("cannot extract the sdist again to compare: {e}")),
             ..WheelCheck::default()
@@ -1760,6 +1912,129 @@ pub(crate) mod tests {
         TestWheel::new("demo-1.0")
             .add("demo/__init__.py", b"VALUE = 1\n")
             .add("demo-1.0.dist-info/top_level.txt", b"demo\n")
+    }
+
+    /// `belongs_to` over a wheel of `members` (RECORD added), as release demo 1.0.
+    fn belongs(members: &[(&str, &str)]) -> Result<String, NotItsWheel> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo-1.0-py3-none-any.whl");
+        let w = TestWheel {
+            members: members
+                .iter()
+                .map(|(n, d)| (n.to_string(), d.as_bytes().to_vec()))
+                .collect(),
+            year: 1980,
+            mode: 0o644,
+        };
+        w.write(&path, None);
+        let contents = read_wheel(&path, &Limits::default()).unwrap();
+        let release = crate::names::Release {
+            name: crate::names::Name::parse("demo").unwrap(),
+            version: crate::names::Version::parse("1.0").unwrap(),
+        };
+        belongs_to(&contents, "demo-1.0-py3-none-any.whl", &release)
+    }
+
+    const METADATA: &str = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n\nlong text\n";
+    const WHEEL: &str = "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+
+    #[test]
+    fn a_wheel_is_its_sdists_own_only_with_one_matching_dist_info() {
+        let ok = |members: &[(&str, &str)]| belongs(members).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ok(&[
+                ("demo-1.0.dist-info/METADATA", METADATA),
+                ("demo-1.0.dist-info/WHEEL", WHEEL),
+                ("demo/__init__.py", ""),
+            ]),
+            "demo-1.0.dist-info"
+        );
+        // Older spellings of the same name and version.
+        ok(&[
+            (
+                "Demo-1.0.0.dist-info/METADATA",
+                "Metadata-Version: 1.2\nName: Demo\nVersion: 1.0.0\n",
+            ),
+            ("Demo-1.0.0.dist-info/WHEEL", "Wheel-Version: 1.1\n"),
+        ]);
+
+        let err = |members: &[(&str, &str)]| belongs(members).unwrap_err().to_string();
+        let msg = err(&[("demo/__init__.py", "")]);
+        assert!(msg.contains("no .dist-info"), "{msg}");
+        let msg = err(&[
+            ("demo-1.0.dist-info/METADATA", METADATA),
+            ("demo-1.0.dist-info/WHEEL", WHEEL),
+            ("good-1.0.dist-info/METADATA", "Name: good\n"),
+        ]);
+        assert!(
+            msg.contains("2 .dist-info directories") && msg.contains("good-1.0.dist-info"),
+            "{msg}"
+        );
+        let msg = err(&[
+            ("good-1.0.dist-info/METADATA", METADATA),
+            ("good-1.0.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(
+            msg.contains("`good-1.0.dist-info`, which is not that of demo 1.0"),
+            "{msg}"
+        );
+        let msg = err(&[
+            ("demo-1.1.dist-info/METADATA", METADATA),
+            ("demo-1.1.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(
+            msg.contains("not that of demo 1.0 (`demo-1.0.dist-info`)"),
+            "{msg}"
+        );
+        let msg = err(&[("demo-1.0.dist-info/METADATA", METADATA)]);
+        assert!(msg.contains("has no `demo-1.0.dist-info/WHEEL`"), "{msg}");
+        let msg = err(&[("demo-1.0.dist-info/WHEEL", WHEEL)]);
+        assert!(
+            msg.contains("has no `demo-1.0.dist-info/METADATA`"),
+            "{msg}"
+        );
+        let msg = err(&[
+            ("demo-1.0.dist-info/METADATA", METADATA),
+            ("demo-1.0.dist-info/WHEEL", "Root-Is-Purelib: true\n"),
+        ]);
+        assert!(msg.contains("no `Wheel-Version`"), "{msg}");
+        let msg = err(&[
+            ("demo-1.0.dist-info/METADATA", METADATA),
+            ("demo-1.0.dist-info/WHEEL", "Wheel-Version: 2.0\n"),
+        ]);
+        assert!(msg.contains("only 1.x"), "{msg}");
+        let msg = err(&[
+            (
+                "demo-1.0.dist-info/METADATA",
+                "Metadata-Version: 2.1\nName: good\nVersion: 1.0\n",
+            ),
+            ("demo-1.0.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(
+            msg.contains("METADATA says it is `good 1.0`, but the sdist is demo 1.0"),
+            "{msg}"
+        );
+        let msg = err(&[
+            (
+                "demo-1.0.dist-info/METADATA",
+                "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n",
+            ),
+            ("demo-1.0.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(msg.contains("`demo 2.0`"), "{msg}");
+        let msg = err(&[
+            (
+                "demo-1.0.dist-info/METADATA",
+                "Metadata-Version: 2.1\nName: <demo>\nVersion: 1.0\n",
+            ),
+            ("demo-1.0.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(msg.contains("`Name`") && !msg.contains('<'), "{msg}");
+        let msg = err(&[
+            ("demo-1.0.dist-info/METADATA", "Name: demo\nVersion: 1.0\n"),
+            ("demo-1.0.dist-info/WHEEL", WHEEL),
+        ]);
+        assert!(msg.contains("no `Metadata-Version`"), "{msg}");
     }
 
     #[test]

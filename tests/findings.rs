@@ -33,7 +33,10 @@ fn run_case(name: &str, files: &[(&str, &str)], home: Option<&Path>) -> Case {
     let tmp = tempfile::tempdir().unwrap();
     let mut sdist = Sdist::new(name, "0.1");
     for (path, text) in files {
-        sdist = sdist.file(path, text);
+        // The fixtures' setup.py says `fx`; the wheel must be the sdist's
+        // own project (same line count, so origins keep their lines).
+        let text = text.replace("setup(name='fx',", &format!("setup(name={name:?},"));
+        sdist = sdist.file(path, &text);
     }
     let archive = sdist.write(tmp.path());
     let built = common::build(
