@@ -1494,14 +1494,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn duplicates_are_found_by_stem() {
-        let e = |p: &str| Entry {
-            path: PathBuf::from(p),
-            origin: p.into(),
+    /// An entry of a directory input.
+    fn e(path: &str) -> Entry {
+        Entry {
+            path: PathBuf::from(path),
+            origin: path.into(),
             line: None,
             sha256: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn duplicates_are_found_by_stem() {
         let planned = plan(
             vec![e("/a/x-1.tar.gz"), e("/b/x-1.tar.gz"), e("/a/y-1.zip")],
             1,
@@ -1513,12 +1517,6 @@ mod tests {
 
     #[test]
     fn duplicates_are_found_by_project_and_version() {
-        let e = |p: &str| Entry {
-            path: PathBuf::from(p),
-            origin: p.into(),
-            line: None,
-            sha256: vec![],
-        };
         let planned = plan(
             vec![
                 e("/a/good-1.0.tar.gz"),

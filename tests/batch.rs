@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{CanaryHome, Listener, SECRET, Sdist};
+use common::{CanaryHome, Listener, SECRET, Sdist, entry, summary};
 use serde_json::Value;
 
 struct Pin {
@@ -74,28 +74,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// `OUT/build-all.json`, checked against `schema/build-all.schema.json`.
-fn summary(out: &Path) -> Value {
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap())
-            .unwrap();
-    common::assert_valid(
-        &common::schema("build-all.schema.json"),
-        &doc,
-        "build-all.json",
-    );
-    doc
-}
-
-fn entry<'a>(summary: &'a Value, filename: &str) -> &'a Value {
-    summary["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["filename"] == filename)
-        .unwrap_or_else(|| panic!("no entry for {filename} in {summary:#}"))
 }
 
 fn os(s: &str) -> &std::ffi::OsStr {

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{BuildOpts, Sdist};
+use common::{BuildOpts, Sdist, entry, summary};
 use serde_json::{Value, json};
 
 /// An in-tree backend that writes the wheel `wheel.json` describes
@@ -259,27 +259,6 @@ fn build_all(input: &Path, out: &Path, extra: &[&str]) -> Output {
     cmd.arg("--cache-dir").arg(common::env_cache());
     cmd.args(extra);
     cmd.env("NO_COLOR", "1").output().unwrap()
-}
-
-fn summary(out: &Path) -> Value {
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap())
-            .unwrap();
-    common::assert_valid(
-        &common::schema("build-all.schema.json"),
-        &doc,
-        "build-all.json",
-    );
-    doc
-}
-
-fn entry<'a>(summary: &'a Value, filename: &str) -> &'a Value {
-    summary["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["filename"] == filename)
-        .unwrap_or_else(|| panic!("no entry for {filename} in {summary:#}"))
 }
 
 #[test]

@@ -540,3 +540,22 @@ pub fn assert_valid(v: &jsonschema::Validator, doc: &serde_json::Value, what: &s
         errors.join("\n")
     );
 }
+
+/// `OUT/build-all.json`, checked against `schema/build-all.schema.json`.
+pub fn summary(out: &Path) -> serde_json::Value {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("build-all.json")).unwrap())
+            .unwrap();
+    assert_valid(&schema("build-all.schema.json"), &doc, "build-all.json");
+    doc
+}
+
+/// The entry of `build-all.json` for the sdist `filename`.
+pub fn entry<'a>(summary: &'a serde_json::Value, filename: &str) -> &'a serde_json::Value {
+    summary["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["filename"] == filename)
+        .unwrap_or_else(|| panic!("no entry for {filename} in {summary:#}"))
+}
