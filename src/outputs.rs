@@ -148,9 +148,15 @@ struct ProjectHead {
     version: Option<String>,
 }
 
-/// The claim of the report at `path`, if it is a report that names a wheel.
+/// The claim of the report at `path`, if it is a report that names a wheel
+/// (a regular file: a link or a FIFO in its place is no report).
 pub fn read_claim(path: &Path) -> Option<Claim> {
-    let file = std::fs::File::open(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
@@ -446,6 +452,19 @@ mod tests {
         )
         .unwrap();
         std::fs::write(d.path().join("junk.sdist-box.json"), b"{not json").unwrap();
+        // Neither a link nor a FIFO is read (a FIFO would block).
+        std::os::unix::fs::symlink(
+            d.path().join("good-1.0.sdist-box.json"),
+            d.path().join("link-1.0.sdist-box.json"),
+        )
+        .unwrap();
+        nix::unistd::mkfifo(
+            &d.path().join("fifo-1.0.sdist-box.json"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert!(read_claim(&d.path().join("fifo-1.0.sdist-box.json")).is_none());
+        assert!(read_claim(&d.path().join("link-1.0.sdist-box.json")).is_none());
         let c = claims(d.path());
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(c[0].report, "good-1.0.sdist-box.json");
