@@ -5,7 +5,8 @@
 //! stream, the build log), while the report names the claim as a forged
 //! origin. A package that rewrites `setup.py` during the build does not
 //! change the quoted line. The SARIF has no location outside the sdist and
-//! no link syntax in any text.
+//! no link syntax in any text. A program path the package execs is looked
+//! up in the sandbox's view, never on the host.
 
 mod common;
 
@@ -544,4 +545,51 @@ fn lines_in_files_the_pre_build_hook_patched_are_quoted_as_it_left_them() {
             "{c:#}"
         );
     }
+}
+
+#[test]
+fn an_exec_through_a_planted_link_does_not_tell_whether_a_host_file_exists() {
+    if !common::ready_for_builds() {
+        return;
+    }
+    // Under `restrict-exec` the supervisor judges each exec by the file it
+    // names. Two links the build plants: one to a host file that exists
+    // (the canary, outside the sandbox's view), one to a path that exists
+    // nowhere. The package must not be able to tell them apart.
+    let canary = Canary::new(None);
+    let prelude = format!(
+        r#"import errno
+for name, target in [("probe-host", {host:?}), ("probe-none", "/zz-no-such-dir/zz")]:
+    link = "/build/src/" + name
+    if not os.path.islink(link):
+        os.symlink(target, link)
+    try:
+        subprocess.run([link])
+        print("PROBE", name, "ran")
+    except OSError as e:
+        print("PROBE", name, errno.errorcode.get(e.errno, e.errno))
+"#,
+        host = canary.path.display().to_string()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let sdist = forger("exec-probe", &prelude, r#""/build/src/setup.py""#).write(tmp.path());
+    let out = build_all_outputs(
+        &sdist,
+        tmp.path(),
+        "json",
+        BuildOpts {
+            profile: Some("strict"),
+            ..Default::default()
+        },
+    );
+    let log = &out.built.log;
+    let answer = |name: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(&format!("PROBE {name} ")))
+            .unwrap_or_else(|| panic!("the probe did not run: {}", out.built.describe()))
+            .to_string()
+    };
+    assert_eq!(answer("probe-host"), answer("probe-none"), "{log}");
+    assert_eq!(answer("probe-host"), "ENOENT", "{log}");
+    out.assert_never_shows(&canary);
 }
