@@ -55,6 +55,7 @@ _write = os.write
 _getpid = os.getpid
 _getppid = os.getppid
 _mono = __import__("time").monotonic_ns
+_normpath = os.path.normpath
 
 _state = {"busy": False, "pid": 0, "seq": 0, "fd": None, "file_fd": None}
 
@@ -304,14 +305,17 @@ def _hook(event, args):
             )
             if _type(path) is _str or _type(path) is _bytes:
                 p = path if _type(path) is _str else path.decode("latin-1")
+                # Prefixes are judged on the normalized path: `..` must not
+                # carry `/build/src/../../etc/x` past them unreported.
+                n = _normpath(p) if p.startswith("/") else p
                 if not write:
                     # Reads of the interpreter, the build env and the build
                     # tree are the build's own business.
-                    if p.startswith(_config[1]) or p.startswith(_config[0]) or not p.startswith("/"):
+                    if n.startswith(_config[1]) or n.startswith(_config[0]) or not n.startswith("/"):
                         return
-                    if p.startswith("/usr/") or p.startswith("/etc/ld.so") or p.startswith("/proc/self/"):
+                    if n.startswith("/usr/") or n.startswith("/etc/ld.so") or n.startswith("/proc/self/"):
                         return
-                elif p.startswith(_config[0]) or p.startswith("/tmp/"):
+                elif n.startswith(_config[0]) or n.startswith("/tmp/"):
                     # Writes in the build tree and /tmp are what builds do.
                     if not (p.endswith(".pth") or "sitecustomize" in p):
                         return

@@ -86,6 +86,23 @@ class AuditHookTest(unittest.TestCase):
             self.assertEqual(sorted(e), ["args", "ev", "origin", "pid", "ppid", "seq", "stack", "t", "v"])
         os.unlink("/tmp/zz-hook-test-write")
 
+    def test_dotdot_does_not_hide_a_write_outside_the_tree(self):
+        events, tmp, src = self.run_script(
+            """\
+            import os
+            here = os.path.dirname(os.path.abspath(__file__))
+            # The event comes before the open; the directory does not exist.
+            for p in [here + '/../../../zz-no-such-dir/escaped-write', here + '/inside-write']:
+                try:
+                    open(p, 'w').close()
+                except FileNotFoundError:
+                    pass
+            """
+        )
+        written = [e["args"][0] for e in events if e["ev"] == "open"]
+        self.assertIn(os.path.join(src, "../../../zz-no-such-dir/escaped-write"), written)
+        self.assertNotIn(os.path.join(src, "inside-write"), written)
+
     def test_package_objects_are_never_repr_d(self):
         events, tmp, src = self.run_script(
             """\

@@ -311,14 +311,21 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 dropped_env: compiled.dropped_env.clone(),
                 limits: compiled.plan.limits.clone(),
             });
-            let host_src = workdir.clone().unwrap_or_default();
+            // No sdist here: the working directory is the user's own, and
+            // lines are quoted from it as the command left it (beneath it,
+            // no link or `..` at any depth, like any tree the sandbox wrote).
+            let sources = crate::events::sources::SourceTrees {
+                shipped: workdir.clone(),
+                patched: Default::default(),
+                live: workdir.clone(),
+            };
             crate::pipeline::explain_run(
                 &mut report,
                 &outcome,
                 Some(&control),
                 &compiled.plan,
                 &places,
-                &host_src,
+                &sources,
             );
             report.hooks.push(HookRun {
                 phase: "run".into(),

@@ -22,6 +22,7 @@ pub use report::{BuildReport, Status};
 pub mod api;
 pub mod archive;
 pub mod batch;
+pub mod beneath;
 pub mod buildenv;
 pub mod cli;
 pub mod command;

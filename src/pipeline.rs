@@ -550,6 +550,9 @@ fn build_inner(
         "total_bytes": extracted.total_bytes,
     });
     report.input.archive = Some(extracted);
+    // 2b. the sdist as shipped, a second time: origin lines and the wheel
+    // check read this copy, which no sandbox ever sees.
+    let shipped = extract_shipped(req, report, &work_path)?;
     report.timings.extract_ms = ms(t);
     st.end("ok", None, Some(detail));
 
@@ -566,6 +569,11 @@ fn build_inner(
     st.end("ok", None, None);
 
     // 3b. the user's pre-build hook: may veto, may patch the sources.
+    let mut sources = crate::events::sources::SourceTrees {
+        shipped: Some(shipped.clone()),
+        patched: Default::default(),
+        live: Some(src.clone()),
+    };
     if let Some(command) = &req.pre_build {
         let t = Instant::now();
         st.start("pre-build", None);
@@ -576,6 +584,9 @@ fn build_inner(
             return Err(refused(anyhow::anyhow!(pre.veto_reason())));
         }
         if pre.modified {
+            // What the hook left is what gets built, and what origin
+            // lines in those files quote: read before any package code.
+            sources.patched = std::sync::Arc::new(patched_files(&src, &pre.changes));
             // The patched tree is what gets built: read its metadata anew.
             project = project::read_project(&src)
                 .context("after the pre-build hook changed the sources")
@@ -624,7 +635,7 @@ fn build_inner(
     // 5. get_requires_for_build_wheel, in the sandbox.
     let t = Instant::now();
     st.start("hook", Some("get_requires_for_build_wheel"));
-    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp)?;
+    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp, sources)?;
     let first = ctx.run_phase(report, &env, "requires", &log_path, false, None)?;
     report.timings.requires_ms = ms(t);
     let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
@@ -732,16 +743,65 @@ fn build_inner(
     let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
     // What the wheel carries, checked against the sdist as shipped.
-    crate::wheelcheck::check_built_wheel(
-        report,
-        &contents,
-        &req.sdist,
-        &req.archive_limits,
-        &work_path.join("sdist-as-shipped"),
-    );
+    crate::wheelcheck::check_built_wheel(report, &contents, &shipped);
     let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
     st.end("ok", None, Some(detail));
     Ok(())
+}
+
+/// Where the sdist as shipped is extracted, in the work directory.
+const SHIPPED_DIR: &str = "sdist-as-shipped";
+
+/// Extract the sdist once more, with the same limits, and check that it
+/// still has the hash the build started from; the copy's top-level
+/// directory. Nothing of the package has run yet, and this copy is never
+/// bound into a sandbox nor handed to its uid: it is the sdist as shipped
+/// for as long as the build lasts.
+fn extract_shipped(
+    req: &BuildRequest,
+    report: &BuildReport,
+    work: &Path,
+) -> Result<PathBuf, Failure> {
+    let shipped = archive::extract(&req.sdist, &work.join(SHIPPED_DIR), &req.archive_limits)
+        .context("cannot extract the sdist a second time (the copy origin lines are quoted from)")
+        .map_err(errored)?;
+    let sha = archive::sha256_file(&req.sdist).map_err(refused)?;
+    if Some(&sha) != report.input.sha256.as_ref() {
+        return Err(refused(anyhow::anyhow!(
+            "the sdist `{}` changed while it was being extracted",
+            req.sdist.display()
+        )));
+    }
+    Ok(shipped.root)
+}
+
+/// Most bytes of one file the pre-build hook changed kept for origin lines,
+/// and of all of them together.
+const MAX_PATCHED_FILE: u64 = 4 << 20;
+const MAX_PATCHED_TOTAL: usize = 64 << 20;
+
+/// The files the pre-build hook added or changed, read (beneath `src`, no
+/// links) before any package code runs: origin lines in them quote these
+/// bytes. A changed path that is no longer a regular file, or is over the
+/// bounds, maps to `None` (no text).
+fn patched_files(
+    src: &Path,
+    changes: &[crate::prebuild::FileChange],
+) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    let tree = crate::beneath::Beneath::open(src).ok();
+    let mut kept = 0usize;
+    changes
+        .iter()
+        .map(|c| {
+            let bytes = tree
+                .as_ref()
+                .filter(|_| c.after.is_some())
+                .and_then(|t| t.read_regular(Path::new(&c.path), MAX_PATCHED_FILE).ok())
+                .filter(|b| kept + b.len() <= MAX_PATCHED_TOTAL);
+            kept += bytes.as_ref().map_or(0, Vec::len);
+            (c.path.clone(), bytes)
+        })
+        .collect()
 }
 
 /// The value a hook returned, from a hook runner's result.
@@ -770,8 +830,12 @@ fn checked_metadata_dir(out: &Path, name: &str) -> Result<String, Failure> {
             crate::text::one_line(name, 200)
         )));
     }
-    let meta = fs::symlink_metadata(out.join(METADATA_SUBDIR).join(name));
-    if !meta.is_ok_and(|m| m.is_dir()) {
+    // The run made METADATA_SUBDIR itself (it could be a link): looked up
+    // beneath `out` with no link at any depth.
+    let kind = crate::beneath::Beneath::open(out)
+        .ok()
+        .and_then(|b| b.lookup(&Path::new(METADATA_SUBDIR).join(name)).ok());
+    if kind != Some(crate::beneath::Kind::Dir) {
         return Err(fail(format!(
             "prepare_metadata_for_build_wheel returned `{}` but left no such directory",
             crate::text::one_line(name, 200)
@@ -872,6 +936,8 @@ struct SandboxContext<'a> {
     runs: std::cell::Cell<u32>,
     /// The degraded mode's private HOME and TMPDIR (`None`: namespaces).
     private: Option<policy::PrivateDirs>,
+    /// Where origin lines are quoted from.
+    sources: crate::events::sources::SourceTrees,
 }
 
 impl<'a> SandboxContext<'a> {
@@ -881,6 +947,7 @@ impl<'a> SandboxContext<'a> {
         src: &Path,
         project: &project::ProjectMeta,
         interp: &buildenv::Interpreter,
+        sources: crate::events::sources::SourceTrees,
     ) -> Result<Self, Failure> {
         let out = work.join("out");
         fs::create_dir(&out)
@@ -931,8 +998,10 @@ impl<'a> SandboxContext<'a> {
             host: HostLayout::detect_for(&req.profile),
             runs: std::cell::Cell::new(0),
             private,
+            sources,
         };
-        hand_over(&ctx.work).map_err(errored)?;
+        // The copy of the sdist as shipped stays ours (root's).
+        hand_over(&ctx.work, Some(&ctx.work.join(SHIPPED_DIR))).map_err(errored)?;
         Ok(ctx)
     }
 
@@ -996,7 +1065,7 @@ impl<'a> SandboxContext<'a> {
         fs::write(control.join("input.json"), input.to_string())
             .context("cannot write the hook runner's input")
             .map_err(errored)?;
-        hand_over(&control).map_err(errored)?;
+        hand_over(&control, None).map_err(errored)?;
 
         let argv = vec![
             env.python.display().to_string(),
@@ -1086,7 +1155,7 @@ impl<'a> SandboxContext<'a> {
             Some(&control),
             &compiled.plan,
             &places,
-            &self.src,
+            &self.sources,
         );
         report.hooks.push(HookRun {
             phase: phase.to_string(),
@@ -1199,14 +1268,14 @@ pub(crate) fn add_python_stream(
 /// Pair one sandboxed run's two streams into findings and add them, with
 /// the stream counts and kernel events, to `report`. `control` is the host
 /// directory holding the Python stream's fallback file; `places` where the
-/// command saw its directories, `host_src` the source tree on the host.
+/// command saw its directories, `sources` where origin lines are quoted from.
 pub(crate) fn explain_run(
     report: &mut BuildReport,
     outcome: &sandbox::RunOutcome,
     control: Option<&Path>,
     plan: &sandbox::SandboxPlan,
     places: &policy::Places,
-    host_src: &Path,
+    sources: &crate::events::sources::SourceTrees,
 ) {
     use crate::events::{findings, python::PythonStream};
     let mut stream = PythonStream::default();
@@ -1221,7 +1290,7 @@ pub(crate) fn explain_run(
     let (audit, starts, issues) = stream.finish();
     let ctx = findings::Context {
         inside_src: places.src.clone(),
-        host_src: host_src.to_path_buf(),
+        sources: sources.clone(),
         writable: plan
             .landlock
             .read_write
@@ -1410,45 +1479,80 @@ fn host_env() -> Vec<(String, String)> {
 }
 
 /// When we run as root, the sandbox runs as an unprivileged host uid: give
-/// it the tree it may write. Links are not followed.
-fn hand_over(dir: &Path) -> anyhow::Result<()> {
+/// it the tree it may write, except `keep` (which stays root's). Links are
+/// not followed. Runs before any package code, on trees sdist-box made.
+fn hand_over(dir: &Path, keep: Option<&Path>) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
     let id = Some(policy::ROOT_MAPS_TO);
-    fn walk(p: &Path, id: Option<u32>) -> std::io::Result<()> {
+    fn walk(p: &Path, id: Option<u32>, keep: Option<&Path>) -> std::io::Result<()> {
+        if keep == Some(p) {
+            return Ok(());
+        }
         std::os::unix::fs::lchown(p, id, id)?;
         let meta = fs::symlink_metadata(p)?;
         if meta.is_dir() {
             for entry in fs::read_dir(p)? {
-                walk(&entry?.path(), id)?;
+                walk(&entry?.path(), id, keep)?;
             }
         }
         Ok(())
     }
-    walk(dir, id).with_context(|| format!("cannot hand `{}` to the sandbox's uid", dir.display()))
+    walk(dir, id, keep)
+        .with_context(|| format!("cannot hand `{}` to the sandbox's uid", dir.display()))
 }
 
 /// Remove a tree the sandbox may have made hard to remove (read-only
 /// directories). Links are never followed.
 fn force_remove(dir: &Path) {
-    fn open_up(p: &Path) {
-        if let Ok(meta) = fs::symlink_metadata(p)
-            && meta.is_dir()
-        {
-            let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
-            if let Ok(entries) = fs::read_dir(p) {
-                for e in entries.flatten() {
-                    open_up(&e.path());
-                }
-            }
-        }
-    }
     if fs::remove_dir_all(dir).is_err() {
-        open_up(dir);
+        open_up_tree(dir);
         if let Err(e) = fs::remove_dir_all(dir) {
             tracing::warn!("could not remove the work directory {}: {e}", dir.display());
         }
+    }
+}
+
+/// Make every directory of the tree at `dir` 0700 (so it can be emptied).
+/// The walk goes by descriptor, each directory opened `O_NOFOLLOW`
+/// relative to its parent: a directory swapped for a link (by a process
+/// the degraded mode could not kill) is skipped, never chmod'ed through.
+fn open_up_tree(dir: &Path) {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, fchmod};
+    use std::os::fd::AsFd;
+    const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+        .union(OFlag::O_DIRECTORY)
+        .union(OFlag::O_NOFOLLOW)
+        .union(OFlag::O_CLOEXEC);
+    fn open_up(fd: std::os::fd::OwnedFd, depth: usize) {
+        let _ = fchmod(fd.as_fd(), Mode::from_bits_truncate(0o700));
+        // One descriptor per level is open: stay well under the usual
+        // 1024 (deeper read-only directories are left, with a warning).
+        if depth > 256 {
+            return;
+        }
+        let Ok(mut listing) = nix::dir::Dir::from_fd(fd) else {
+            return;
+        };
+        let names: Vec<std::ffi::CString> = listing
+            .iter()
+            .flatten()
+            // No d_type on some file systems: try those too (O_DIRECTORY
+            // refuses what is not one).
+            .filter(|e| matches!(e.file_type(), Some(nix::dir::Type::Directory) | None))
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
+        for name in names {
+            if let Ok(child) = openat(listing.as_fd(), name.as_c_str(), DIR_FLAGS, Mode::empty()) {
+                open_up(child, depth + 1);
+            }
+        }
+    }
+    if let Ok(fd) = nix::fcntl::open(dir, DIR_FLAGS, Mode::empty()) {
+        open_up(fd, 0);
     }
 }
 
@@ -1456,7 +1560,7 @@ fn force_remove(dir: &Path) {
 fn open_untrusted(path: &Path) -> std::io::Result<(fs::File, fs::Metadata)> {
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -1782,6 +1886,46 @@ mod tests {
         assert!(!valid_wheel_name("pkg-1.0-py3-none.whl"));
         assert!(!valid_wheel_name(".hidden-1.0-py3-none-any.whl"));
         assert!(!valid_wheel_name("pkg-1.0-py3-none-any\n.whl"));
+    }
+
+    #[test]
+    fn opening_up_a_tree_never_chmods_through_a_link() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o751)).unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        let locked = tree.path().join("a/locked");
+        fs::create_dir_all(locked.join("deeper")).unwrap();
+        std::os::unix::fs::symlink(&victim, locked.join("link")).unwrap();
+        std::os::unix::fs::symlink(&victim, tree.path().join("top-link")).unwrap();
+        fs::set_permissions(locked.join("deeper"), fs::Permissions::from_mode(0o500)).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o500)).unwrap();
+        open_up_tree(tree.path());
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&locked), 0o700);
+        assert_eq!(mode(&locked.join("deeper")), 0o700);
+        assert_eq!(mode(&victim), 0o751, "a link was followed");
+        force_remove(tree.path());
+        assert!(!tree.path().exists());
+        assert!(victim.is_dir());
+    }
+
+    #[test]
+    fn the_metadata_directory_is_looked_up_without_links() {
+        let out = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::create_dir(elsewhere.path().join("evil-1.0.dist-info")).unwrap();
+        // The run made .sdist-box-metadata a link to a directory of the host.
+        std::os::unix::fs::symlink(elsewhere.path(), out.path().join(METADATA_SUBDIR)).unwrap();
+        assert!(checked_metadata_dir(out.path(), "evil-1.0.dist-info").is_err());
+        fs::remove_file(out.path().join(METADATA_SUBDIR)).unwrap();
+        fs::create_dir_all(out.path().join(METADATA_SUBDIR).join("good-1.0.dist-info")).unwrap();
+        assert_eq!(
+            checked_metadata_dir(out.path(), "good-1.0.dist-info").unwrap(),
+            format!("{}/{METADATA_SUBDIR}/good-1.0.dist-info", inside::OUT)
+        );
+        assert!(checked_metadata_dir(out.path(), "../x.dist-info").is_err());
     }
 
     #[test]

@@ -16,9 +16,10 @@
 //! tree is walked without following links. [`check`] and [`findings`] are
 //! functions of the wheel file and an extracted sdist tree only (unit-
 //! tested on wheels made in the tests); [`check_built_wheel`], the
-//! pipeline's one call, supplies that tree by extracting the sdist again,
-//! because the build wrote into its own. Nothing here decides an exit
-//! code: `--fail-on` does, from the findings' severities.
+//! pipeline's one call, is given the sdist as shipped (a second extraction
+//! made before any package code ran), because the build wrote into its
+//! own. Nothing here decides an exit code: `--fail-on` does, from the
+//! findings' severities.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -1699,15 +1700,12 @@ pub fn belongs_to(
 ///
 /// The build wrote into its source tree (`build/`, compiled objects, the
 /// very `.so` it then put in the wheel), so that tree says nothing about
-/// what the sdist shipped: the sdist is extracted once more, with the same
-/// limits, into `scratch` (a new directory in the work directory), after
-/// checking it still has the hash the build started from.
+/// what the sdist shipped: `shipped` is the pipeline's second extraction of
+/// the sdist, made before any package code ran and never seen by a sandbox.
 pub fn check_built_wheel(
     report: &mut crate::report::BuildReport,
     contents: &WheelContents,
-    sdist: &Path,
-    archive_limits: &crate::archive::Limits,
-    scratch: &Path,
+    shipped: &Path,
 ) {
     let Some(wheel) = &report.wheel else {
         return;
@@ -1725,25 +1723,7 @@ pub fn check_built_wheel(
                 .unwrap_or_default()
                 .to_string()
         });
-    let pristine = match crate::archive::sha256_file(sdist) {
-        Ok(sha) if Some(&sha) == report.input.sha256.as_ref() => {
-            crate::archive::extract(sdist, scratch, archive_limits)
-                .map(|e| e.root)
-                .map_err(|e| e.to_string())
-        }
-        Ok(_) => Err(format!(
-            "the sdist `{}` changed while it was built",
-            sdist.display()
-        )),
-        Err(e) => Err(e.to_string()),
-    };
-    let result = match pristine {
-        Ok(tree) => check_contents(contents, &wheel.filename, &tree, &project),
-        Err(e) => WheelCheck {
-            incomplete: Some(format!("cannot extract the sdist again to compare: {e}")),
-            ..WheelCheck::default()
-        },
-    };
+    let result = check_contents(contents, &wheel.filename, shipped, &project);
     let found = findings(&result, &wheel.filename);
     report.wheel_check = Some(result);
     report.findings.extend(found);

@@ -202,47 +202,12 @@ fn a_secret_read_is_refused_for_an_unprivileged_user_too() {
         key = key.display().to_string()
     );
     let sdist = Sdist::setuptools_with("evil-read-user", &attack).write(tmp.path());
-    std::process::Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(tmp.path())
-        .status()
-        .unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::os::unix::fs::chown(&out, Some(uid), Some(gid)).unwrap();
-    let cache = std::env::temp_dir().join(format!("sdist-box-test-cache-{uid}"));
-    std::fs::create_dir_all(&cache).unwrap();
-    std::process::Command::new("chown")
-        .arg("-R")
-        .arg(uid.to_string())
-        .arg(&cache)
-        .status()
-        .unwrap();
-    let wh = tmp.path().join("wh");
-    std::process::Command::new("cp")
-        .arg("-a")
-        .arg(common::wheelhouse().unwrap())
-        .arg(&wh)
-        .status()
-        .unwrap();
-    std::process::Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(&wh)
-        .status()
-        .unwrap();
+    let opts = common::build_opts_for_user(tmp.path(), (uid, gid), &home);
     let watch = common::AccessWatch::new(&[&key]);
-    let built = common::build(
-        &sdist,
-        &out,
-        BuildOpts {
-            as_user: Some((uid, gid)),
-            python: Some("/usr/bin/python3".into()),
-            home: Some(&home),
-            cache: Some(cache),
-            wheelhouse: Some(wh),
-            ..Default::default()
-        },
-    );
+    let built = common::build(&sdist, &out, opts);
     assert_eq!(built.status(), "built", "{}", built.describe());
     assert!(built.log.contains("ATTACK denied"), "{}", built.describe());
     assert!(!built.log.contains("ATTACK GOT"), "{}", built.log);

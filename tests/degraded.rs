@@ -407,6 +407,28 @@ fn degraded_builds(as_user: Option<(u32, u32)>) {
     if let Some((uid, _)) = as_user {
         assert_eq!(report["sandbox"]["enforcement"]["host_uid"], uid);
     }
+
+    // 3. Without a mount view the build sees the host's paths, the copy of
+    //    the sdist as shipped (what origin lines are quoted from) beside its
+    //    own tree included: rewriting it is refused, and the quoted line is
+    //    the shipped one.
+    let attack = "shipped = os.path.join(os.getcwd(), '..', '..', 'sdist-as-shipped', os.path.basename(os.getcwd()), 'setup.py')\ntry:\n    open(shipped, 'w').write('REWRITTEN_SHIPPED = 1\\n' * 40)\n    print('ATTACK REWROTE', shipped)\nexcept OSError as e:\n    print('ATTACK rewrite denied', type(e).__name__)\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)  # THE-SHIPPED-LINE\nexcept OSError:\n    pass\n";
+    let sdist = common::Sdist::setuptools_with("rewriteshipped", attack).write(tmp.path());
+    let out = tmp.path().join("out-rewrite");
+    let (r, report) = build(&sdist, &out, home.path());
+    let report = report.unwrap_or_else(|| panic!("no report: {}", stderr(&r)));
+    let log = std::fs::read_to_string(out.join("rewriteshipped-0.1.build.log")).unwrap();
+    assert!(log.contains("ATTACK rewrite denied"), "{log}");
+    assert!(!log.contains("ATTACK REWROTE"), "{log}");
+    let text = report.to_string();
+    assert!(!text.contains("REWRITTEN_SHIPPED"), "{text}");
+    let quoted = report["findings"].as_array().unwrap().iter().find(|f| {
+        f["origin"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("THE-SHIPPED-LINE"))
+    });
+    assert!(quoted.is_some(), "{:#}", report["findings"]);
+    assert_eq!(quoted.unwrap()["origin"]["file"], "setup.py");
 }
 
 #[test]

@@ -4,12 +4,13 @@
 //! the Python stream says where in the package it came from (but is
 //! attacker-writable, so it only ever *adds* explanation). A finding is one
 //! operation the package attempted: its kind, target, verdict, the layer
-//! that decided, the origin `file:line` with that line's text, and the
-//! process chain.
+//! that decided, the origin `file:line` with that line's text (quoted only
+//! from the sdist as shipped: [`super::sources`]), and the process chain.
 //!
 //! Evasion findings rank first: a kernel event from a hooked Python process
 //! with no audit counterpart (ctypes, raw syscalls), a Python process that
-//! ran without the hook (`-I`, `-S`, `-E`), a malformed or forged stream.
+//! ran without the hook (`-I`, `-S`, `-E`), a malformed or forged stream,
+//! an origin that names a path leading out of the build tree.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use super::kernel::{KernelEvent, KernelLog, SockAddr, Syscall, Target, Verdict};
 use super::python::{AuditEvent, Origin, ProcessStart, StreamIssue};
+use super::sources::{Quoter, SourceTrees};
 
 /// What kind of operation a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -38,6 +40,10 @@ pub enum OpKind {
     DynamicCode,
     HookMissing,
     StreamTampered,
+    /// The audit stream names a source file under the build tree that
+    /// leads out of it (`..`, a link the build made): only tampering
+    /// produces such a name, and sdist-box never opens it.
+    ForgedOrigin,
     /// A `.pth` file in the wheel (runs at every interpreter start).
     WheelPth,
     /// A command or other entry point the wheel installs.
@@ -69,6 +75,7 @@ impl OpKind {
             OpKind::DynamicCode => "dynamic-code",
             OpKind::HookMissing => "hook-missing",
             OpKind::StreamTampered => "stream-tampered",
+            OpKind::ForgedOrigin => "forged-origin",
             OpKind::WheelPth => "wheel-pth",
             OpKind::WheelEntryPoint => "wheel-entry-point",
             OpKind::WheelNative => "wheel-native",
@@ -158,9 +165,10 @@ pub struct Finding {
 /// What the pairing needs to know about the sandbox.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// The source tree inside the sandbox (`/build/src`) and on the host.
+    /// The source tree inside the sandbox (`/build/src`).
     pub inside_src: PathBuf,
-    pub host_src: PathBuf,
+    /// Where origin lines may be quoted from (never the tree the build wrote).
+    pub sources: SourceTrees,
     /// Paths the build may write (inside the sandbox).
     pub writable: Vec<PathBuf>,
     /// Paths the build may read (inside the sandbox).
@@ -229,7 +237,7 @@ struct Pairing<'a> {
     /// Sandbox pid → a short command line.
     commands: HashMap<u32, String>,
     hooked: HashSet<u32>,
-    line_cache: HashMap<PathBuf, Vec<String>>,
+    quoter: Quoter,
     /// Sandbox pid → when it first exec'd.
     first_exec: HashMap<u32, u64>,
     /// Sandbox pid → indices of its audit events, oldest first.
@@ -253,29 +261,12 @@ fn short_command(argv: &[String]) -> String {
 
 impl<'a> Pairing<'a> {
     fn location(&mut self, origin: &Origin) -> SourceLocation {
-        let file = Path::new(&origin.file);
-        let rel = file
-            .strip_prefix(&self.ctx.inside_src)
-            .ok()
-            .map(Path::to_path_buf);
-        let text = rel.as_ref().and_then(|rel| {
-            let host = self.ctx.host_src.join(rel);
-            let lines = self
-                .line_cache
-                .entry(host.clone())
-                .or_insert_with(|| read_lines_bounded(&host).unwrap_or_default());
-            lines
-                .get(origin.line.saturating_sub(1) as usize)
-                .map(|l| crate::text::one_line(l.trim(), 200))
-        });
+        let r = self.quoter.resolve(&origin.file);
         SourceLocation {
-            file: rel
-                .as_ref()
-                .map(|r| r.display().to_string())
-                .unwrap_or_else(|| origin.file.clone()),
+            file: r.file.clone(),
             line: origin.line,
-            text,
-            in_sdist: rel.is_some(),
+            text: r.line(origin.line),
+            in_sdist: r.in_sdist,
             supplied_by: "audit-hook",
         }
     }
@@ -463,27 +454,6 @@ impl<'a> Pairing<'a> {
     }
 }
 
-fn read_lines_bounded(path: &Path) -> Option<Vec<String>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut buf = Vec::new();
-    f.take(4 << 20).read_to_end(&mut buf).ok()?;
-    Some(
-        String::from_utf8_lossy(&buf)
-            .lines()
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
 fn kernel_kind(k: &KernelEvent) -> Option<OpKind> {
     match (&k.syscall, &k.target) {
         (
@@ -570,7 +540,7 @@ pub fn pair(
         parents: HashMap::new(),
         commands: HashMap::new(),
         hooked: starts.iter().map(|s| s.pid).collect(),
-        line_cache: HashMap::new(),
+        quoter: Quoter::new(&ctx.inside_src, &ctx.sources),
         first_exec: HashMap::new(),
         by_pid: HashMap::new(),
     };
@@ -854,7 +824,74 @@ pub fn pair(
         });
     }
 
+    findings.extend(forged_origins(&mut p));
+
     merge(findings)
+}
+
+/// Distinct forged origin files reported one by one; past this, one
+/// finding counts the rest (a stream naming thousands is one attack).
+const MAX_FORGED_SHOWN: usize = 32;
+
+/// One finding per origin file the audit stream claimed under the build
+/// tree that leads out of it, counted over every event (origins and stacks,
+/// whether or not the event made a finding of its own).
+fn forged_origins(p: &mut Pairing<'_>) -> Vec<Finding> {
+    // Claimed file → (why, events naming it, the first such event's pid).
+    let mut forged: BTreeMap<String, (&'static str, u64, u32)> = BTreeMap::new();
+    for a in p.audit {
+        let named = a.origin.iter().chain(&a.stack).map(|o| o.file.as_str());
+        let mut seen_here: HashSet<&str> = HashSet::new();
+        for file in named {
+            if !seen_here.insert(file) {
+                continue;
+            }
+            if let Some(why) = p.quoter.resolve(file).forged {
+                forged.entry(file.to_string()).or_insert((why, 0, a.pid)).1 += 1;
+            }
+        }
+    }
+    let decided_by = "sdist-box (source lines are read only from the sdist as shipped, beneath its top-level directory, with no link or `..` at any depth; this path was not opened)";
+    let mut out: Vec<Finding> = Vec::new();
+    let mut rest = (0usize, 0u64);
+    for (file, (why, count, pid)) in forged {
+        if out.len() >= MAX_FORGED_SHOWN {
+            rest.0 += 1;
+            rest.1 += count;
+            continue;
+        }
+        out.push(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::ForgedOrigin,
+            target: crate::text::one_line(&file, 200),
+            verdict: FindingVerdict::Blocked,
+            decided_by: Some(decided_by.into()),
+            origin: None,
+            process_chain: p.chain(pid),
+            seen_by: vec!["audit-hook"],
+            message: format!(
+                "the audit stream names this as the source file of an event, under the build tree, but {why}: code compiled under a made-up file name or a forged stream line, aimed at making sdist-box quote a file of the host"
+            ),
+            count,
+            suggestion: None,
+        });
+    }
+    if rest.0 > 0 {
+        out.push(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::ForgedOrigin,
+            target: format!("{} more forged origin file(s)", rest.0),
+            verdict: FindingVerdict::Blocked,
+            decided_by: Some(decided_by.into()),
+            origin: None,
+            process_chain: vec![],
+            seen_by: vec!["audit-hook"],
+            message: "the audit stream names further source files that lead out of the build tree (not listed one by one)".into(),
+            count: rest.1,
+            suggestion: None,
+        });
+    }
+    out
 }
 
 fn arg_str(a: &AuditEvent, i: usize) -> Option<&str> {
@@ -1295,7 +1332,7 @@ mod tests {
     fn ctx(network: NetworkMode) -> Context {
         Context {
             inside_src: "/build/src".into(),
-            host_src: "/tmp/none".into(),
+            sources: SourceTrees::default(),
             writable: vec!["/build/src".into(), "/tmp".into()],
             readable: vec!["/usr".into()],
             home: "/home/build".into(),

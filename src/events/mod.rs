@@ -6,4 +6,5 @@ pub mod dns;
 pub mod findings;
 pub mod kernel;
 pub mod python;
+pub mod sources;
 pub mod verdicts;

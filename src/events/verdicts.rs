@@ -401,10 +401,11 @@ pub fn exec_verdict(policy: &NetPolicy, pid: u32, path: &str) -> Option<i32> {
     if !path.starts_with('/') {
         return None;
     }
-    // The sandbox's own view of the file, through its root.
-    let inside = PathBuf::from(format!("/proc/{pid}/root{path}"));
-    let meta = std::fs::metadata(&inside).ok()?;
-    if !meta.is_file() {
+    // The sandbox's own view of the file, resolved in its root: its links
+    // are followed there, never on the host (an absolute link followed
+    // through /proc/PID/root lands on the host's file, and the errno would
+    // tell the package whether that exists).
+    if crate::beneath::kind_in_view_of(pid, path) != Some(crate::beneath::Kind::File) {
         return None;
     }
     // Symlinks are resolved on the host only where the sandbox binds the

@@ -207,6 +207,9 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
             }
             Some(o) => format!("{}:{}", one_line(&o.file, 80), o.line),
             None if f.kind.is_wheel() => "(in the wheel)".into(),
+            None if f.kind == crate::events::findings::OpKind::ForgedOrigin => {
+                "(named by the audit stream; not opened)".into()
+            }
             None => "(no Python origin)".into(),
         };
         let count = if f.count > 1 {

@@ -559,3 +559,45 @@ pub fn entry<'a>(summary: &'a serde_json::Value, filename: &str) -> &'a serde_js
         .find(|e| e["filename"] == filename)
         .unwrap_or_else(|| panic!("no entry for {filename} in {summary:#}"))
 }
+
+/// A validator for the official SARIF 2.1.0 schema fetched by
+/// `scripts/setup-tests`, or `None` when it was not fetched. Its `language`
+/// patterns are valid ECMA-262 but not valid for the Rust regex engine (an
+/// unescaped literal `]`): escaped, which keeps their meaning.
+pub fn sarif_validator() -> Option<jsonschema::Validator> {
+    let path = repo().join("tests/.cache/sarif-schema-2.1.0.json");
+    let text = std::fs::read_to_string(path)
+        .ok()?
+        .replace(r#"[a-zA-Z]{2}]?$"#, r#"[a-zA-Z]{2}\\]?$"#);
+    Some(jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("schema compiles"))
+}
+
+/// What a build run as `user` (uid, gid) needs, in `tmp` (made by
+/// [`tempdir_for`]): a copy of the wheelhouse it can read, the tree made
+/// readable to it, a build-environment cache of its own; `python` is the
+/// system interpreter (the tests' may sit under a directory only root can
+/// enter). `home` must exist and belong to the user.
+pub fn build_opts_for_user<'a>(tmp: &Path, user: (u32, u32), home: &'a Path) -> BuildOpts<'a> {
+    let (uid, _) = user;
+    let wh = tmp.join("wh");
+    let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?}");
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(wheelhouse().unwrap())
+        .arg(&wh));
+    run(Command::new("chmod").args(["-R", "a+rX"]).arg(tmp));
+    let cache = std::env::temp_dir().join(format!("sdist-box-test-cache-{uid}"));
+    std::fs::create_dir_all(&cache).unwrap();
+    run(Command::new("chown")
+        .arg("-R")
+        .arg(uid.to_string())
+        .arg(&cache));
+    BuildOpts {
+        as_user: Some(user),
+        python: Some("/usr/bin/python3".into()),
+        home: Some(home),
+        cache: Some(cache),
+        wheelhouse: Some(wh),
+        ..Default::default()
+    }
+}
