@@ -239,6 +239,24 @@ fn ask_kills_a_program_swapped_in_after_the_question() {
         common::userns_available(),
         "user namespaces are disabled on this host"
     );
+    swap_after_the_question(None);
+}
+
+#[test]
+fn ask_kills_a_program_swapped_in_after_the_question_as_an_unprivileged_user() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let user = common::test_user();
+    require!(
+        user.is_some() && common::is_root(),
+        "no test user sdistbox-test (or not root to switch to it)"
+    );
+    swap_after_the_question(user);
+}
+
+fn swap_after_the_question(as_user: Option<(u32, u32)>) {
     let dir = tempfile::tempdir().unwrap();
     let work = workdir(dir.path());
     let link = work.join("prog");
@@ -246,7 +264,7 @@ fn ask_kills_a_program_swapped_in_after_the_question() {
     let (pty_master, pty_slave) = common::pty::open();
     let report = dir.path().join("ask.json");
     let (report_arg, work_arg) = (report.display().to_string(), work.display().to_string());
-    let child = spawn_on_pty(
+    let child = common::pty::spawn_on_pty_as(
         &[
             "run",
             "--ask",
@@ -262,6 +280,7 @@ fn ask_kills_a_program_swapped_in_after_the_question() {
             "./prog 30; echo status $?",
         ],
         &pty_slave,
+        as_user,
     );
     drop(pty_slave);
     let mut master = std::fs::File::from(pty_master);
@@ -442,4 +461,85 @@ fn ask_catches_an_exec_path_rewritten_by_a_racing_thread() {
         .map(|f| f["count"].as_u64().unwrap() as u32)
         .sum::<u32>();
     assert_eq!(evasions, caught, "identical findings are counted in one");
+}
+
+/// Without --ask too, the report names the program each exec ran: a memfd
+/// by execveat(AT_EMPTY_PATH) or by fexecve's /proc/self/fd/N is anonymous
+/// (its chosen name `usr/bin/gcc` never passes for a path), a relative
+/// path resolves from the caller's directory, a script names its
+/// interpreter's program in the findings as itself.
+#[test]
+fn the_report_names_the_program_of_every_exec() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let script = r#"
+import os
+def run(path, argv, **kw):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execve(path, argv, {}) if not kw else os.execv(path, argv)
+        finally:
+            os._exit(99)
+    os.waitpid(pid, 0)
+os.symlink("/usr/bin/printenv", "/tmp/gcc")
+os.chdir("/tmp")
+run("gcc", ["gcc"], rel=True)
+fd = os.memfd_create("usr/bin/gcc")
+os.write(fd, open("/usr/bin/true", "rb").read())
+run(fd, ["/usr/bin/gcc"])
+run("/proc/self/fd/%d" % fd, ["/usr/bin/gcc"], fexecve=True)
+"#;
+    let out = std::process::Command::new(common::bin())
+        .args(["run", "--fail-on", "never", "--report"])
+        .arg(&report)
+        .args(["--", "python3", "-c", script])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let v = report_at(&report);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let programs: Vec<(String, String)> = v["kernel_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"]["kind"] == "exec")
+        .map(|e| {
+            (
+                e["target"]["path"].as_str().unwrap().to_string(),
+                e["target"]["program"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // The memfd's number is whatever the interpreter got: matched by form.
+    let of = |path: &str| {
+        programs
+            .iter()
+            .find(|(p, _)| p == path || (path.ends_with(' ') && p.starts_with(path.trim_end())))
+            .map(|(_, prog)| prog.as_str())
+            .unwrap_or_else(|| panic!("no exec of {path}: {programs:#?}\n{stderr}"))
+    };
+    assert_eq!(of("gcc"), "/usr/bin/printenv");
+    let anonymous = "memfd:usr/bin/gcc (an anonymous file: no path)";
+    assert_eq!(of("(fd "), anonymous, "{programs:#?}");
+    assert_eq!(of("/proc/self/fd/ "), anonymous);
+    let targets: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "exec")
+        .map(|f| f["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"/usr/bin/printenv (argv: gcc)"),
+        "{targets:#?}"
+    );
+    assert!(
+        targets.contains(&format!("{anonymous} (argv: /usr/bin/gcc)").as_str()),
+        "{targets:#?}"
+    );
 }

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A pseudo-terminal pair, both ends close-on-exec.
@@ -24,8 +24,26 @@ pub fn open() -> (OwnedFd, OwnedFd) {
 /// A child of ours with `slave` as its controlling terminal; stdin is
 /// /dev/null and stdout/stderr are pipes.
 pub fn spawn_on_pty(args: &[&str], slave: &OwnedFd) -> std::process::Child {
+    spawn_on_pty_as(args, slave, None)
+}
+
+/// [`spawn_on_pty`], run as `(uid, gid)` (through setpriv) when given: the
+/// terminal is handed to that user first.
+pub fn spawn_on_pty_as(
+    args: &[&str],
+    slave: &OwnedFd,
+    as_user: Option<(u32, u32)>,
+) -> std::process::Child {
+    if let Some((uid, gid)) = as_user {
+        nix::unistd::fchown(
+            slave,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .unwrap();
+    }
     let fd = slave.as_raw_fd();
-    let mut cmd = Command::new(super::bin());
+    let mut cmd = super::sdist_box_as(as_user);
     cmd.args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
