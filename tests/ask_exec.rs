@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::pty::{spawn_on_pty, wait_for};
+use common::pty::wait_for;
 use serde_json::Value;
 
 fn report_at(path: &Path) -> Value {
@@ -19,6 +19,17 @@ fn report_at(path: &Path) -> Value {
     let doc: Value = serde_json::from_str(&text).unwrap();
     common::assert_valid(&common::schema("report.schema.json"), &doc, "the report");
     doc
+}
+
+/// The targets of the report's exec findings.
+fn exec_targets(v: &Value) -> Vec<&str> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "exec")
+        .map(|f| f["target"].as_str().unwrap())
+        .collect()
 }
 
 fn decisions(v: &Value) -> Vec<&Value> {
@@ -35,6 +46,31 @@ fn workdir(dir: &Path) -> std::path::PathBuf {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
     work
+}
+
+/// `sdist-box run --ask -- /bin/bash -c SCRIPT` on a pseudo-terminal of its
+/// own (as `as_user` when given), its report at `report`, in `work`; the
+/// child and the terminal's other end.
+fn ask_on_pty(
+    report: &Path,
+    work: Option<&Path>,
+    extra: &[&str],
+    script: &str,
+    as_user: Option<(u32, u32)>,
+) -> (std::process::Child, std::fs::File) {
+    let (master, slave) = common::pty::open();
+    let (report, work) = (
+        report.display().to_string(),
+        work.map(|w| w.display().to_string()),
+    );
+    let mut args = vec!["run", "--ask", "--ask-timeout", "60", "--report", &report];
+    if let Some(w) = &work {
+        args.extend(["--workdir", w]);
+    }
+    args.extend(extra);
+    args.extend(["--", "/bin/bash", "-c", script]);
+    let child = common::pty::spawn_on_pty_as(&args, &slave, as_user);
+    (child, std::fs::File::from(master))
 }
 
 /// The prompt shown after `from`, up to its "deny in".
@@ -56,33 +92,13 @@ fn ask_names_the_program_not_argv0_and_always_covers_only_that_program() {
         common::userns_available(),
         "user namespaces are disabled on this host"
     );
-    let (pty_master, pty_slave) = common::pty::open();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("ask.json");
-    let report_arg = report.display().to_string();
     // printenv of an unset variable exits 1: `… || echo` says it ran.
     let script = "(exec -a /usr/bin/id /usr/bin/printenv SPOOF_UNSET) || echo spoof-ran; \
                   /usr/bin/id -u || echo id-refused; \
                   (exec -a gcc /usr/bin/printenv SPOOF_UNSET) || echo spoof-ran-again; true";
-    let child = spawn_on_pty(
-        &[
-            "run",
-            "--ask",
-            "--ask-timeout",
-            "60",
-            "--fail-on",
-            "never",
-            "--report",
-            &report_arg,
-            "--",
-            "/bin/bash",
-            "-c",
-            script,
-        ],
-        &pty_slave,
-    );
-    drop(pty_slave);
-    let mut master = std::fs::File::from(pty_master);
+    let (child, mut master) = ask_on_pty(&report, None, &["--fail-on", "never"], script, None);
     let mut seen = String::new();
     let first = prompt_after(&mut master, &mut seen, 0);
     assert!(
@@ -133,13 +149,7 @@ fn ask_names_the_program_not_argv0_and_always_covers_only_that_program() {
     assert_eq!(d[2]["answer"], "allowed-by-always");
     assert_eq!(d[2]["target"], "/usr/bin/printenv (argv: gcc SPOOF_UNSET)");
     // The findings name the program that ran, with argv as argv.
-    let execs: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "exec")
-        .map(|f| f["target"].as_str().unwrap())
-        .collect();
+    let execs = exec_targets(&v);
     assert!(
         execs.contains(&"/usr/bin/printenv (argv: /usr/bin/id SPOOF_UNSET)"),
         "{execs:#?}"
@@ -166,31 +176,15 @@ fn ask_resolves_a_symlink_in_the_build_tree_to_the_program_it_names() {
     // On the host, the relative link leads nowhere: only the sandbox's view
     // makes it /usr/bin/id.
     assert!(!work.join("cc").exists() || work.parent().unwrap() == Path::new("/"));
-    let (pty_master, pty_slave) = common::pty::open();
     let report = dir.path().join("ask.json");
-    let (report_arg, work_arg) = (report.display().to_string(), work.display().to_string());
-    let child = spawn_on_pty(
-        &[
-            "run",
-            "--ask",
-            "--ask-timeout",
-            "60",
-            "--fail-on",
-            "never",
-            "--workdir",
-            &work_arg,
-            "--report",
-            &report_arg,
-            "--",
-            "/bin/bash",
-            "-c",
-            "./gcc LINK_UNSET || echo link-ran; /usr/bin/printenv LINK_UNSET || echo direct-ran; \
+    let (child, mut master) = ask_on_pty(
+        &report,
+        Some(&work),
+        &["--fail-on", "never"],
+        "./gcc LINK_UNSET || echo link-ran; /usr/bin/printenv LINK_UNSET || echo direct-ran; \
              ./cc -u || echo cc-refused; true",
-        ],
-        &pty_slave,
+        None,
     );
-    drop(pty_slave);
-    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     let first = prompt_after(&mut master, &mut seen, 0);
     assert!(
@@ -261,29 +255,14 @@ fn swap_after_the_question(as_user: Option<(u32, u32)>) {
     let work = workdir(dir.path());
     let link = work.join("prog");
     std::os::unix::fs::symlink("/usr/bin/printenv", &link).unwrap();
-    let (pty_master, pty_slave) = common::pty::open();
     let report = dir.path().join("ask.json");
-    let (report_arg, work_arg) = (report.display().to_string(), work.display().to_string());
-    let child = common::pty::spawn_on_pty_as(
-        &[
-            "run",
-            "--ask",
-            "--ask-timeout",
-            "60",
-            "--workdir",
-            &work_arg,
-            "--report",
-            &report_arg,
-            "--",
-            "/bin/bash",
-            "-c",
-            "./prog 30; echo status $?",
-        ],
-        &pty_slave,
+    let (child, mut master) = ask_on_pty(
+        &report,
+        Some(&work),
+        &[],
+        "./prog 30; echo status $?",
         as_user,
     );
-    drop(pty_slave);
-    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     let first = prompt_after(&mut master, &mut seen, 0);
     assert!(first.contains("wants to run /usr/bin/printenv"), "{first}");
@@ -348,35 +327,14 @@ fn race_attempts(evil: &str, attempts: u32, wins: u32) -> (u32, u32, u32, Value)
         ),
     )
     .unwrap();
-    let (pty_master, pty_slave) = common::pty::open();
     let report = dir.path().join("ask.json");
-    let (report_arg, work_arg) = (report.display().to_string(), work.display().to_string());
     // Until `wins` substitutions were caught (status 137), or `attempts`.
     let script = format!(
         "won=0; for i in {{1..{attempts}}}; do python3 race.py; s=$?; echo \"attempt $s\"; \
          if [ $s = 137 ]; then won=$((won+1)); [ $won -ge {wins} ] && break; fi; done; true"
     );
-    let mut child = spawn_on_pty(
-        &[
-            "run",
-            "--ask",
-            "--ask-timeout",
-            "60",
-            "--fail-on",
-            "never",
-            "--workdir",
-            &work_arg,
-            "--report",
-            &report_arg,
-            "--",
-            "/bin/bash",
-            "-c",
-            &script,
-        ],
-        &pty_slave,
-    );
-    drop(pty_slave);
-    let mut master = std::fs::File::from(pty_master);
+    let (mut child, mut master) =
+        ask_on_pty(&report, Some(&work), &["--fail-on", "never"], &script, None);
     nix::fcntl::fcntl(
         &master,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -527,13 +485,7 @@ run("/proc/self/fd/%d" % fd, ["/usr/bin/gcc"], fexecve=True)
     let anonymous = "memfd:usr/bin/gcc (an anonymous file: no path)";
     assert_eq!(of("(fd "), anonymous, "{programs:#?}");
     assert_eq!(of("/proc/self/fd/ "), anonymous);
-    let targets: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "exec")
-        .map(|f| f["target"].as_str().unwrap())
-        .collect();
+    let targets = exec_targets(&v);
     assert!(
         targets.contains(&"/usr/bin/printenv (argv: gcc)"),
         "{targets:#?}"
