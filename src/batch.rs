@@ -63,7 +63,9 @@ normalized as in PEP 503), so N machines with I = 0..N-1 cover the input
 exactly once, every version of a project lands on the same machine, and the
 assignment never depends on the archive's content. --dry-run prints the plan
 (one line per sdist of this shard: action, shard, project key, path) and
-builds nothing.
+builds nothing. Names and paths on the terminal are escaped (control
+characters as \\u{1b}, bytes that are not UTF-8 as \\xff); an sdist whose path
+is not UTF-8 is refused (action `not-utf8`): rename it.
 
 Exit code: the worst outcome over the sdists of this run, in this order
 (worst first):
@@ -422,6 +424,9 @@ pub struct Planned {
     pub duplicate_of: Option<String>,
     /// For a duplicate by project and version: the earlier entry's file name.
     pub same_release_as: Option<String>,
+    /// Why the entry is refused before anything is read: its path is not
+    /// UTF-8 (the summary and reports could not name it).
+    pub not_utf8: Option<String>,
 }
 
 /// All entries with their shard, in input order.
@@ -463,6 +468,7 @@ pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
                 }
             };
             Planned {
+                not_utf8: crate::pipeline::not_utf8("its path", &entry.path),
                 shard: shard_of(&key, shard_count),
                 filename,
                 stem,
@@ -696,7 +702,7 @@ fn result_from_report(
 
 fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> EntryResult {
     EntryResult {
-        sdist: planned.entry.path.clone(),
+        sdist: utf8_lossy(&planned.entry.path),
         origin: planned.entry.origin.clone(),
         filename: planned.filename.clone(),
         shard_key: planned.key.clone(),
@@ -717,6 +723,9 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
 /// Build (or skip) one entry. Never panics through; never fails the run.
 fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let started = Instant::now();
+    if let Some(why) = &planned.not_utf8 {
+        return failed_result(planned, EntryStatus::Refused, why.clone());
+    }
     if let Some(first) = &planned.duplicate_of {
         let t = crate::text::one_line;
         let why = match &planned.same_release_as {
@@ -834,7 +843,7 @@ struct Summary<'a> {
     exit_code: u8,
     entries: Vec<&'a EntryResult>,
     /// Entries of the input not yet finished (or not started).
-    pending: Vec<&'a Path>,
+    pending: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -902,7 +911,8 @@ impl Progress {
         let t = crate::text::one_line;
         let what = match (&r.name, &r.version) {
             (Some(n), Some(v)) => format!("{} {}", t(n, 60), t(v, 30)),
-            _ => t(&r.filename, 90),
+            // From the path's bytes (`filename` lost what was not UTF-8).
+            _ => t(&crate::text::file_name(&r.sdist).to_string(), 90),
         };
         let mut line = format!(
             "[{done}/{}] {:<12} {what} ({:.1} s",
@@ -967,7 +977,10 @@ fn summary_table(results: &[&EntryResult]) -> String {
         .iter()
         .map(|r| {
             [
-                t(r.name.as_deref().unwrap_or(&r.filename), 40),
+                match &r.name {
+                    Some(name) => t(name, 40),
+                    None => t(&crate::text::file_name(&r.sdist).to_string(), 40),
+                },
                 t(r.version.as_deref().unwrap_or("-"), 20),
                 format!(
                     "{}{}",
@@ -1008,12 +1021,24 @@ fn summary_table(results: &[&EntryResult]) -> String {
     out
 }
 
+/// A path for JSON: as it is when UTF-8, else with replacement characters
+/// (only ever of an entry refused for it, whose reason says so).
+fn utf8_lossy(p: &Path) -> PathBuf {
+    PathBuf::from(p.to_string_lossy().into_owned())
+}
+
 /// `sdist-box build-all`.
 pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
+    let unusable = crate::pipeline::not_utf8("INPUT", &args.input)
+        .or_else(|| crate::pipeline::not_utf8("the output directory", &args.out_dir));
+    if let Some(why) = unusable {
+        eprintln!("sdist-box: error: {why}");
+        return Ok(exit::USAGE);
+    }
     let entries = match read_input(&args.input) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("sdist-box: error: {e}");
+            eprintln!("sdist-box: error: {}", crate::text::shown(&e.to_string()));
             return Ok(exit::USAGE);
         }
     };
@@ -1052,8 +1077,8 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
             Some(s) => format!(" of {input_count} in shard {}/{}", s.index, s.count),
             None => String::new(),
         },
-        args.input.display(),
-        settings.out_dir.display()
+        crate::text::path(&args.input),
+        crate::text::path(&settings.out_dir)
     );
 
     // SIGINT and SIGTERM end the run gracefully: no new builds start, the
@@ -1181,7 +1206,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
                 .iter()
                 .zip(planned.iter())
                 .filter(|(r, _)| r.is_none())
-                .map(|(_, p)| p.entry.path.as_path())
+                .map(|(_, p)| utf8_lossy(&p.entry.path))
                 .collect(),
             entries: finished,
         };
@@ -1195,7 +1220,10 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Event::Started(i)) => {
-                running.insert(i, planned[i].stem.clone());
+                running.insert(
+                    i,
+                    crate::text::file_name(&planned[i].entry.path).to_string(),
+                );
             }
             Ok(Event::Finished(i, result)) => {
                 running.remove(&i);
@@ -1252,7 +1280,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         counts.error,
         counts.fails_on,
         started.elapsed().as_secs_f64(),
-        summary_path.display()
+        crate::text::path(&summary_path)
     );
     if let Some(signal) = signal {
         let pending = results.iter().filter(|r| r.is_none()).count();
@@ -1319,6 +1347,8 @@ fn dry_run(
     for p in planned {
         let action = if p.duplicate_of.is_some() {
             "duplicate"
+        } else if p.not_utf8.is_some() {
+            "not-utf8"
         } else {
             match archive::sha256_file(&p.entry.path) {
                 Err(_) => "unreadable",
@@ -1345,8 +1375,8 @@ fn dry_run(
             "{action}\t{}/{}\t{}\t{}",
             p.shard,
             shard.count,
-            p.key,
-            p.entry.path.display()
+            crate::text::shown(&p.key),
+            crate::text::path(&p.entry.path)
         )?;
     }
     eprintln!(

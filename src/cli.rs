@@ -104,7 +104,11 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("sdist-box: error: {e:#}");
+            // Errors name files and entries: the sdist's own names among them.
+            eprintln!(
+                "sdist-box: error: {}",
+                crate::text::shown(&format!("{e:#}"))
+            );
             ExitCode::from(exit_code_for(&e))
         }
     }
@@ -118,9 +122,12 @@ fn init_tracing(verbose: u8) {
         _ => "sdist_box=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Diagnostics carry package text (requirements, paths): every line goes
+    // through the escaping writer, so they have no colours of their own.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::text::Escaping(std::io::stderr()))
+        .with_ansi(false)
         .with_target(false)
         .without_time()
         .try_init();

@@ -12,6 +12,7 @@ use clap::Args;
 use crate::cli::exit;
 use crate::policy::{self, BuildPaths, HostLayout, Profile};
 use crate::sandbox::{self, LayerState, RunOptions, SandboxError};
+use crate::text;
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
@@ -199,9 +200,11 @@ fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String
 
 pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let profile = Profile::load(&args.profile)?;
+    // The profile may be named by a file's path; details quote host paths.
+    let profile_name = text::shown(&args.profile);
     println!("sdist-box doctor — what this host can enforce\n");
     for fact in host_facts() {
-        println!("  · {fact}");
+        println!("  · {}", text::shown(&fact));
     }
     println!();
     let compiled = policy::compile(
@@ -230,7 +233,7 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
                 println!(
                     "  [{mark}] {:<15} {}{}",
                     l.layer.name(),
-                    l.detail,
+                    text::shown(&l.detail),
                     if required {
                         ""
                     } else {
@@ -245,19 +248,22 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
             if missing == 0 {
                 println!(
                     "\nverdict: every layer the `{}` profile requires is enforced here.",
-                    args.profile
+                    profile_name
                 );
                 Ok(exit::OK)
             } else {
                 println!(
                     "\nverdict: {missing} layer(s) the `{}` profile requires cannot be enforced here; builds will be refused.",
-                    args.profile
+                    profile_name
                 );
                 Ok(exit::SANDBOX_UNAVAILABLE)
             }
         }
         Err(e) => {
-            println!("  [NO  ] the sandbox could not be started: {e}");
+            println!(
+                "  [NO  ] the sandbox could not be started: {}",
+                text::shown(&e.to_string())
+            );
             if let SandboxError::Setup { step, .. } = &e
                 && step.contains("/proc")
             {
@@ -286,22 +292,29 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
                                 LayerState::Partial => "part",
                                 LayerState::NotEnforced => "NO  ",
                             };
-                            println!("  [{mark}] {:<15} {}", l.layer.name(), l.detail);
+                            println!(
+                                "  [{mark}] {:<15} {}",
+                                l.layer.name(),
+                                text::shown(&l.detail)
+                            );
                         }
                     }
-                    Err(why) => println!("\n  The degraded mode cannot run here either: {why}"),
+                    Err(why) => println!(
+                        "\n  The degraded mode cannot run here either: {}",
+                        text::shown(why)
+                    ),
                 }
                 if profile.allow_degraded && probe.is_ok() {
                     println!(
                         "\nverdict: the `{}` profile allows the degraded mode: builds run as probed above, and their reports say what was not enforced.",
-                        args.profile
+                        profile_name
                     );
                     return Ok(exit::OK);
                 }
                 if probe.is_ok() {
                     println!(
                         "\nverdict: the `{}` profile requires namespaces, so builds will be refused here. Fix the cause above, or use a profile with `allow-degraded = true` to build as probed above.",
-                        args.profile
+                        profile_name
                     );
                     return Ok(exit::SANDBOX_UNAVAILABLE);
                 }

@@ -362,10 +362,13 @@ pub fn index_command(args: &IndexArgs) -> anyhow::Result<u8> {
         if s.removed_projects.is_empty() {
             String::new()
         } else {
-            format!("; removed {}", s.removed_projects.join(", "))
+            format!(
+                "; removed {}",
+                crate::text::shown(&s.removed_projects.join(", "))
+            )
         },
-        root.display(),
-        root.display()
+        crate::text::path(&root),
+        crate::text::path(&root)
     );
     for (wheel, why) in &s.skipped {
         eprintln!(

@@ -47,9 +47,15 @@ pub mod wheelcheck;
 /// returns). Call first thing in `main` of any program that uses
 /// [`sandbox::run`] with its own executable as init.
 pub fn maybe_run_sandbox_init() {
-    let args: Vec<String> = std::env::args().collect();
-    let is_init = args.first().is_some_and(|a| a == sandbox::init::INIT_ARGV0);
+    // `args_os`: the arguments of an ordinary run are paths, which need not
+    // be UTF-8 (`std::env::args` would panic on them).
+    let is_init = std::env::args_os()
+        .next()
+        .is_some_and(|a| a == sandbox::init::INIT_ARGV0);
     if is_init {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         sandbox::init::main(&args)
     }
 }

@@ -407,6 +407,18 @@ pub struct BuildRequest {
 /// the output directory, the one directory both runs may write.
 const METADATA_SUBDIR: &str = ".sdist-box-metadata";
 
+/// Reports, summaries and events are JSON, which names a path exactly only
+/// when it is UTF-8: a path that is not is refused (the user renames it),
+/// never written down under a name it does not have. `None`: usable.
+pub fn not_utf8(what: &str, path: &Path) -> Option<String> {
+    path.to_str().is_none().then(|| {
+        format!(
+            "{what} `{}` is not UTF-8: reports name their inputs and outputs exactly, in JSON; rename it",
+            crate::text::path(path)
+        )
+    })
+}
+
 /// Build one sdist. Always returns a report; `report.outcome` says how it went.
 pub fn build(req: &BuildRequest) -> BuildReport {
     let started = Instant::now();
@@ -474,7 +486,10 @@ pub fn build(req: &BuildRequest) -> BuildReport {
     if let Some(work) = work {
         if req.keep_work {
             let kept = work.keep();
-            eprintln!("sdist-box: work directory kept at {}", kept.display());
+            eprintln!(
+                "sdist-box: work directory kept at {}",
+                crate::text::path(&kept)
+            );
         } else {
             force_remove(work.path());
         }
@@ -1223,6 +1238,8 @@ fn unreachable_by_others(path: &Path) -> anyhow::Result<()> {
 /// Say on the terminal, before anything runs, what the degraded mode
 /// does not enforce (the report's `sandbox.enforcement` says it per layer).
 pub(crate) fn warn_degraded(profile: &str) {
+    // A profile given as a file is named by its path.
+    let profile = crate::text::shown(profile);
     eprintln!(
         "sdist-box: WARNING: user namespaces are not available here; the profile `{profile}` allows the DEGRADED mode.\n\
          sdist-box:   NOT enforced: namespaces (pid, mount, network, ipc, uts), the private read-only file-system view (mounts),\n\
@@ -1456,6 +1473,7 @@ fn describe_exit(exit: &RunExit) -> String {
 }
 
 fn print_tail(tail: &[u8], log: &Path) {
+    let log = crate::text::path(log);
     let text = String::from_utf8_lossy(&crate::text::escape_bytes(tail)).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(30);
@@ -1463,7 +1481,7 @@ fn print_tail(tail: &[u8], log: &Path) {
         eprintln!(
             "---- last {} lines of the build output (all of it: {}) ----",
             lines.len() - start,
-            log.display()
+            log
         );
         for line in &lines[start..] {
             eprintln!("  {line}");
@@ -1509,7 +1527,10 @@ fn force_remove(dir: &Path) {
     if fs::remove_dir_all(dir).is_err() {
         open_up_tree(dir);
         if let Err(e) = fs::remove_dir_all(dir) {
-            tracing::warn!("could not remove the work directory {}: {e}", dir.display());
+            tracing::warn!(
+                "could not remove the work directory {}: {e}",
+                crate::text::path(dir)
+            );
         }
     }
 }
@@ -1696,6 +1717,13 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
+    let refused = not_utf8("the sdist's path", &args.sdist)
+        .map(|why| (why, exit::INPUT_REFUSED))
+        .or_else(|| not_utf8("the output directory", &args.out_dir).map(|why| (why, exit::USAGE)));
+    if let Some((why, code)) = refused {
+        eprintln!("sdist-box: error: {why}");
+        return Ok(code);
+    }
     let Prepared {
         request: mut req,
         fail_on,
@@ -1711,7 +1739,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
     if verbose == 0 {
         eprintln!(
             "sdist-box: building {} in the sandbox…",
-            args.sdist.display()
+            crate::text::path(&args.sdist)
         );
     }
     let report = match epoch {
@@ -1752,8 +1780,8 @@ pub(crate) fn deliver(
         write_atomic(path, &if is_sarif { sarif() } else { json.clone() })?;
     }
     match format {
-        Format::Json => println!("{json}"),
-        Format::Sarif => println!("{}", sarif()),
+        Format::Json => println!("{}", crate::text::json(&json)),
+        Format::Sarif => println!("{}", crate::text::json(&sarif())),
         Format::Text => {
             let style = crate::report::text::Style::detect();
             eprint!("{}", crate::report::text::summary(report, style));
@@ -1777,6 +1805,10 @@ pub(crate) fn exit_code(report: &BuildReport, fail_on: FailOn) -> u8 {
 
 /// `sdist-box inspect`: verify, extract, read metadata; run nothing.
 pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
+    if let Some(why) = not_utf8("the sdist's path", &args.sdist) {
+        eprintln!("sdist-box: error: {why}");
+        return Ok(exit::INPUT_REFUSED);
+    }
     let sha = match &args.sha256 {
         Some(expected) => archive::verify_sha256(&args.sdist, expected)?,
         None => archive::sha256_file(&args.sdist)?,
@@ -1810,11 +1842,14 @@ pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
         "project": project,
     });
     match args.format {
-        Format::Json | Format::Sarif => println!("{}", serde_json::to_string_pretty(&value)?),
+        Format::Json | Format::Sarif => println!(
+            "{}",
+            crate::text::json(&serde_json::to_string_pretty(&value)?)
+        ),
         Format::Text => {
             let t = crate::text::one_line;
             let bs = &project.build_system;
-            println!("sdist      {}", args.sdist.display());
+            println!("sdist      {}", crate::text::path(&args.sdist));
             println!(
                 "sha256     {sha}{}",
                 if args.sha256.is_some() {
@@ -1851,7 +1886,7 @@ pub fn inspect_command(args: &InspectArgs) -> anyhow::Result<u8> {
             }
             println!("source     {:?}", bs.source);
             if args.extract_to.is_some() {
-                println!("extracted  {}", extracted.root.display());
+                println!("extracted  {}", crate::text::path(&extracted.root));
             }
         }
     }

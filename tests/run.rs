@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::pty::{spawn_on_pty, wait_for};
 use serde_json::Value;
 
 /// The report at `path`, checked against the report's JSON Schema.
@@ -113,63 +112,13 @@ fn run_stops_and_reports_an_attack_from_a_plain_shell_as_an_unprivileged_user() 
     shell_attack(user);
 }
 
-/// A child of ours with `slave` as its controlling terminal; stdin is
-/// /dev/null and stdout/stderr are pipes, so the only way to the terminal
-/// is /dev/tty.
-fn spawn_on_pty(args: &[&str], slave: &OwnedFd) -> std::process::Child {
-    let fd = slave.as_raw_fd();
-    let mut cmd = Command::new(common::bin());
-    cmd.args(args)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
-    // ioctl) are made, on a descriptor that stays open in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::ioctl(fd, libc::TIOCSCTTY as _, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().unwrap()
-}
-
-/// Read the terminal until `needle` appears after `from`; returns all text.
-fn wait_for(master: &mut std::fs::File, seen: &mut String, from: usize, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !seen[from..].contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` on the terminal; it shows:\n{seen}"
-        );
-        let mut buf = [0u8; 4096];
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-}
-
 #[test]
 fn ask_allows_one_connect_and_denies_another_through_a_pseudo_terminal() {
     require!(
         common::userns_available(),
         "user namespaces are disabled on this host"
     );
-    let pty = nix::pty::openpty(None, None).unwrap();
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
-    }
+    let (pty_master, pty_slave) = common::pty::open();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("ask.json");
     // Two distinct ports on loopback inside the empty network namespace:
@@ -191,10 +140,10 @@ fn ask_allows_one_connect_and_denies_another_through_a_pseudo_terminal() {
             "-c",
             script,
         ],
-        &pty.slave,
+        &pty_slave,
     );
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
+    drop(pty_slave);
+    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     wait_for(&mut master, &mut seen, 0, "127.0.0.1:4101");
     wait_for(&mut master, &mut seen, 0, "deny in");
@@ -294,14 +243,7 @@ fn ask_shows_the_python_origin_and_always_covers_the_same_destination() {
         common::userns_available(),
         "user namespaces are disabled on this host"
     );
-    let pty = nix::pty::openpty(None, None).unwrap();
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
-    }
+    let (pty_master, pty_slave) = common::pty::open();
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
@@ -332,10 +274,10 @@ fn ask_shows_the_python_origin_and_always_covers_the_same_destination() {
             "python3",
             "phone_home.py",
         ],
-        &pty.slave,
+        &pty_slave,
     );
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
+    drop(pty_slave);
+    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     wait_for(&mut master, &mut seen, 0, "127.0.0.1:4105");
     wait_for(&mut master, &mut seen, 0, "deny in");
@@ -371,14 +313,7 @@ fn ask_allows_one_program_and_refuses_another() {
         common::userns_available(),
         "user namespaces are disabled on this host"
     );
-    let pty = nix::pty::openpty(None, None).unwrap();
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
-    }
+    let (pty_master, pty_slave) = common::pty::open();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("ask.json");
     let report_arg = report.display().to_string();
@@ -393,10 +328,10 @@ fn ask_allows_one_program_and_refuses_another() {
             "-c",
             "/usr/bin/uname -s; /usr/bin/whoami || echo whoami-refused; true",
         ],
-        &pty.slave,
+        &pty_slave,
     );
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
+    drop(pty_slave);
+    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     wait_for(&mut master, &mut seen, 0, "run /usr/bin/uname -s");
     wait_for(&mut master, &mut seen, 0, "deny in");
@@ -446,14 +381,7 @@ fn ask_allows_an_unlisted_connect_in_the_allowlist_mode() {
         unlisted.set_nonblocking(false).unwrap();
         unlisted.accept().map(|(_, peer)| peer).ok()
     });
-    let pty = nix::pty::openpty(None, None).unwrap();
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .unwrap();
-    }
+    let (pty_master, pty_slave) = common::pty::open();
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("allow.toml");
     std::fs::write(
@@ -486,10 +414,10 @@ fn ask_allows_an_unlisted_connect_in_the_allowlist_mode() {
             "-c",
             &script,
         ],
-        &pty.slave,
+        &pty_slave,
     );
-    drop(pty.slave);
-    let mut master = std::fs::File::from(pty.master);
+    drop(pty_slave);
+    let mut master = std::fs::File::from(pty_master);
     let mut seen = String::new();
     wait_for(
         &mut master,

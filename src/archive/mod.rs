@@ -229,7 +229,7 @@ pub fn verify_sha256(path: &Path, expected_hex: &str) -> Result<String, ArchiveE
 /// Extract `archive` into `dest`, which must not exist yet. See the module
 /// documentation for what is refused; on any error `dest` is removed.
 pub fn extract(archive: &Path, dest: &Path, limits: &Limits) -> Result<Extracted, ArchiveError> {
-    let _span = tracing::info_span!("extract", archive = %archive.display()).entered();
+    let _span = tracing::info_span!("extract", archive = %crate::text::path(archive)).entered();
     let format = detect_format(archive)?;
     let archive_len = fs::metadata(archive)?.len();
 
@@ -272,7 +272,7 @@ pub fn extract(archive: &Path, dest: &Path, limits: &Limits) -> Result<Extracted
         }
         Err(err) => {
             if let Err(e) = std::fs::remove_dir_all(dest) {
-                tracing::warn!(dest = %dest.display(), error = %e, "failed to remove a partial extraction");
+                tracing::warn!(dest = %crate::text::path(dest), error = %e, "failed to remove a partial extraction");
             }
             Err(err)
         }

@@ -11,9 +11,19 @@
 //! answering everything else. No terminal, no answer in time, or a caller
 //! that died: the call is denied.
 //!
+//! A program start is asked about as the program the kernel will run
+//! ([`super::program`]: resolved in the caller's view), never as the
+//! `argv[0]` the package chose; argv and the path as named are shown
+//! beside it when they say otherwise. "Always" remembers that file at that
+//! path. Every exec allowed here is checked afterwards
+//! ([`super::exec_check`]): the kernel resolves the path again, and a
+//! package that changed it in between has its substitute killed and
+//! reported.
+//!
 //! Invariants: every deferred notification is answered exactly once (by the
-//! asking thread); everything shown on the terminal that came from the
-//! sandbox is escaped ([`crate::text::one_line`]).
+//! asking thread); an allowed exec's check is armed before it is answered;
+//! everything shown on the terminal that came from the sandbox is escaped
+//! ([`crate::text::one_line`]).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -25,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::exec_check::ExecChecks;
 use super::kernel::{ProcessInfo, SockAddr, Syscall, Target, Verdict};
+use super::program::{self, Program};
 use super::verdicts::OnBehalf;
 use crate::sandbox::sys;
 
@@ -228,8 +240,18 @@ impl Answer {
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
     pub syscall: Syscall,
-    /// `127.0.0.1:8080` or the program's argv, escaped.
+    /// `127.0.0.1:8080`, or the program and its arguments (the whole argv,
+    /// labelled, when `argv[0]` does not name the program), escaped.
     pub target: String,
+    /// An exec: the program the kernel was to run, as shown at the prompt
+    /// (resolved in the sandbox's view), escaped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// An allowed exec after which another program ran (the package
+    /// changed what the path names after the question): that program,
+    /// escaped. sdist-box killed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_instead: Option<String>,
     /// Who asked: the process chain, outermost first, escaped.
     pub process_chain: Vec<String>,
     pub answer: Answer,
@@ -239,6 +261,9 @@ pub struct Decision {
     /// Index of the call in the kernel log, when kept.
     #[serde(skip)]
     pub event: Option<usize>,
+    /// Names the decision for the check after an exec.
+    #[serde(skip)]
+    id: u64,
 }
 
 /// Should `--ask` ask about this call? Internet connects the rules deny, and
@@ -255,28 +280,60 @@ fn askable(call: &Call<'_>) -> bool {
     }
 }
 
-/// What "always" remembers: the destination or the program.
-fn always_key(syscall: Syscall, target: &Target) -> String {
+/// What "always" remembers: the destination, or the program shown (the
+/// file the kernel resolved, never `argv[0]`). `None`: "always" is not
+/// offered (a program sdist-box could not resolve).
+fn always_key(syscall: Syscall, target: &Target) -> Option<String> {
     match target {
-        Target::Exec { path, .. } => format!("exec {path}"),
-        Target::Socket { addr: Some(a), .. } => format!("{syscall:?} {a}"),
-        _ => format!("{syscall:?} ?"),
+        Target::Exec { program, .. } => program.as_ref()?.always_key(),
+        Target::Socket { addr: Some(a), .. } => Some(format!("{syscall:?} {a}")),
+        _ => Some(format!("{syscall:?} ?")),
     }
 }
 
 fn describe_target(target: &Target) -> String {
     match target {
         Target::Socket { addr: Some(a), .. } => crate::text::one_line(&a.to_string(), 200),
-        Target::Exec { path, argv, .. } => {
-            let cmd = if argv.is_empty() {
-                path.clone()
-            } else {
-                argv.join(" ")
-            };
-            crate::text::one_line(&cmd, 300)
-        }
+        Target::Exec {
+            path,
+            program,
+            argv,
+            ..
+        } => program::exec_line(path, program.as_ref(), argv, 300),
         _ => "?".into(),
     }
+}
+
+/// The lines under an exec's question: argv when `argv[0]` does not name
+/// the program, the path as named when it differs, a script's interpreter.
+fn exec_details(target: &Target) -> Vec<(&'static str, String)> {
+    let Target::Exec {
+        path,
+        program: Some(p),
+        argv,
+        ..
+    } = target
+    else {
+        return Vec::new();
+    };
+    let t = |s: &str| crate::text::one_line(s, 300);
+    let mut lines = Vec::new();
+    if argv.first().is_some_and(|a0| !p.agrees_with(a0)) {
+        lines.push((
+            "argv",
+            format!(
+                "{}   (argv[0] is the package's choice, not the program)",
+                t(&program::join_argv(argv))
+            ),
+        ));
+    }
+    if p.path() != Some(path.as_str()) {
+        lines.push(("named", format!("{}   (as the caller named it)", t(path))));
+    }
+    if let Some(i) = &p.interpreter {
+        lines.push(("script", format!("run by {i} (its #! line)")));
+    }
+    lines
 }
 
 /// The caller's process chain from the host's /proc: its ancestors up to
@@ -317,8 +374,15 @@ fn process_chain(caller: &ProcessInfo) -> Vec<String> {
 
 struct Question {
     syscall: Syscall,
-    key: String,
+    /// What "always" would remember (`None`: not offered).
+    key: Option<String>,
     target: String,
+    /// An exec: the program, shown and as resolved, and the lines under
+    /// the question.
+    program: Option<Program>,
+    details: Vec<(&'static str, String)>,
+    /// The calling thread (host), for the check after an allowed exec.
+    tid: u32,
     chain: Vec<String>,
     sandbox_pid: Option<u32>,
     ticket: Ticket,
@@ -350,6 +414,7 @@ pub struct TerminalAsk {
     origin: Arc<Mutex<Option<OriginLookup>>>,
     always: Arc<Mutex<HashSet<String>>>,
     decisions: Arc<Mutex<Vec<Decision>>>,
+    checks: Arc<ExecChecks>,
     queue: Mutex<Option<mpsc::Sender<Question>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -361,43 +426,84 @@ impl TerminalAsk {
         let always = Arc::new(Mutex::new(HashSet::new()));
         let decisions = Arc::new(Mutex::new(Vec::new()));
         let origin = Arc::new(Mutex::new(None));
-        let (a, d, o, path) = (
-            always.clone(),
-            decisions.clone(),
-            origin.clone(),
-            tty.to_string(),
-        );
+        let checks = Arc::new(ExecChecks::start());
+        let shared = Shared {
+            always: always.clone(),
+            decisions: decisions.clone(),
+            origin: origin.clone(),
+            checks: checks.clone(),
+        };
+        let path = tty.to_string();
         let thread = std::thread::Builder::new()
             .name("sdist-box-ask".into())
-            .spawn(move || ask_loop(&path, timeout, rx, &a, &d, &o))
+            .spawn(move || ask_loop(&path, timeout, rx, &shared))
             .expect("spawn the --ask thread");
         TerminalAsk {
             timeout,
             origin,
             always,
             decisions,
+            checks,
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
         }
     }
 }
 
+/// What the asking thread shares with the hook.
+struct Shared {
+    always: Arc<Mutex<HashSet<String>>>,
+    decisions: Arc<Mutex<Vec<Decision>>>,
+    origin: Arc<Mutex<Option<OriginLookup>>>,
+    checks: Arc<ExecChecks>,
+}
+
+fn exec_program(target: &Target) -> Option<&Program> {
+    match target {
+        Target::Exec { program, .. } => program.as_ref(),
+        _ => None,
+    }
+}
+
+/// Unique within the process: names a decision for the exec check.
+fn next_decision_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl DecisionHook for TerminalAsk {
     fn review(&self, call: &Call<'_>, ticket: Ticket) -> Review {
+        // A process that runs something other than the program allowed
+        // for it: it was killed; this call of its is refused.
+        if self.checks.at_call(call.process.host_pid) {
+            return Review::Now(Verdict::Denied, Some(libc::EACCES));
+        }
         if !askable(call) {
             return Review::Now(call.verdict, call.errno);
         }
         let key = always_key(call.syscall, call.target);
         let target = describe_target(call.target);
-        if self.always.lock().unwrap().contains(&key) {
+        let program = exec_program(call.target);
+        let always = key
+            .as_ref()
+            .is_some_and(|k| self.always.lock().unwrap().contains(k));
+        if always {
+            let id = next_decision_id();
+            if let Some(p) = program {
+                // Unchecked programs were said to be so when asked.
+                let _ = self.checks.arm(call.process.host_pid, p, id);
+            }
             self.decisions.lock().unwrap().push(Decision {
                 syscall: call.syscall,
                 target,
+                program: program.map(Program::shown),
+                ran_instead: None,
                 process_chain: process_chain(call.process),
                 answer: Answer::AllowedByAlways,
                 verdict: Verdict::Allowed,
                 reason: Answer::AllowedByAlways.describe(self.timeout.as_secs()),
                 event: ticket.event,
+                id,
             });
             return Review::Now(Verdict::Allowed, None);
         }
@@ -405,6 +511,9 @@ impl DecisionHook for TerminalAsk {
             syscall: call.syscall,
             key,
             target,
+            program: program.cloned(),
+            details: exec_details(call.target),
+            tid: call.process.host_pid,
             chain: process_chain(call.process),
             sandbox_pid: call.process.pid,
             ticket,
@@ -433,26 +542,43 @@ impl DecisionHook for TerminalAsk {
         if let Some(t) = self.thread.lock().unwrap().take() {
             let _ = t.join();
         }
-        std::mem::take(&mut *self.decisions.lock().unwrap())
+        let mut decisions = std::mem::take(&mut *self.decisions.lock().unwrap());
+        for s in self.checks.finish() {
+            if let Some(d) = decisions.iter_mut().find(|d| d.id == s.decision) {
+                d.ran_instead = Some(if s.killed {
+                    format!("{} (killed)", s.ran)
+                } else {
+                    format!("{} (it had ended before it could be killed)", s.ran)
+                });
+            }
+        }
+        decisions
     }
 }
 
 /// The asking thread: one question at a time, in arrival order.
-fn ask_loop(
-    tty_path: &str,
-    timeout: Duration,
-    rx: mpsc::Receiver<Question>,
-    always: &Mutex<HashSet<String>>,
-    decisions: &Mutex<Vec<Decision>>,
-    origin: &Mutex<Option<OriginLookup>>,
-) {
+fn ask_loop(tty_path: &str, timeout: Duration, rx: mpsc::Receiver<Question>, shared: &Shared) {
+    let Shared {
+        always,
+        decisions,
+        origin,
+        checks,
+    } = shared;
     // Opened once, on the first question. O_NOCTTY: never acquire one.
     let mut tty: Option<Result<std::fs::File, String>> = None;
     for q in rx {
-        let record = |answer: Answer, decisions: &Mutex<Vec<Decision>>, q: &Question| {
+        // Recorded before the answer, so the exec check (armed first, while
+        // the caller still waits) has its decision to report on.
+        let record = |answer: Answer, q: &Question| {
+            let id = next_decision_id();
+            if let (true, Some(p)) = (answer.allows(), &q.program) {
+                let _ = checks.arm(q.tid, p, id);
+            }
             decisions.lock().unwrap().push(Decision {
                 syscall: q.syscall,
                 target: q.target.clone(),
+                program: q.program.as_ref().map(Program::shown),
+                ran_instead: None,
                 process_chain: q.chain.clone(),
                 answer,
                 verdict: if answer.allows() {
@@ -462,15 +588,20 @@ fn ask_loop(
                 },
                 reason: answer.describe(timeout.as_secs()),
                 event: q.ticket.event,
+                id,
             });
         };
-        if always.lock().unwrap().contains(&q.key) {
-            record(Answer::AllowedByAlways, decisions, &q);
+        let always_now = q
+            .key
+            .as_ref()
+            .is_some_and(|k| always.lock().unwrap().contains(k));
+        if always_now {
+            record(Answer::AllowedByAlways, &q);
             q.ticket.answer(true, 0);
             continue;
         }
         if !q.ticket.pending() {
-            record(Answer::CallerGone, decisions, &q);
+            record(Answer::CallerGone, &q);
             continue;
         }
         let term = tty.get_or_insert_with(|| {
@@ -498,13 +629,27 @@ fn ask_loop(
                 prompt(file, &q, where_from.as_deref(), timeout)
             }
         };
-        if answer == Answer::Always {
-            always.lock().unwrap().insert(q.key.clone());
+        if let (Answer::Always, Some(key)) = (answer, &q.key) {
+            always.lock().unwrap().insert(key.clone());
         }
-        record(answer, decisions, &q);
+        record(answer, &q);
         if answer != Answer::CallerGone {
             q.ticket.answer(answer.allows(), libc::EACCES);
         }
+    }
+}
+
+/// Whether what runs after an allowed exec of `p` can be checked; if not,
+/// why (said under the question).
+fn check_note(p: &Program) -> Result<(), &'static str> {
+    match (&p.found, p.image) {
+        (program::Found::Unresolved { .. }, _) => Err(
+            "sdist-box could not resolve this program, so \"always\" is not offered and what runs cannot be checked",
+        ),
+        (_, None) => Err(
+            "neither an ELF binary nor a #! script: sdist-box cannot check afterwards that this is what ran",
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -523,6 +668,12 @@ fn prompt(
         _ => format!("run {}", q.target),
     };
     let mut text = format!("\r\nsdist-box --ask: the sandbox wants to {what}\r\n");
+    for (label, line) in &q.details {
+        text.push_str(&format!("  {label:<8} {line}\r\n"));
+    }
+    if let Some(Err(why)) = q.program.as_ref().map(check_note) {
+        text.push_str(&format!("  note     {why}\r\n"));
+    }
     if !q.chain.is_empty() {
         text.push_str(&format!("  process  {}\r\n", q.chain.join(" → ")));
     }
@@ -532,12 +683,14 @@ fn prompt(
             crate::text::one_line(o, 200)
         ));
     }
-    let always = match q.syscall {
-        Syscall::Connect => "always for this destination",
-        _ => "always for this program",
+    let always = match (q.syscall, &q.key, &q.program) {
+        (_, None, _) => String::new(),
+        (Syscall::Connect, Some(_), _) => "  [a] always for this destination (this run)".into(),
+        (_, Some(_), Some(p)) => format!("  [a] always for this program ({}, this run)", p.shown()),
+        (_, Some(_), None) => "  [a] always for this program (this run)".into(),
     };
     text.push_str(&format!(
-        "  [y] allow once  [n] deny  [a] {always} (this run)  — deny in {} s: ",
+        "  [y] allow once  [n] deny{always}  — deny in {} s: ",
         timeout.as_secs()
     ));
     // Keys typed before the question is shown do not answer it: discard
@@ -572,7 +725,7 @@ fn prompt(
             Ok(1) => match byte[0].to_ascii_lowercase() {
                 b'y' | b'o' => break Answer::AllowOnce,
                 b'n' | b'd' | b'\r' | b'\n' | 0x1b | 0x03 => break Answer::Deny,
-                b'a' => break Answer::Always,
+                b'a' if q.key.is_some() => break Answer::Always,
                 _ => continue,
             },
             // EOF or error: the terminal went away.
@@ -634,6 +787,7 @@ mod tests {
         assert!(!call(Syscall::Connect, &unix, Verdict::Allowed));
         let exec = Target::Exec {
             path: "/usr/bin/curl".into(),
+            program: None,
             argv: vec!["curl".into()],
             env_names: vec![],
         };

@@ -245,18 +245,7 @@ struct Pairing<'a> {
 }
 
 fn short_command(argv: &[String]) -> String {
-    let joined = argv
-        .iter()
-        .map(|a| {
-            if a.contains(' ') {
-                format!("{a:?}")
-            } else {
-                a.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    crate::text::one_line(&joined, 120)
+    crate::text::one_line(&super::program::join_argv(argv), 120)
 }
 
 impl<'a> Pairing<'a> {
@@ -513,13 +502,13 @@ fn kernel_target(k: &KernelEvent) -> String {
         } => format!("DNS query {}", crate::text::one_line(q, 200)),
         Target::Socket { addr: Some(a), .. } => a.to_string(),
         Target::Socket { .. } => "an unknown peer".into(),
-        Target::Exec { argv, path, .. } => {
-            if argv.is_empty() {
-                crate::text::one_line(path, 200)
-            } else {
-                short_command(argv)
-            }
-        }
+        // The program the kernel ran, not the argv[0] the package chose.
+        Target::Exec {
+            argv,
+            path,
+            program,
+            ..
+        } => super::program::exec_line(path, program.as_ref(), argv, 200),
         Target::File { path, .. } => crate::text::one_line(path, 200),
         Target::Unknown => "?".into(),
     }
@@ -578,12 +567,24 @@ pub fn pair(
             p.first_exec.entry(pid).or_insert(k.t_ns);
         }
     }
-    // After an exec, the process is the new command.
+    // After an exec, the process is the new command (named by the program
+    // that ran, when argv[0] says otherwise).
     for k in events {
-        if let (Some(pid), Target::Exec { argv, .. }) = (k.process.pid, &k.target)
+        if let (
+            Some(pid),
+            Target::Exec {
+                argv,
+                path,
+                program,
+                ..
+            },
+        ) = (k.process.pid, &k.target)
             && !argv.is_empty()
         {
-            p.commands.insert(pid, short_command(argv));
+            p.commands.insert(
+                pid,
+                super::program::exec_line(path, program.as_ref(), argv, 120),
+            );
         }
     }
 
@@ -734,9 +735,19 @@ pub fn pair(
     // 2. Python processes seen by the kernel that never started the hook.
     for k in events {
         let Some(pid) = k.process.pid else { continue };
-        if let Target::Exec { path, argv, .. } = &k.target {
-            let base = path.rsplit('/').next().unwrap_or("");
-            let looks_python = base.starts_with("python");
+        if let Target::Exec {
+            path,
+            argv,
+            program,
+            ..
+        } = &k.target
+        {
+            // By the name it was called and by the program that ran: a
+            // symlink named `cc` to python is python.
+            let resolved = program.as_ref().and_then(|p| p.path()).unwrap_or("");
+            let looks_python = [path.as_str(), resolved]
+                .iter()
+                .any(|p| p.rsplit('/').next().unwrap_or("").starts_with("python"));
             let flags_off = argv
                 .iter()
                 .skip(1)
@@ -764,7 +775,7 @@ pub fn pair(
                 findings.push(Finding {
                     severity: Severity::Evasion,
                     kind: OpKind::HookMissing,
-                    target: short_command(argv),
+                    target: super::program::exec_line(path, program.as_ref(), argv, 200),
                     verdict: FindingVerdict::Allowed,
                     decided_by: None,
                     origin,
@@ -776,6 +787,28 @@ pub fn pair(
                 });
             }
         }
+    }
+
+    // 2b. Execs allowed at the --ask prompt after which another program
+    //     ran: the package changed what the path named after the question.
+    for d in kernel.map(|k| k.decisions.as_slice()).unwrap_or(&[]) {
+        let Some(ran) = &d.ran_instead else { continue };
+        findings.push(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::Exec,
+            target: ran.clone(),
+            verdict: FindingVerdict::Allowed,
+            decided_by: Some("sdist-box --ask, checking after the exec".into()),
+            origin: None,
+            process_chain: d.process_chain.clone(),
+            seen_by: vec!["kernel"],
+            message: format!(
+                "this program ran instead of {}, which was allowed at the --ask prompt: the package changed what the path names between the question and the exec",
+                d.program.as_deref().unwrap_or("the program shown")
+            ),
+            count: 1,
+            suggestion: None,
+        });
     }
 
     // 3. Audit-only operations: the file system (Landlock and the mount
@@ -1403,6 +1436,7 @@ mod tests {
             Syscall::Execve,
             Target::Exec {
                 path: "/bin/sh".into(),
+                program: None,
                 argv: vec!["sh".into()],
                 env_names: vec![],
             },

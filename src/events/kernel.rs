@@ -144,7 +144,14 @@ pub enum Target {
         dns_query: Option<String>,
     },
     Exec {
+        /// The path as the caller named it (execveat: `(fd N)` for an
+        /// empty one).
         path: String,
+        /// What the kernel was to run, resolved in the sandbox's view
+        /// ([`super::program`]); `None` for events kept without detail.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        program: Option<super::program::Program>,
+        /// As the caller chose it: `argv[0]` need not name the program.
         argv: Vec<String>,
         /// Names only, never values.
         env_names: Vec<String>,
@@ -558,9 +565,15 @@ fn approx_size(p: &ProcessInfo, t: &Target) -> usize {
     let target = match t {
         Target::Exec {
             path,
+            program,
             argv,
             env_names,
-        } => path.len() + strings(argv) + strings(env_names),
+        } => {
+            path.len()
+                + program.as_ref().map_or(0, |p| p.shown().len())
+                + strings(argv)
+                + strings(env_names)
+        }
         Target::File { path, .. } => path.len(),
         _ => 64,
     };
@@ -659,7 +672,24 @@ fn decide(
             } else {
                 (n.args[1], n.args[2], n.args[3])
             };
-            let mut path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
+            let raw = read_cbytes(n.pid, path_ptr, 4096);
+            let (dirfd, flags) = if syscall == Syscall::Execve {
+                (libc::AT_FDCWD, 0)
+            } else {
+                (n.args[0] as i32, n.args[4])
+            };
+            let program = raw.as_ref().map(|(bytes, truncated)| {
+                super::program::resolve(
+                    n.pid,
+                    &super::program::ExecCall {
+                        dirfd,
+                        path: bytes,
+                        flags,
+                        truncated: *truncated,
+                    },
+                )
+            });
+            let mut path = raw.map(lossy).unwrap_or_default();
             if syscall == Syscall::Execveat && path.is_empty() {
                 path = format!("(fd {})", n.args[0] as i32);
             }
@@ -672,6 +702,7 @@ fn decide(
             (
                 Target::Exec {
                     path,
+                    program,
                     argv,
                     env_names,
                 },
@@ -933,6 +964,21 @@ impl SocketPeek {
 
 /// Read a NUL-terminated string of at most `max` bytes from `pid`.
 fn read_cstring(pid: u32, addr: u64, max: usize) -> Option<String> {
+    read_cbytes(pid, addr, max).map(lossy)
+}
+
+/// A string read by [`read_cbytes`], for display: `…` when cut short.
+fn lossy((bytes, truncated): (Vec<u8>, bool)) -> String {
+    let mut s = String::from_utf8_lossy(&bytes).into_owned();
+    if truncated {
+        s.push('…');
+    }
+    s
+}
+
+/// Read a NUL-terminated string of at most `max` bytes from `pid`, as
+/// bytes; true when it was longer.
+fn read_cbytes(pid: u32, addr: u64, max: usize) -> Option<(Vec<u8>, bool)> {
     if addr == 0 {
         return None;
     }
@@ -948,14 +994,12 @@ fn read_cstring(pid: u32, addr: u64, max: usize) -> Option<String> {
         }
         if let Some(end) = chunk.iter().position(|&c| c == 0) {
             out.extend_from_slice(&chunk[..end]);
-            return Some(String::from_utf8_lossy(&out).into_owned());
+            return Some((out, false));
         }
         at += chunk.len() as u64;
         out.extend_from_slice(&chunk);
     }
-    let mut s = String::from_utf8_lossy(&out).into_owned();
-    s.push('…');
-    Some(s)
+    Some((out, true))
 }
 
 /// Read a NULL-terminated array of string pointers (argv, envp).

@@ -3,8 +3,10 @@
 
 pub mod ask;
 pub mod dns;
+pub mod exec_check;
 pub mod findings;
 pub mod kernel;
+pub mod program;
 pub mod python;
 pub mod sources;
 pub mod verdicts;

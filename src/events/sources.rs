@@ -95,7 +95,7 @@ impl Quoter {
             p.as_deref().and_then(|p| match Beneath::open(p) {
                 Ok(b) => Some(b),
                 Err(e) => {
-                    tracing::warn!("cannot open {} for origin lines: {e}", p.display());
+                    tracing::warn!("cannot open {} for origin lines: {e}", crate::text::path(p));
                     None
                 }
             })

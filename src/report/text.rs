@@ -57,7 +57,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         one_line(&version, 40)
     );
     if let Some(w) = &report.wheel {
-        let _ = writeln!(out, "  wheel    {}", w.path.display());
+        let _ = writeln!(out, "  wheel    {}", crate::text::path(&w.path));
         let _ = writeln!(out, "  sha256   {}", w.sha256);
     }
     if let Some(c) = &report.wheel_check {
@@ -166,7 +166,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         );
     }
     if let Some(log) = &report.log {
-        let _ = writeln!(out, "  log      {}", log.display());
+        let _ = writeln!(out, "  log      {}", crate::text::path(log));
     }
     if let Some(r) = &report.reproducible {
         let _ = writeln!(

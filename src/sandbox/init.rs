@@ -404,7 +404,7 @@ pub fn main(args: &[String]) -> ! {
                 }
             }
             if let Err(e) = chdir(&cwd) {
-                eprintln!("sdist-box: cannot enter {}: {e}", cwd.display());
+                eprintln!("sdist-box: cannot enter {}: {e}", crate::text::path(&cwd));
                 std::process::exit(127);
             }
             let Some(prog) = argv.first() else {
@@ -413,7 +413,7 @@ pub fn main(args: &[String]) -> ! {
             let err = nix::unistd::execve(prog, &argv, &env).unwrap_err();
             eprintln!(
                 "sdist-box: cannot execute {}: {err}",
-                String::from_utf8_lossy(prog.as_bytes())
+                crate::text::shown(&String::from_utf8_lossy(prog.as_bytes()))
             );
             std::process::exit(127);
         }
