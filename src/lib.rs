@@ -28,6 +28,7 @@ pub mod cli;
 pub mod command;
 pub mod doctor;
 pub mod events;
+pub mod fetch;
 pub mod index;
 pub mod names;
 pub mod outputs;

@@ -1,0 +1,174 @@
+//! Project names, versions and sdist file names, compared the way
+//! installers compare them: names after PEP 503 normalization, versions by
+//! PEP 440 equality (`1.0` is `1.0.0`), sdist file names split at the
+//! first place where the prefix normalizes to the project's name (legacy
+//! names keep their dashes and case: `python-dateutil-2.9.0.post0.tar.gz`).
+//!
+//! Everything here is pure. File names come from an index and are the
+//! index's claim; they decide which file is fetched, never what it holds
+//! (the hash decides that).
+
+use std::str::FromStr;
+
+pub use pep508_rs::PackageName;
+pub use pep508_rs::pep440_rs::Version;
+
+/// What sdist-box can unpack (the archive module reads the format from the
+/// bytes; these are only the names an index lists sdists under).
+pub const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"];
+
+/// A project name in its PEP 503 form, or why it is not one.
+pub fn package_name(text: &str) -> Result<PackageName, String> {
+    PackageName::from_str(text.trim()).map_err(|e| e.to_string())
+}
+
+/// A PEP 440 version, or why it is not one.
+pub fn version(text: &str) -> Result<Version, String> {
+    Version::from_str(text.trim()).map_err(|e| e.to_string())
+}
+
+/// The file name without its sdist suffix, if it has one.
+pub fn sdist_stem(filename: &str) -> Option<&str> {
+    let lower = filename.to_ascii_lowercase();
+    SDIST_SUFFIXES
+        .iter()
+        .find(|s| lower.ends_with(*s))
+        .map(|s| &filename[..filename.len() - s.len()])
+        .filter(|stem| !stem.is_empty())
+}
+
+/// The version an sdist file name carries for `project`, if the name is an
+/// sdist of that project at all. Tries every `-` from the left, as pip
+/// does, so `python-dateutil-2.9.0.post0.tar.gz` splits after `dateutil`;
+/// a prefix that normalizes to another project (`flask-login-1.0.tar.gz`
+/// for `flask`) is not a match because the rest is not a version.
+pub fn sdist_version(filename: &str, project: &PackageName) -> Option<Version> {
+    if filename.contains('/') || filename.contains('\\') {
+        return None;
+    }
+    let stem = sdist_stem(filename)?;
+    for (i, _) in stem.match_indices('-') {
+        let (name, rest) = (&stem[..i], &stem[i + 1..]);
+        if PackageName::from_str(name).is_ok_and(|n| &n == project) {
+            return Version::from_str(rest).ok();
+        }
+    }
+    None
+}
+
+/// Whether `filename` is an sdist of `project` at `want` (PEP 440 equality).
+pub fn is_sdist_of(filename: &str, project: &PackageName, want: &Version) -> bool {
+    sdist_version(filename, project).is_some_and(|v| &v == want)
+}
+
+/// The last path segment of a URL or path, percent-decoded: the file name
+/// an index or a lock file gives a file.
+pub fn last_segment(url_or_path: &str) -> Option<String> {
+    let path = url_or_path.split(['?', '#']).next()?;
+    let last = path.rsplit('/').next()?;
+    if last.is_empty() {
+        return None;
+    }
+    let decoded = percent_decode(last);
+    (!decoded.contains('/') && decoded != "." && decoded != "..").then_some(decoded)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> PackageName {
+        package_name(s).unwrap()
+    }
+
+    #[test]
+    fn names_compare_normalized() {
+        assert_eq!(name("Flask_Login"), name("flask.login"));
+        assert_eq!(name("MarkupSafe").to_string(), "markupsafe");
+        assert!(package_name("not a name").is_err());
+    }
+
+    #[test]
+    fn versions_compare_by_pep_440() {
+        assert_eq!(version("1.0").unwrap(), version("1.0.0").unwrap());
+        assert_eq!(
+            version("2.9.0.post0").unwrap(),
+            version("2.9.0-post0").unwrap()
+        );
+        assert!(version("banana").is_err());
+    }
+
+    #[test]
+    fn sdist_names_split_where_the_project_name_ends() {
+        let v = |f: &str, p: &str| sdist_version(f, &name(p)).map(|v| v.to_string());
+        assert_eq!(
+            v("python-dateutil-2.9.0.post0.tar.gz", "python-dateutil").as_deref(),
+            Some("2.9.0.post0")
+        );
+        assert_eq!(
+            v("pdm_backend-2.4.5.tar.gz", "pdm-backend").as_deref(),
+            Some("2.4.5")
+        );
+        assert_eq!(
+            v("MarkupSafe-2.1.5.tar.gz", "markupsafe").as_deref(),
+            Some("2.1.5")
+        );
+        assert_eq!(
+            v("Flask-Login-0.6.3.zip", "flask-login").as_deref(),
+            Some("0.6.3")
+        );
+        assert_eq!(v("apipkg-1.5.TAR.GZ", "apipkg").as_deref(), Some("1.5"));
+        // Another project whose name starts with this one's.
+        assert_eq!(v("flask-login-0.6.3.tar.gz", "flask"), None);
+        // Wheels, bare names and paths are not sdists.
+        assert_eq!(v("flask-3.1.2-py3-none-any.whl", "flask"), None);
+        assert_eq!(v("flask.tar.gz", "flask"), None);
+        assert_eq!(v("../flask-3.1.2.tar.gz", "flask"), None);
+        assert!(is_sdist_of(
+            "docopt-0.6.2.tar.gz",
+            &name("docopt"),
+            &version("0.6.2.0").unwrap()
+        ));
+        assert!(!is_sdist_of(
+            "docopt-0.6.2.tar.gz",
+            &name("docopt"),
+            &version("0.6.3").unwrap()
+        ));
+    }
+
+    #[test]
+    fn last_segments_are_decoded_file_names() {
+        assert_eq!(
+            last_segment("https://h/a/b/six-1.17.0.tar.gz#sha256=ab").as_deref(),
+            Some("six-1.17.0.tar.gz")
+        );
+        assert_eq!(
+            last_segment("../../x%2By-1.0.tar.gz?x=1").as_deref(),
+            Some("x+y-1.0.tar.gz")
+        );
+        assert_eq!(last_segment("https://h/dir/"), None);
+        assert_eq!(last_segment("https://h/a%2F..%2Fb"), None);
+    }
+}
