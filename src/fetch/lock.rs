@@ -89,6 +89,9 @@ pub struct Pin {
     pub dependencies: Vec<String>,
     /// Why this entry cannot be fetched, if it cannot.
     pub unsupported: Option<String>,
+    /// Why the entry has no sha256 pin, when the format explains it (a
+    /// pylock entry with wheels only); used in the refusal.
+    pub unpinned_reason: Option<String>,
 }
 
 /// Where a lock file says an sdist is.
@@ -314,6 +317,10 @@ fn action_for(pin: &Pin, target: &Target, policy: Policy) -> Action {
         Action::Fetch { pinned: true }
     } else if policy.allow_unpinned {
         Action::Fetch { pinned: false }
+    } else if let Some(reason) = &pin.unpinned_reason {
+        Action::Refuse {
+            reason: format!("{reason}; refused unless unpinned entries are allowed"),
+        }
     } else if !pin.other_hashes.is_empty() {
         Action::Refuse {
             reason: "it is pinned only by hashes other than sha256, which sdist-box does not check; add a sha256 pin".into(),
@@ -383,6 +390,7 @@ mod tests {
             requires_python: None,
             dependencies: vec![],
             unsupported: None,
+            unpinned_reason: None,
         }
     }
 

@@ -17,5 +17,6 @@
 
 pub mod lock;
 pub mod names;
+pub mod pylock;
 pub mod requirements;
 pub mod target;

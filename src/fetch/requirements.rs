@@ -429,6 +429,7 @@ fn requirement_line(line: &str, origin: String) -> Result<Pin, String> {
         requires_python: None,
         dependencies: Vec::new(),
         unsupported: None,
+        unpinned_reason: None,
     };
     match &req.version_or_url {
         Some(VersionOrUrl::VersionSpecifier(specs)) => {

@@ -134,10 +134,20 @@ impl Target {
 }
 
 pub fn parse_marker(text: &str) -> Result<MarkerTree, GrammarError> {
-    MarkerTree::from_str(text).map_err(|e| GrammarError {
-        text: crate::text::one_line(text, 200),
-        what: "environment marker",
-        problem: e.message.to_string(),
+    MarkerTree::from_str(text).map_err(|e| {
+        let mut problem = e.message.to_string();
+        // PEP 751 added set-valued variables that PEP 508 parsers predating
+        // it (pep508_rs 0.9 among them) do not know.
+        if text.contains("dependency_groups") || text.contains("extras") {
+            problem.push_str(
+                "; the pylock `extras`/`dependency_groups` marker variables are not evaluated by sdist-box yet (lock for one set of extras and groups, e.g. `uv export --format pylock.toml --all-extras`)",
+            );
+        }
+        GrammarError {
+            text: crate::text::one_line(text, 200),
+            what: "environment marker",
+            problem,
+        }
     })
 }
 
@@ -182,6 +192,13 @@ pub(crate) mod tests {
         assert!(t.marker_holds("extra == 'test'", &[test]).unwrap());
         let err = t.marker_holds("python_version <<< '3'", &[]).unwrap_err();
         assert!(err.to_string().contains("environment marker"), "{err}");
+        let err = t
+            .marker_holds("'dev' in dependency_groups", &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not evaluated by sdist-box yet"),
+            "{err}"
+        );
     }
 
     #[test]
