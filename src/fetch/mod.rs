@@ -15,8 +15,11 @@
 //! - this is library code: it returns typed data and errors and knows
 //!   nothing of the command line.
 
+pub mod config;
+pub mod location;
 pub mod lock;
 pub mod names;
+pub mod netrc;
 pub mod pylock;
 pub mod requirements;
 pub mod target;

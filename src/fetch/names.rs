@@ -73,7 +73,8 @@ pub fn last_segment(url_or_path: &str) -> Option<String> {
     (!decoded.contains('/') && decoded != "." && decoded != "..").then_some(decoded)
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` decoded (invalid UTF-8 replaced): URL path segments and userinfo.
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
