@@ -115,6 +115,8 @@ pub enum FetchError {
     Cache { entry: String, source: CacheError },
     #[error("{entry}: {problem}")]
     Unusable { entry: String, problem: String },
+    #[error("{entry}: no index or find-links location could be read: {problems}")]
+    Sources { entry: String, problems: String },
 }
 
 impl FetchError {
@@ -344,7 +346,10 @@ impl Fetcher {
         let mut problems = Vec::new();
         let mut versions = std::collections::BTreeSet::new();
         for (source, auth) in self.sources(pin) {
-            looked_in.push(source.clone());
+            looked_in.push(match (&auth, Url::parse(&source)) {
+                (Some(loc), Ok(url)) => Location::from_url(url, loc.credentials().cloned()).shown(),
+                _ => source.clone(),
+            });
             let listing = self.listing(&source, auth.as_ref());
             let (page, files) = match listing.as_ref() {
                 Ok(l) => l,
@@ -381,6 +386,12 @@ impl Fetcher {
                     });
                 }
             }
+        }
+        if found.is_empty() && !looked_in.is_empty() && problems.len() == looked_in.len() {
+            return Err(FetchError::Sources {
+                entry: entry.to_string(),
+                problems: redact(&problems.join("; ")),
+            });
         }
         if found.is_empty() {
             let mut detail = format!("looked in {}", looked_in.join(", "));
@@ -574,7 +585,7 @@ impl Fetcher {
         let mut tmp = self.cache.temp().map_err(cache_err)?;
         let tmp_path = tmp.path().to_path_buf();
         progress.started(&pin.origin, &c.filename, c.size);
-        let got = self
+        let (got, source_url) = self
             .http
             .download(
                 &c.url,
@@ -622,7 +633,7 @@ impl Fetcher {
                 name: pin.name.to_string(),
                 version: pin.version.as_ref().map(ToString::to_string),
                 filename: c.filename.clone(),
-                url: redact(c.url.as_str()),
+                url: redact(source_url.as_str()),
                 index: c.page.clone(),
                 sha256: actual,
                 size: got,

@@ -195,7 +195,8 @@ impl Http {
 
     /// Download `url` into `file` (truncated first, and again before each
     /// retry), calling `on_bytes` as bytes arrive. Fails past `limit`
-    /// bytes. Returns the bytes written.
+    /// bytes. Returns the bytes written and the URL they came from (after
+    /// redirects).
     pub fn download(
         &self,
         url: &Url,
@@ -204,7 +205,7 @@ impl Http {
         path: &Path,
         limit: u64,
         on_bytes: &dyn Fn(u64),
-    ) -> Result<u64, HttpError> {
+    ) -> Result<(u64, Url), HttpError> {
         let write_err = |source| HttpError::Write {
             path: path.to_path_buf(),
             source,
@@ -214,7 +215,7 @@ impl Http {
                 url: shown(url),
                 problem: "not a local path".into(),
             })?;
-            return copy_local(&source, file, path, limit, on_bytes);
+            return copy_local(&source, file, path, limit, on_bytes).map(|n| (n, url.clone()));
         }
         self.retrying(url, || {
             file.set_len(0)
@@ -246,7 +247,7 @@ impl Http {
                 on_bytes(n as u64);
             }
             file.flush().map_err(|e| Failure::Final(write_err(e)))?;
-            Ok(total)
+            Ok((total, final_url.clone()))
         })
     }
 
