@@ -752,6 +752,43 @@ fn transient_errors_are_retried_and_size_claims_are_enforced() {
     assert!(tmp_is_empty(&dir.path().join("c4")));
 }
 
+/// A server that lies with redirects: in a loop, or to a local file.
+#[test]
+fn redirect_loops_and_redirects_to_local_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = tiny(dir.path(), "redir", "1.0");
+    let lock = dir.path().join("requirements.txt");
+    std::fs::write(&lock, format!("redir==1.0 --hash=sha256:{}\n", a.sha256)).unwrap();
+    let pin = selected(&lock, Policy::default())[0].pin.clone();
+    let looping = IndexServer::start(
+        dir.path(),
+        "loop",
+        json!({"redirect_self": true, "projects": {"redir": [listed(&a)]}}),
+    );
+    let e = fetcher(
+        &format!("{}/simple/", looping.base()),
+        &dir.path().join("c1"),
+    )
+    .fetch(&pin, true, &Recorder::default())
+    .unwrap_err()
+    .message();
+    assert!(e.contains("more than 10 redirects"), "{e}");
+    assert!(looping.downloads() <= 11, "{}", looping.downloads());
+    let to_file = IndexServer::start(
+        dir.path(),
+        "to-file",
+        json!({"redirect_files": "file://", "projects": {"redir": [listed(&a)]}}),
+    );
+    let e = fetcher(
+        &format!("{}/simple/", to_file.base()),
+        &dir.path().join("c2"),
+    )
+    .fetch(&pin, true, &Recorder::default())
+    .unwrap_err()
+    .message();
+    assert!(e.contains("redirect to a `file` URL refused"), "{e}");
+}
+
 #[test]
 fn pylock_urls_are_used_directly_and_a_gone_url_falls_back_to_the_index() {
     let dir = tempfile::tempdir().unwrap();

@@ -149,10 +149,17 @@ fn check_version(version: &str) -> Result<(), PageError> {
     }
 }
 
-/// A link resolved against the page, credentials and fragment dropped.
+/// A link resolved against the page, credentials and fragment dropped. A
+/// remote page may not point at local files (`file:` links count only on
+/// a `file:` page).
 fn resolve(base: &Url, href: &str) -> Option<Url> {
     let mut url = base.join(href.trim()).ok()?;
-    if !matches!(url.scheme(), "http" | "https" | "file") {
+    let allowed = match url.scheme() {
+        "http" | "https" => true,
+        "file" => base.scheme() == "file",
+        _ => false,
+    };
+    if !allowed {
         return None;
     }
     let _ = url.set_username("");
@@ -396,6 +403,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(files.len(), 3, "the javascript: link is dropped");
+        let local = br#"{"meta": {"api-version": "1.0"}, "files": [{"filename": "six-1.0.tar.gz", "url": "file:///home/u/six-1.0.tar.gz"}]}"#;
+        assert!(
+            parse_json(local, &base()).unwrap().is_empty(),
+            "a remote page may not name local files"
+        );
+        let file_base = Url::parse("file:///srv/simple/six/").unwrap();
+        assert_eq!(parse_json(local, &file_base).unwrap().len(), 1);
         assert_eq!(files[0].sha256.as_deref(), Some("abcd"));
         assert_eq!(files[0].size, Some(34703));
         assert_eq!(files[0].requires_python.as_deref(), Some(">=2.7"));
