@@ -79,6 +79,10 @@ impl IndexServer {
         format!("{}://{}:{}", self.scheme, self.host, self.port)
     }
 
+    fn index(&self) -> String {
+        format!("{}/simple/", self.base())
+    }
+
     fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -157,6 +161,18 @@ fn fetcher_with(
     .unwrap()
 }
 
+/// No retries, no netrc, default options.
+fn fetcher_for(settings: IndexSettings, cache: &Path) -> Fetcher {
+    fetcher_with(
+        settings,
+        &IndexOptions::default(),
+        cache,
+        &Netrc::default(),
+        0,
+        FetchOptions::default(),
+    )
+}
+
 fn fetcher(index: &str, cache: &Path) -> Fetcher {
     let settings = IndexSettings {
         index_url: Some(index.to_string()),
@@ -188,6 +204,13 @@ impl Progress for Recorder {
             outcome.map(|p| p.source).map_err(str::to_string),
         ));
     }
+}
+
+/// Write `DIR/requirements.txt` and return its path.
+fn requirements(dir: &Path, text: &str) -> PathBuf {
+    let lock = dir.join("requirements.txt");
+    std::fs::write(&lock, text).unwrap();
+    lock
 }
 
 fn selected(lock_path: &Path, policy: Policy) -> Vec<Selected> {
@@ -240,18 +263,16 @@ fn a_hash_pinned_requirements_file_is_fetched_verified_and_cached() {
             "my-pkg": [{"filename": legacy_name, "path": legacy_path, "sha256": legacy.sha256}],
         }}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(
-        &lock,
-        format!(
+    let lock = requirements(
+        dir.path(),
+        &format!(
             "Alpha==1.0 \\\n    --hash=sha256:{}\nbeta==2.0 ; python_version >= \"3\" --hash=sha256:{}\nmy.pkg==1.0.0 --hash=sha256:{}\n",
             alpha.sha256, beta.sha256, legacy.sha256
         ),
-    )
-    .unwrap();
+    );
     let cache = dir.path().join("cache");
     let entries = selected(&lock, Policy::default());
-    let f = fetcher(&format!("{}/simple/", server.base()), &cache);
+    let f = fetcher(&server.index(), &cache);
     let progress = Recorder::default();
     let results = fetch_all(&f, &entries, &progress);
     let mut total = 0;
@@ -298,7 +319,7 @@ fn a_hash_pinned_requirements_file_is_fetched_verified_and_cached() {
 
     // A second run: everything from the cache, nothing asked of the index.
     let before = server.requests().len();
-    let again = fetcher(&format!("{}/simple/", server.base()), &cache);
+    let again = fetcher(&server.index(), &cache);
     for (name, r) in fetch_all(&again, &entries, &Recorder::default()) {
         assert_eq!(r.unwrap().provenance.source, Source::Cached, "{name}");
     }
@@ -326,17 +347,15 @@ fn a_wrong_hash_a_missing_version_and_a_yanked_file_each_fail_alone() {
         }}),
     );
     let wrong = "0".repeat(64);
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(
-        &lock,
-        format!(
+    let lock = requirements(
+        dir.path(),
+        &format!(
             "good==1.0 --hash=sha256:{}\nlisted==1.0 --hash=sha256:{wrong}\nunlisted==1.0 --hash=sha256:{wrong}\nversions==9.9 --hash=sha256:{}\nyanked==3.0 --hash=sha256:{}\n",
             good.sha256, old.sha256, yanked.sha256
         ),
-    )
-    .unwrap();
+    );
     let cache = dir.path().join("cache");
-    let f = fetcher(&format!("{}/simple/", server.base()), &cache);
+    let f = fetcher(&server.index(), &cache);
     let results = fetch_all(
         &f,
         &selected(&lock, Policy::default()),
@@ -410,7 +429,7 @@ fn a_wrong_hash_a_missing_version_and_a_yanked_file_each_fail_alone() {
     // With yanked files allowed (PEP 592's exact-pin rule), it is used and
     // the yank recorded.
     let settings = IndexSettings {
-        index_url: Some(format!("{}/simple/", server.base())),
+        index_url: Some(server.index()),
         ..Default::default()
     };
     let allow = FetchOptions {
@@ -452,15 +471,13 @@ fn credentials_go_to_the_index_host_only_and_never_appear_in_a_message() {
             "projects": {"private-pkg": [listed(&pkg)]},
         }),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(
-        &lock,
-        format!(
+    let lock = requirements(
+        dir.path(),
+        &format!(
             "private-pkg==1.0 --hash=sha256:{}\nprivate-pkg==2.0 --hash=sha256:{}\n",
             pkg.sha256, pkg.sha256
         ),
-    )
-    .unwrap();
+    );
     let entries = selected(&lock, Policy::default());
     let cache = dir.path().join("cache");
 
@@ -526,7 +543,7 @@ fn credentials_go_to_the_index_host_only_and_never_appear_in_a_message() {
         "machine 127.0.0.1 login alice password {secret}\nmachine 127.0.0.2 login x password y\n"
     ));
     let settings = IndexSettings {
-        index_url: Some(format!("{}/simple/", index.base())),
+        index_url: Some(index.index()),
         ..Default::default()
     };
     let cache2 = dir.path().join("cache2");
@@ -575,19 +592,14 @@ fn html_indexes_find_links_and_plain_http_rules() {
         "index",
         json!({"html_only": true, "projects": {"html-only": [listed(&a)]}}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(
-        &lock,
-        format!("html-only==0.5 --hash=sha256:{}\n", a.sha256),
-    )
-    .unwrap();
+    let lock = requirements(
+        dir.path(),
+        &format!("html-only==0.5 --hash=sha256:{}\n", a.sha256),
+    );
     let entries = selected(&lock, Policy::default());
-    let got = fetcher(
-        &format!("{}/simple/", server.base()),
-        &dir.path().join("c1"),
-    )
-    .fetch(&entries[0].pin, true, &Recorder::default())
-    .unwrap();
+    let got = fetcher(&server.index(), &dir.path().join("c1"))
+        .fetch(&entries[0].pin, true, &Recorder::default())
+        .unwrap();
     assert_eq!(got.provenance.source, Source::Fetched);
     assert!(
         server.requests()[0]["accept"]
@@ -606,14 +618,7 @@ fn html_indexes_find_links_and_plain_http_rules() {
         find_links: vec![links.display().to_string()],
         ..Default::default()
     };
-    let f = fetcher_with(
-        settings,
-        &IndexOptions::default(),
-        &dir.path().join("c2"),
-        &Netrc::default(),
-        0,
-        FetchOptions::default(),
-    );
+    let f = fetcher_for(settings, &dir.path().join("c2"));
     let got = f
         .fetch(&entries[0].pin, true, &Recorder::default())
         .unwrap();
@@ -667,10 +672,12 @@ fn transient_errors_are_retried_and_size_claims_are_enforced() {
         "index",
         json!({"flaky": {(a.filename.clone()): 2}, "projects": {"flaky": [listed(&a)]}}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(&lock, format!("flaky==1.0 --hash=sha256:{}\n", a.sha256)).unwrap();
+    let lock = requirements(
+        dir.path(),
+        &format!("flaky==1.0 --hash=sha256:{}\n", a.sha256),
+    );
     let entries = selected(&lock, Policy::default());
-    let index = format!("{}/simple/", server.base());
+    let index = server.index();
     let settings = IndexSettings {
         index_url: Some(index.clone()),
         ..Default::default()
@@ -757,21 +764,20 @@ fn transient_errors_are_retried_and_size_claims_are_enforced() {
 fn redirect_loops_and_redirects_to_local_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let a = tiny(dir.path(), "redir", "1.0");
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(&lock, format!("redir==1.0 --hash=sha256:{}\n", a.sha256)).unwrap();
+    let lock = requirements(
+        dir.path(),
+        &format!("redir==1.0 --hash=sha256:{}\n", a.sha256),
+    );
     let pin = selected(&lock, Policy::default())[0].pin.clone();
     let looping = IndexServer::start(
         dir.path(),
         "loop",
         json!({"redirect_self": true, "projects": {"redir": [listed(&a)]}}),
     );
-    let e = fetcher(
-        &format!("{}/simple/", looping.base()),
-        &dir.path().join("c1"),
-    )
-    .fetch(&pin, true, &Recorder::default())
-    .unwrap_err()
-    .message();
+    let e = fetcher(&looping.index(), &dir.path().join("c1"))
+        .fetch(&pin, true, &Recorder::default())
+        .unwrap_err()
+        .message();
     assert!(e.contains("more than 10 redirects"), "{e}");
     assert!(looping.downloads() <= 11, "{}", looping.downloads());
     let to_file = IndexServer::start(
@@ -779,13 +785,10 @@ fn redirect_loops_and_redirects_to_local_files_are_refused() {
         "to-file",
         json!({"redirect_files": "file://", "projects": {"redir": [listed(&a)]}}),
     );
-    let e = fetcher(
-        &format!("{}/simple/", to_file.base()),
-        &dir.path().join("c2"),
-    )
-    .fetch(&pin, true, &Recorder::default())
-    .unwrap_err()
-    .message();
+    let e = fetcher(&to_file.index(), &dir.path().join("c2"))
+        .fetch(&pin, true, &Recorder::default())
+        .unwrap_err()
+        .message();
     assert!(e.contains("redirect to a `file` URL refused"), "{e}");
 }
 
@@ -819,14 +822,7 @@ fn pylock_urls_are_used_directly_and_a_gone_url_falls_back_to_the_index() {
         no_index: true,
         ..Default::default()
     };
-    let f = fetcher_with(
-        settings,
-        &IndexOptions::default(),
-        &dir.path().join("cache"),
-        &Netrc::default(),
-        0,
-        FetchOptions::default(),
-    );
+    let f = fetcher_for(settings, &dir.path().join("cache"));
     let results = fetch_all(
         &f,
         &selected(&pylock, Policy::default()),
@@ -905,10 +901,7 @@ fn real_tool_locks_fetch_real_sdists_from_a_local_index() {
             .replace("https://files.invalid/", &format!("{}/", server.base()));
         let copy = dir.path().join(file);
         std::fs::write(&copy, text).unwrap();
-        let f = fetcher(
-            &format!("{}/simple/", server.base()),
-            &dir.path().join(format!("cache-{file}")),
-        );
+        let f = fetcher(&server.index(), &dir.path().join(format!("cache-{file}")));
         let entries: Vec<Selected> = selected(&copy, Policy::default())
             .into_iter()
             .filter(|s| available(s.pin.name.as_ref()))
@@ -936,11 +929,13 @@ fn concurrent_fetches_of_one_pin_download_it_once() {
         "index",
         json!({"projects": {"shared": [listed(&a)]}}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(&lock, format!("shared==1.0 --hash=sha256:{}\n", a.sha256)).unwrap();
+    let lock = requirements(
+        dir.path(),
+        &format!("shared==1.0 --hash=sha256:{}\n", a.sha256),
+    );
     let pin = selected(&lock, Policy::default())[0].pin.clone();
     let cache = dir.path().join("cache");
-    let index = format!("{}/simple/", server.base());
+    let index = server.index();
     // Separate fetchers (as separate processes would be) on one cache.
     let sources: Vec<Source> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
@@ -980,12 +975,11 @@ fn nothing_fetched_is_run() {
         "index",
         json!({"projects": {"canary-pkg": [{"filename": filename, "path": sdist, "sha256": sha}]}}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(&lock, format!("canary-pkg==0.1 --hash=sha256:{sha}\n")).unwrap();
-    let f = fetcher(
-        &format!("{}/simple/", server.base()),
-        &dir.path().join("cache"),
+    let lock = requirements(
+        dir.path(),
+        &format!("canary-pkg==0.1 --hash=sha256:{sha}\n"),
     );
+    let f = fetcher(&server.index(), &dir.path().join("cache"));
     let got = f
         .fetch(
             &selected(&lock, Policy::default())[0].pin,
@@ -1074,10 +1068,12 @@ fn https_with_a_private_ca_needs_pips_cert() {
         "https-index",
         json!({"https": {"cert": cert, "key": key}, "projects": {"tls-pkg": [listed(&a)]}}),
     );
-    let lock = dir.path().join("requirements.txt");
-    std::fs::write(&lock, format!("tls-pkg==1.0 --hash=sha256:{}\n", a.sha256)).unwrap();
+    let lock = requirements(
+        dir.path(),
+        &format!("tls-pkg==1.0 --hash=sha256:{}\n", a.sha256),
+    );
     let pin = selected(&lock, Policy::default())[0].pin.clone();
-    let index = format!("{}/simple/", server.base());
+    let index = server.index();
     assert!(index.starts_with("https://127.0.0.1:"));
     // The system store does not know this CA.
     let e = fetcher(&index, &dir.path().join("c1"))

@@ -222,29 +222,14 @@ impl Closure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::lock::SdistRef;
     use crate::fetch::metadata::parse_metadata;
-    use crate::fetch::names::{package_name, version};
+    use crate::fetch::names::package_name;
     use crate::fetch::target::tests::linux_311;
     use std::str::FromStr;
 
     fn selected(name: &str, v: &str, action: Action) -> Selected {
         Selected {
-            pin: Pin {
-                origin: format!("lock:{name}"),
-                name: package_name(name).unwrap(),
-                version: Some(version(v).unwrap()),
-                extras: vec![],
-                marker: None,
-                sha256: vec!["0".repeat(64)],
-                other_hashes: vec![],
-                sdist: SdistRef::default(),
-                index: None,
-                requires_python: None,
-                dependencies: vec![],
-                unsupported: None,
-                unpinned_reason: None,
-            },
+            pin: crate::fetch::lock::tests::pin(&format!("lock:{name}"), name, v),
             action,
         }
     }

@@ -365,16 +365,13 @@ impl IndexConfig {
         };
         let mut extra = Vec::new();
         if !no_index {
-            let sources = cli
-                .extra_index_urls
-                .iter()
-                .map(|v| (v.clone(), "--extra-index-url".to_string()))
-                .chain(
-                    lock.extra_index_urls
-                        .iter()
-                        .map(|v| (v.clone(), "the lock file".to_string())),
-                )
-                .chain(pip.list("extra-index-url"));
+            let sources = layered(
+                &cli.extra_index_urls,
+                "--extra-index-url",
+                &lock.extra_index_urls,
+                pip,
+                "extra-index-url",
+            );
             for (value, source) in sources {
                 let loc = location("extra-index-url", &value, &source)?;
                 if !extra.contains(&loc) && index.as_ref() != Some(&loc) {
@@ -384,16 +381,13 @@ impl IndexConfig {
             }
         }
         let mut find_links = Vec::new();
-        let sources = cli
-            .find_links
-            .iter()
-            .map(|v| (v.clone(), "--find-links".to_string()))
-            .chain(
-                lock.find_links
-                    .iter()
-                    .map(|v| (v.clone(), "the lock file".to_string())),
-            )
-            .chain(pip.list("find-links"));
+        let sources = layered(
+            &cli.find_links,
+            "--find-links",
+            &lock.find_links,
+            pip,
+            "find-links",
+        );
         for (value, source) in sources {
             let entry = if value.contains("://") {
                 let loc = location("find-links", &value, &source)?;
@@ -460,6 +454,27 @@ impl IndexConfig {
             notes: notes.into_iter().map(|n| redact(&n)).collect(),
         })
     }
+}
+
+/// A list setting from every layer, the caller's first: each value with
+/// where it came from.
+fn layered(
+    cli: &[String],
+    flag: &str,
+    lock: &[String],
+    pip: &PipConfig,
+    key: &str,
+) -> Vec<(String, String)> {
+    let tagged = |values: &[String], source: &str| {
+        values
+            .iter()
+            .map(|v| (v.clone(), source.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let mut out = tagged(cli, flag);
+    out.extend(tagged(lock, "the lock file"));
+    out.extend(pip.list(key));
+    out
 }
 
 /// Credentials from netrc for a location that has none in its URL: for
@@ -730,6 +745,18 @@ mod tests {
         );
     }
 
+    fn resolve_err(pip: &PipConfig) -> String {
+        IndexConfig::resolve(
+            &IndexSettings::default(),
+            &IndexOptions::default(),
+            pip,
+            &Netrc::default(),
+            &|| unreachable!(),
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
     #[test]
     fn bad_values_name_their_source() {
         let mut f = Fake::new();
@@ -737,15 +764,7 @@ mod tests {
             "home/.config/pip/pip.conf",
             "[global]\nno-index = perhaps\n",
         );
-        let e = IndexConfig::resolve(
-            &IndexSettings::default(),
-            &IndexOptions::default(),
-            &f.load(),
-            &Netrc::default(),
-            &|| unreachable!(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = resolve_err(&f.load());
         assert!(
             e.contains("perhaps") && e.contains("pip.conf [global]"),
             "{e}"
@@ -767,15 +786,7 @@ mod tests {
         );
         f.write("home/.config/pip/pip.conf", "[global]\n");
         f.set("PIP_INDEX_URL", "ftp://u:secret@x.invalid/");
-        let e = IndexConfig::resolve(
-            &IndexSettings::default(),
-            &IndexOptions::default(),
-            &f.load(),
-            &Netrc::default(),
-            &|| unreachable!(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = resolve_err(&f.load());
         assert!(e.contains("PIP_INDEX_URL") && !e.contains("secret"), "{e}");
     }
 

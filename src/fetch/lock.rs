@@ -106,6 +106,21 @@ pub struct SdistRef {
     pub upload_time: Option<String>,
 }
 
+impl LockFile {
+    /// A lock file with nothing in it yet.
+    pub fn empty(path: &std::path::Path, format: LockFormat) -> LockFile {
+        LockFile {
+            path: path.to_path_buf(),
+            format,
+            pins: Vec::new(),
+            options: IndexOptions::default(),
+            notes: Vec::new(),
+            requires_python: None,
+            environments: Vec::new(),
+        }
+    }
+}
+
 impl Pin {
     /// `name==version` (or the name alone), for messages.
     pub fn label(&self) -> String {
@@ -372,10 +387,11 @@ fn refuse_ambiguous(selected: &mut [Selected]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fetch::target::tests::linux_311;
 
+    /// A hash-pinned entry (for the tests of this module and `closure`).
     pub(crate) fn pin(origin: &str, name: &str, version: &str) -> Pin {
         Pin {
             origin: origin.into(),
@@ -396,13 +412,8 @@ mod tests {
 
     fn lock(pins: Vec<Pin>) -> LockFile {
         LockFile {
-            path: "req.txt".into(),
-            format: LockFormat::Requirements,
             pins,
-            options: IndexOptions::default(),
-            notes: vec![],
-            requires_python: None,
-            environments: vec![],
+            ..LockFile::empty(std::path::Path::new("req.txt"), LockFormat::Requirements)
         }
     }
 

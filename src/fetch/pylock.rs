@@ -26,7 +26,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::lock::{IndexOptions, LockError, LockFile, LockFormat, Pin, SdistRef, read_text};
+use super::lock::{LockError, LockFile, LockFormat, Pin, SdistRef, read_text};
 use super::names;
 
 /// Whether a file name is one PEP 751 gives lock files
@@ -134,13 +134,11 @@ pub fn parse_pylock(text: &str, path: &Path) -> Result<LockFile, LockError> {
         ));
     }
     Ok(LockFile {
-        path: path.to_path_buf(),
-        format: LockFormat::Pylock,
         pins,
-        options: IndexOptions::default(),
         notes,
         requires_python,
         environments,
+        ..LockFile::empty(path, LockFormat::Pylock)
     })
 }
 

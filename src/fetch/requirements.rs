@@ -32,7 +32,7 @@ use pep508_rs::pep440_rs::Operator;
 use pep508_rs::{Requirement, VersionOrUrl};
 use url::Url;
 
-use super::lock::{IndexOptions, LockError, LockFile, LockFormat, Pin, SdistRef, read_text};
+use super::lock::{LockError, LockFile, LockFormat, Pin, SdistRef, read_text};
 use super::names;
 
 /// How deep `-r` includes may nest (pip has no limit; a cycle is caught
@@ -45,15 +45,7 @@ pub fn read_requirements(
     path: &Path,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LockFile, LockError> {
-    let mut lock = LockFile {
-        path: path.to_path_buf(),
-        format: LockFormat::Requirements,
-        pins: Vec::new(),
-        options: IndexOptions::default(),
-        notes: Vec::new(),
-        requires_python: None,
-        environments: Vec::new(),
-    };
+    let mut lock = LockFile::empty(path, LockFormat::Requirements);
     let mut open = Vec::new();
     read_into(path, var, &mut lock, &mut open)?;
     Ok(lock)
@@ -66,15 +58,7 @@ pub fn parse_requirements(
     file: &Path,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LockFile, LockError> {
-    let mut lock = LockFile {
-        path: file.to_path_buf(),
-        format: LockFormat::Requirements,
-        pins: Vec::new(),
-        options: IndexOptions::default(),
-        notes: Vec::new(),
-        requires_python: None,
-        environments: Vec::new(),
-    };
+    let mut lock = LockFile::empty(file, LockFormat::Requirements);
     let mut open = vec![identity(file)];
     parse_into(text, file, var, &mut lock, &mut open)?;
     Ok(lock)
