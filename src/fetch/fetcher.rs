@@ -649,3 +649,13 @@ impl Fetcher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// build-all's workers share one fetcher.
+    #[test]
+    fn a_fetcher_is_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Fetcher>();
+    }
+}

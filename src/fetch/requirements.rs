@@ -10,7 +10,7 @@
 //!   is already one exact pin, and constraints would only add what sdist-box
 //!   does not resolve;
 //! - `--index-url`, `--extra-index-url`, `--find-links`, `--no-index` and
-//!   `--trusted-host` are honoured (returned as [`IndexOptions`]);
+//!   `--trusted-host` are honoured (returned as [`super::lock::IndexOptions`]);
 //!   `--no-binary`, `--only-binary`, `--prefer-binary`, `--require-hashes`,
 //!   `--pre` and `--use-feature` change nothing here and become notes;
 //!   `-e` and unknown options are errors;
