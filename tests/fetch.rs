@@ -759,6 +759,38 @@ fn transient_errors_are_retried_and_size_claims_are_enforced() {
     assert!(tmp_is_empty(&dir.path().join("c4")));
 }
 
+/// An entry without a hash: refused, unless allowed; then fetched and
+/// recorded as unpinned, with the hash it turned out to have.
+#[test]
+fn unpinned_entries_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = tiny(dir.path(), "loose", "1.0");
+    let server = IndexServer::start(
+        dir.path(),
+        "index",
+        json!({"projects": {"loose": [listed(&a)]}}),
+    );
+    let lock = requirements(dir.path(), "loose==1.0\n");
+    let refused = selected(&lock, Policy::default());
+    assert!(
+        matches!(&refused[0].action, Action::Refuse { reason } if reason.contains("no sha256 pin")),
+        "{:?}",
+        refused[0].action
+    );
+    let allowed = selected(
+        &lock,
+        Policy {
+            allow_unpinned: true,
+        },
+    );
+    assert_eq!(allowed[0].action, Action::Fetch { pinned: false });
+    let got = fetcher(&server.index(), &dir.path().join("cache"))
+        .fetch(&allowed[0].pin, false, &Recorder::default())
+        .unwrap();
+    assert!(!got.provenance.pinned);
+    assert_eq!(got.provenance.sha256, a.sha256);
+}
+
 /// A server that lies with redirects: in a loop, or to a local file.
 #[test]
 fn redirect_loops_and_redirects_to_local_files_are_refused() {
@@ -817,9 +849,9 @@ fn pylock_urls_are_used_directly_and_a_gone_url_falls_back_to_the_index() {
         ),
     )
     .unwrap();
-    // No index configured but the pylock's own `index`.
+    // The configured index does not have it; the pylock entry's `index` does.
     let settings = IndexSettings {
-        no_index: true,
+        index_url: Some(format!("{}/empty/", server.base())),
         ..Default::default()
     };
     let f = fetcher_for(settings, &dir.path().join("cache"));
@@ -849,6 +881,7 @@ fn pylock_urls_are_used_directly_and_a_gone_url_falls_back_to_the_index() {
         [
             format!("/packages/aa/{}", a.filename),
             "/gone/nothing-here.tar.gz".into(),
+            "/empty/moved/".into(),
             "/simple/moved/".into(),
             format!("/files/{}", b.filename)
         ]

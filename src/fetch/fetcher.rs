@@ -8,7 +8,8 @@
 //!    a URL that is gone (404/410) falls back to the indexes, as PEP 751
 //!    allows, the file still identified by its hash;
 //! 4. otherwise the sources are searched in order — find-links, the index,
-//!    the extra indexes, a pylock entry's `index` — for files whose name is
+//!    the extra indexes, a pylock entry's `index` (unless there is no index
+//!    at all: `--no-index`) — for files whose name is
 //!    an sdist of the pin's name and version (PEP 503 names, PEP 440
 //!    versions); yanked files and files whose `Requires-Python` excludes
 //!    the target are set aside with their reason; a file the index lists
@@ -506,7 +507,12 @@ impl Fetcher {
                 FindLinks::Page(l) => out.push((l.url().to_string(), Some(l.clone()))),
             }
         }
-        let pylock_index = pin.index.as_deref().and_then(|i| Location::parse(i).ok());
+        // A pylock entry's own index is a fallback, not under --no-index.
+        let pylock_index = pin
+            .index
+            .as_deref()
+            .filter(|_| self.config.index.is_some())
+            .and_then(|i| Location::parse(i).ok());
         for loc in self
             .config
             .index
