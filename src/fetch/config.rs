@@ -339,99 +339,19 @@ impl IndexConfig {
         default_index: &dyn Fn() -> Result<String, ConfigError>,
     ) -> Result<IndexConfig, ConfigError> {
         let mut notes = Vec::new();
-        let location = |setting: &'static str, value: &str, source: &str| {
-            Location::parse(value)
-                .map(|l| with_netrc(l, netrc))
-                .map_err(|error| ConfigError::Location {
-                    setting,
-                    source_name: source.to_string(),
-                    error,
-                })
-        };
+        let locate = Locate { netrc };
         let no_index = cli.no_index || lock.no_index || pip.flag("no-index")?;
-        let index = if no_index {
+        let (index, extra) = if no_index {
             notes.push("no index: only find-links locations are searched".to_string());
-            None
+            (None, Vec::new())
         } else {
-            let (value, source) = match (&cli.index_url, &lock.index_url, pip.get("index-url")) {
-                (Some(v), _, _) => (v.clone(), "--index-url".to_string()),
-                (None, Some(v), _) => (v.clone(), "the lock file".to_string()),
-                (None, None, Some(s)) => (s.value.clone(), s.source.clone()),
-                (None, None, None) => (default_index()?, "pip's default".to_string()),
-            };
-            let loc = location("index-url", &value, &source)?;
-            notes.push(format!("index {loc} (from {source})"));
-            Some(loc)
+            let index = main_index(cli, lock, pip, &locate, default_index, &mut notes)?;
+            let extra = extra_indexes(cli, lock, pip, &locate, &index, &mut notes)?;
+            (Some(index), extra)
         };
-        let mut extra = Vec::new();
-        if !no_index {
-            let sources = layered(
-                &cli.extra_index_urls,
-                "--extra-index-url",
-                &lock.extra_index_urls,
-                pip,
-                "extra-index-url",
-            );
-            for (value, source) in sources {
-                let loc = location("extra-index-url", &value, &source)?;
-                if !extra.contains(&loc) && index.as_ref() != Some(&loc) {
-                    notes.push(format!("extra index {loc} (from {source})"));
-                    extra.push(loc);
-                }
-            }
-        }
-        let mut find_links = Vec::new();
-        let sources = layered(
-            &cli.find_links,
-            "--find-links",
-            &lock.find_links,
-            pip,
-            "find-links",
-        );
-        for (value, source) in sources {
-            let entry = if value.contains("://") {
-                let loc = location("find-links", &value, &source)?;
-                match loc.url().scheme() {
-                    "file" => loc.url().to_file_path().ok().map(FindLinks::Dir),
-                    _ => Some(FindLinks::Page(loc)),
-                }
-            } else {
-                Some(FindLinks::Dir(PathBuf::from(&value)))
-            };
-            match entry {
-                Some(FindLinks::Dir(d)) if !d.is_dir() => notes.push(format!(
-                    "find-links {} (from {source}) is ignored: it is not a directory",
-                    d.display()
-                )),
-                Some(e) if !find_links.contains(&e) => find_links.push(e),
-                _ => {}
-            }
-        }
+        let find_links = find_links(cli, lock, pip, &locate, &mut notes)?;
         let mut trusted_hosts: Vec<String> = lock.trusted_hosts.clone();
         trusted_hosts.extend(pip.list("trusted-host").into_iter().map(|(v, _)| v));
-        let timeout = match pip.get_any(&["timeout", "default-timeout"]) {
-            Some(s) => match s.value.parse::<f64>() {
-                Ok(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
-                _ => {
-                    return Err(ConfigError::Value {
-                        setting: "timeout",
-                        source_name: s.source.clone(),
-                        value: s.value.clone(),
-                        expected: "a number of seconds",
-                    });
-                }
-            },
-            None => PIP_TIMEOUT,
-        };
-        let retries = match pip.get("retries") {
-            Some(s) => s.value.parse::<u32>().map_err(|_| ConfigError::Value {
-                setting: "retries",
-                source_name: s.source.clone(),
-                value: s.value.clone(),
-                expected: "a whole number",
-            })?,
-            None => PIP_RETRIES,
-        };
         for key in ["client-cert", "keyring-provider"] {
             if let Some(s) = pip.get(key)
                 && !(key == "keyring-provider" && s.value == "disabled")
@@ -448,12 +368,147 @@ impl IndexConfig {
             find_links,
             trusted_hosts,
             cert: pip.get("cert").map(|s| PathBuf::from(&s.value)),
-            timeout,
-            retries,
+            timeout: timeout(pip)?,
+            retries: retries(pip)?,
             proxy: pip.get("proxy").map(|s| s.value.clone()),
             notes: notes.into_iter().map(|n| redact(&n)).collect(),
         })
     }
+}
+
+/// Parses configured locations, adding netrc credentials.
+struct Locate<'a> {
+    netrc: &'a Netrc,
+}
+
+impl Locate<'_> {
+    fn parse(
+        &self,
+        setting: &'static str,
+        value: &str,
+        source: &str,
+    ) -> Result<Location, ConfigError> {
+        Location::parse(value)
+            .map(|l| with_netrc(l, self.netrc))
+            .map_err(|error| ConfigError::Location {
+                setting,
+                source_name: source.to_string(),
+                error,
+            })
+    }
+}
+
+/// The index: the caller's, the lock's, pip's, else pip's default.
+fn main_index(
+    cli: &IndexSettings,
+    lock: &IndexOptions,
+    pip: &PipConfig,
+    locate: &Locate<'_>,
+    default_index: &dyn Fn() -> Result<String, ConfigError>,
+    notes: &mut Vec<String>,
+) -> Result<Location, ConfigError> {
+    let (value, source) = match (&cli.index_url, &lock.index_url, pip.get("index-url")) {
+        (Some(v), _, _) => (v.clone(), "--index-url".to_string()),
+        (None, Some(v), _) => (v.clone(), "the lock file".to_string()),
+        (None, None, Some(s)) => (s.value.clone(), s.source.clone()),
+        (None, None, None) => (default_index()?, "pip's default".to_string()),
+    };
+    let loc = locate.parse("index-url", &value, &source)?;
+    notes.push(format!("index {loc} (from {source})"));
+    Ok(loc)
+}
+
+fn extra_indexes(
+    cli: &IndexSettings,
+    lock: &IndexOptions,
+    pip: &PipConfig,
+    locate: &Locate<'_>,
+    index: &Location,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Location>, ConfigError> {
+    let mut extra = Vec::new();
+    let sources = layered(
+        &cli.extra_index_urls,
+        "--extra-index-url",
+        &lock.extra_index_urls,
+        pip,
+        "extra-index-url",
+    );
+    for (value, source) in sources {
+        let loc = locate.parse("extra-index-url", &value, &source)?;
+        if !extra.contains(&loc) && index != &loc {
+            notes.push(format!("extra index {loc} (from {source})"));
+            extra.push(loc);
+        }
+    }
+    Ok(extra)
+}
+
+/// find-links: URLs and existing directories (a missing one is a note, as
+/// pip ignores it with a warning).
+fn find_links(
+    cli: &IndexSettings,
+    lock: &IndexOptions,
+    pip: &PipConfig,
+    locate: &Locate<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<FindLinks>, ConfigError> {
+    let mut found = Vec::new();
+    let sources = layered(
+        &cli.find_links,
+        "--find-links",
+        &lock.find_links,
+        pip,
+        "find-links",
+    );
+    for (value, source) in sources {
+        let entry = if value.contains("://") {
+            let loc = locate.parse("find-links", &value, &source)?;
+            match loc.url().scheme() {
+                "file" => loc.url().to_file_path().ok().map(FindLinks::Dir),
+                _ => Some(FindLinks::Page(loc)),
+            }
+        } else {
+            Some(FindLinks::Dir(PathBuf::from(&value)))
+        };
+        match entry {
+            Some(FindLinks::Dir(d)) if !d.is_dir() => notes.push(format!(
+                "find-links {} (from {source}) is ignored: it is not a directory",
+                d.display()
+            )),
+            Some(e) if !found.contains(&e) => found.push(e),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// pip's `timeout` (alias `default-timeout`), seconds.
+fn timeout(pip: &PipConfig) -> Result<Duration, ConfigError> {
+    let Some(s) = pip.get_any(&["timeout", "default-timeout"]) else {
+        return Ok(PIP_TIMEOUT);
+    };
+    match s.value.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(ConfigError::Value {
+            setting: "timeout",
+            source_name: s.source.clone(),
+            value: s.value.clone(),
+            expected: "a number of seconds",
+        }),
+    }
+}
+
+fn retries(pip: &PipConfig) -> Result<u32, ConfigError> {
+    let Some(s) = pip.get("retries") else {
+        return Ok(PIP_RETRIES);
+    };
+    s.value.parse::<u32>().map_err(|_| ConfigError::Value {
+        setting: "retries",
+        source_name: s.source.clone(),
+        value: s.value.clone(),
+        expected: "a whole number",
+    })
 }
 
 /// A list setting from every layer, the caller's first: each value with

@@ -147,6 +147,62 @@ struct Candidate {
     requires_python: Option<String>,
 }
 
+/// What the sources had for one pin.
+#[derive(Default)]
+struct Gathered {
+    candidates: Vec<Candidate>,
+    looked_in: Vec<String>,
+    problems: Vec<String>,
+    versions: std::collections::BTreeSet<names::Version>,
+}
+
+impl Gathered {
+    /// Why nothing was found: no source could be read, or what they list.
+    fn nothing_found(&self, pin: &Pin, entry: &str) -> FetchError {
+        if !self.looked_in.is_empty() && self.problems.len() == self.looked_in.len() {
+            return FetchError::Sources {
+                entry: entry.to_string(),
+                problems: redact(&self.problems.join("; ")),
+            };
+        }
+        let mut detail = format!("looked in {}", self.looked_in.join(", "));
+        if self.versions.is_empty() {
+            detail.push_str("; no sdist of this project is listed there");
+        } else {
+            let listed: Vec<String> = self
+                .versions
+                .iter()
+                .rev()
+                .take(8)
+                .map(ToString::to_string)
+                .collect();
+            detail.push_str(&format!("; sdists listed there: {}", listed.join(", ")));
+        }
+        if !self.problems.is_empty() {
+            detail.push_str(&format!("; errors: {}", self.problems.join("; ")));
+        }
+        FetchError::NotFound {
+            entry: entry.to_string(),
+            label: pin.label(),
+            detail: redact(&detail),
+        }
+    }
+}
+
+/// The candidates `ok` keeps; when it keeps none, the error `why` gives
+/// for the first one set aside.
+fn keep(
+    candidates: Vec<Candidate>,
+    ok: impl Fn(&Candidate) -> bool,
+    why: impl Fn(&Candidate) -> FetchError,
+) -> Result<Vec<Candidate>, FetchError> {
+    let (kept, set_aside): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|c| ok(c));
+    match (kept.is_empty(), set_aside.first()) {
+        (true, Some(first)) => Err(why(first)),
+        _ => Ok(kept),
+    }
+}
+
 pub struct Fetcher {
     config: IndexConfig,
     http: Http,
@@ -342,12 +398,26 @@ impl Fetcher {
     /// The files of every source that are sdists of this pin, best first;
     /// or why there is none worth trying.
     fn search(&self, pin: &Pin, pinned: bool, entry: &str) -> Result<Vec<Candidate>, FetchError> {
-        let mut found: Vec<Candidate> = Vec::new();
-        let mut looked_in = Vec::new();
-        let mut problems = Vec::new();
-        let mut versions = std::collections::BTreeSet::new();
+        let found = self.gather(pin);
+        if found.candidates.is_empty() {
+            return Err(found.nothing_found(pin, entry));
+        }
+        let mut candidates = self.set_aside(found.candidates, pin, pinned, entry)?;
+        // Listed with a matching hash first, then .tar.gz, then the rest.
+        candidates.sort_by_key(|c| {
+            (
+                c.listed_sha256.is_none(),
+                !c.filename.to_ascii_lowercase().ends_with(".tar.gz"),
+            )
+        });
+        Ok(candidates)
+    }
+
+    /// Every source's files that name this pin's sdist.
+    fn gather(&self, pin: &Pin) -> Gathered {
+        let mut found = Gathered::default();
         for (source, auth) in self.sources(pin) {
-            looked_in.push(match (&auth, Url::parse(&source)) {
+            found.looked_in.push(match (&auth, Url::parse(&source)) {
                 (Some(loc), Ok(url)) => Location::from_url(url, loc.credentials().cloned()).shown(),
                 _ => source.clone(),
             });
@@ -355,22 +425,21 @@ impl Fetcher {
             let (page, files) = match listing.as_ref() {
                 Ok(l) => l,
                 Err(problem) => {
-                    problems.push(problem.clone());
+                    found.problems.push(problem.clone());
                     continue;
                 }
             };
             for f in files {
                 if let Some(v) = names::sdist_version(&f.filename, &pin.name) {
-                    versions.insert(v);
+                    found.versions.insert(v);
                 }
-                if Self::accepts_name(pin, &f.filename)
-                    && pin
-                        .sdist
-                        .filename
-                        .as_deref()
-                        .is_none_or(|want| want == f.filename)
-                {
-                    found.push(Candidate {
+                let wanted = pin
+                    .sdist
+                    .filename
+                    .as_deref()
+                    .is_none_or(|w| w == f.filename);
+                if wanted && Self::accepts_name(pin, &f.filename) {
+                    found.candidates.push(Candidate {
                         filename: f.filename.clone(),
                         url: f.url.clone(),
                         listed_sha256: f.sha256.clone(),
@@ -388,42 +457,26 @@ impl Fetcher {
                 }
             }
         }
-        if found.is_empty() && !looked_in.is_empty() && problems.len() == looked_in.len() {
-            return Err(FetchError::Sources {
-                entry: entry.to_string(),
-                problems: redact(&problems.join("; ")),
-            });
-        }
-        if found.is_empty() {
-            let mut detail = format!("looked in {}", looked_in.join(", "));
-            if !versions.is_empty() {
-                let listed: Vec<String> = versions
-                    .iter()
-                    .rev()
-                    .take(8)
-                    .map(ToString::to_string)
-                    .collect();
-                detail.push_str(&format!("; sdists listed there: {}", listed.join(", ")));
-            } else {
-                detail.push_str("; no sdist of this project is listed there");
-            }
-            if !problems.is_empty() {
-                detail.push_str(&format!("; errors: {}", problems.join("; ")));
-            }
-            return Err(FetchError::NotFound {
-                entry: entry.to_string(),
-                label: pin.label(),
-                detail: redact(&detail),
-            });
-        }
-        // Yanked files: refused unless allowed (the reason is the index's).
-        if !self.options.allow_yanked {
-            let (yanked, usable): (Vec<_>, Vec<_>) =
-                found.into_iter().partition(|c| c.yanked.is_some());
-            if usable.is_empty() {
-                let c = &yanked[0];
+        found
+    }
+
+    /// Set aside yanked files (unless allowed), files for other
+    /// interpreters, and files the index lists with a hash that is not
+    /// pinned; an error naming the reason when nothing is left.
+    fn set_aside(
+        &self,
+        candidates: Vec<Candidate>,
+        pin: &Pin,
+        pinned: bool,
+        entry: &str,
+    ) -> Result<Vec<Candidate>, FetchError> {
+        let allow_yanked = self.options.allow_yanked;
+        let usable = keep(
+            candidates,
+            |c| allow_yanked || c.yanked.is_none(),
+            |c| {
                 let reason = c.yanked.clone().unwrap_or_default();
-                return Err(FetchError::Yanked {
+                FetchError::Yanked {
                     entry: entry.to_string(),
                     filename: c.filename.clone(),
                     reason: if reason.is_empty() {
@@ -431,60 +484,37 @@ impl Fetcher {
                     } else {
                         format!(" ({})", crate::text::one_line(&reason, 200))
                     },
-                });
-            }
-            found = usable;
-        }
-        // Files for other interpreters: set aside, an error if all are.
-        let (excluded, usable): (Vec<_>, Vec<_>) = found.into_iter().partition(|c| {
+                }
+            },
+        )?;
+        let fits = |c: &Candidate| {
             c.requires_python
                 .as_deref()
-                .is_some_and(|rp| !self.python_fits(rp))
-        });
-        if usable.is_empty() {
-            let c = &excluded[0];
-            return Err(FetchError::RequiresPython {
-                entry: entry.to_string(),
-                filename: c.filename.clone(),
-                requires: crate::text::one_line(
-                    c.requires_python.as_deref().unwrap_or_default(),
-                    100,
-                ),
-                target: self
-                    .target
+                .is_none_or(|rp| self.python_fits(rp))
+        };
+        let usable = keep(usable, fits, |c| FetchError::RequiresPython {
+            entry: entry.to_string(),
+            filename: c.filename.clone(),
+            requires: crate::text::one_line(c.requires_python.as_deref().unwrap_or_default(), 100),
+            target: self
+                .target
+                .as_ref()
+                .map(Target::python_full_version)
+                .unwrap_or_default(),
+        })?;
+        let listed_ok = |c: &Candidate| {
+            !pinned
+                || c.listed_sha256
                     .as_ref()
-                    .map(Target::python_full_version)
-                    .unwrap_or_default(),
-            });
-        }
-        found = usable;
-        // A listed hash that is not pinned: never downloaded.
-        if pinned {
-            let (listed_other, rest): (Vec<_>, Vec<_>) = found.into_iter().partition(|c| {
-                c.listed_sha256
-                    .as_ref()
-                    .is_some_and(|h| !pin.sha256.contains(h))
-            });
-            if rest.is_empty() {
-                let c = &listed_other[0];
-                return Err(FetchError::HashMismatch {
-                    entry: entry.to_string(),
-                    filename: c.filename.clone(),
-                    how: "the index lists sha256",
-                    got: c.listed_sha256.clone().unwrap_or_default(),
-                    pinned: pin.sha256.join(" or "),
-                });
-            }
-            found = rest;
-        }
-        // Listed with a matching hash first, then .tar.gz, then the rest.
-        found.sort_by_key(|c| {
-            (
-                c.listed_sha256.is_none(),
-                !c.filename.to_ascii_lowercase().ends_with(".tar.gz"),
-            )
-        });
-        Ok(found)
+                    .is_none_or(|h| pin.sha256.contains(h))
+        };
+        keep(usable, listed_ok, |c| FetchError::HashMismatch {
+            entry: entry.to_string(),
+            filename: c.filename.clone(),
+            how: "the index lists sha256",
+            got: c.listed_sha256.clone().unwrap_or_default(),
+            pinned: pin.sha256.join(" or "),
+        })
     }
 
     /// Whether the target fits a file's `Requires-Python`; an unreadable
