@@ -8,8 +8,9 @@
 //! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
 //! (one build end to end; [`outputs`] places the wheel where no other
 //! input's is) and [`report`]; [`batch`] runs many builds and
-//! [`index`] publishes their wheels as a simple index. Only `sandbox::sys` may use
-//! `unsafe`.
+//! [`index`] publishes their wheels as a simple index; [`fetch`] turns a lock
+//! file into verified sdists (not yet used by `build-all`, see docs/fetch.md).
+//! Only `sandbox::sys` may use `unsafe`.
 //!
 //! Other programs build through [`Build`] (see [`api`]): one builder, one
 //! call, one typed [`BuildReport`].
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod command;
 pub mod doctor;
 pub mod events;
+pub mod fetch;
 pub mod index;
 pub mod names;
 pub mod outputs;
