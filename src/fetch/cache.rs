@@ -122,7 +122,7 @@ impl SdistCache {
                 _ => {
                     tracing::warn!(
                         "{}: cached copy no longer matches its hash; removed",
-                        path.display()
+                        crate::text::path(&path)
                     );
                     let _ = std::fs::remove_file(&path);
                 }

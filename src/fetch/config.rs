@@ -293,7 +293,7 @@ pub enum FindLinks {
 impl std::fmt::Display for FindLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FindLinks::Dir(d) => write!(f, "{}", d.display()),
+            FindLinks::Dir(d) => write!(f, "{}", crate::text::path(d)),
             FindLinks::Page(l) => write!(f, "{l}"),
         }
     }
