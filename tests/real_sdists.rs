@@ -261,3 +261,37 @@ fn real_sdists_build_as_an_unprivileged_user() {
     // Debian's interpreter: an unprivileged user cannot reach root's pyenv.
     build_all(Some(user), Some("/usr/bin/python3"));
 }
+
+/// tomli 2.0.1 (flit_core) keeps its file times in PAX records and 0 in the
+/// ustar fields: an extractor that reads only the header gives 1970, and
+/// the backend cannot write the wheel ("ZIP does not support timestamps
+/// before 1980"). pip builds it; so must we, with the PAX times kept.
+#[test]
+fn an_sdist_with_its_file_times_in_pax_records_builds() {
+    require!(
+        common::userns_available(),
+        "user namespaces are disabled on this host"
+    );
+    let sdist = common::sdist_cache().join("tomli-2.0.1.tar.gz");
+    if !sdist.exists() || common::wheelhouse().is_none() {
+        let why = "tomli-2.0.1 or the wheelhouse missing (run scripts/setup-tests)";
+        if std::env::var_os(common::REQUIRE_ALL).is_some() {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let built = common::build(&sdist, out.path(), BuildOpts::default());
+    assert_eq!(built.code(), 0, "{}\n{}", built.stderr(), built.log);
+    let wheel = out.path().join("tomli-2.0.1-py3-none-any.whl");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
+    // The sources' own time (2022-02-08), from the PAX records.
+    let member = zip.by_name("tomli/_parser.py").unwrap();
+    let when = member.last_modified().unwrap();
+    assert_eq!(
+        (when.year(), when.month(), when.day()),
+        (2022, 2, 8),
+        "{when:?}"
+    );
+}

@@ -59,7 +59,7 @@ pub(crate) fn extract(
         let raw = entry.path_bytes().into_owned();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
         // An unreadable or absurd mtime is clamped rather than refused.
-        let mtime = entry.header().mtime().unwrap_or(0);
+        let mtime = pax_mtime(&mut entry).unwrap_or_else(|| entry.header().mtime().unwrap_or(0));
         let is_dir = kind == EntryType::Directory
             || (matches!(kind, EntryType::Regular | EntryType::Continuous) && raw.ends_with(b"/"));
         let Some(name) = tree.begin(&raw, false, is_dir)? else {
@@ -107,4 +107,26 @@ pub(crate) fn extract(
         }
     }
     Ok(())
+}
+
+/// The entry's PAX `mtime` record, whole seconds (it may carry a fraction,
+/// and a negative time is before the epoch: 0). Tools that write PAX put the
+/// real time there and 0 in the ustar field (flit_core's sdists do): reading
+/// the header alone gives 1970, which zip-based backends cannot store.
+/// The tar crate applies PAX `path`, `linkpath` and `size` itself, so the
+/// names and sizes the tree checks are already the PAX ones.
+fn pax_mtime<R: Read>(entry: &mut ::tar::Entry<'_, R>) -> Option<u64> {
+    let extensions = entry.pax_extensions().ok()??;
+    for ext in extensions {
+        let ext = ext.ok()?;
+        if ext.key_bytes() == b"mtime" {
+            let value = std::str::from_utf8(ext.value_bytes()).ok()?;
+            let whole = value.split('.').next()?;
+            if whole.starts_with('-') {
+                return Some(0);
+            }
+            return whole.parse().ok();
+        }
+    }
+    None
 }

@@ -1134,3 +1134,102 @@ fn verify_sha256_rejects_bad_input() {
         assert!(err.to_string().contains("64 hex digits"));
     }
 }
+
+// ---------- PAX extended headers ----------
+
+/// One PAX record: "<len> <key>=<value>\n", where <len> counts itself.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}")
+}
+
+/// A tar stream written by hand: each `(header, data)` as a 512-byte header
+/// and its data padded to 512, then the two zero blocks. The data need not
+/// be the header's size (a PAX `size` says what really follows).
+fn raw_tar(parts: &[(Header, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (h, data) in parts {
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn pax_header(records: &[(&str, &str)]) -> (Header, Vec<u8>) {
+    let data: String = records.iter().map(|(k, v)| pax_record(k, v)).collect();
+    let h = raw_header(&t("pkg/PaxHeader", EntryType::XHeader), data.len() as u64);
+    (h, data.into_bytes())
+}
+
+#[test]
+fn pax_mtime_is_used_and_old_times_are_raised_to_1980() {
+    // flit_core writes 0 in the ustar field and the real time in PAX.
+    let mut with_pax = file("pkg/pax", b"x");
+    with_pax.mtime = 0;
+    let mut bare = file("pkg/bare", b"y");
+    bare.mtime = 0;
+    let a = raw_tar(&[
+        (raw_header(&dir("pkg/"), 0), Vec::new()),
+        pax_header(&[("mtime", "1700000000.123456789")]),
+        (raw_header(&with_pax, 1), b"x".to_vec()),
+        (raw_header(&bare, 1), b"y".to_vec()),
+    ]);
+    let fx = Fx::new();
+    let ex = fx.extract(&fx.archive("a.tar", &a)).unwrap();
+    let mtime = |n: &str| std::fs::metadata(ex.root.join(n)).unwrap().mtime();
+    assert_eq!(mtime("pax"), 1_700_000_000);
+    // 1970 is raised to 1980-01-02: a wheel (a zip) cannot store older.
+    assert_eq!(mtime("bare"), 315_619_200);
+}
+
+#[test]
+fn pax_path_and_size_are_what_the_checks_see() {
+    // A harmless ustar name, a PAX path that climbs out: refused by the
+    // PAX name, and nothing written.
+    let a = raw_tar(&[
+        (raw_header(&dir("pkg/"), 0), Vec::new()),
+        pax_header(&[("path", "pkg/../../sentinel")]),
+        (
+            raw_header(&file("pkg/harmless", b"overwritten"), 11),
+            b"overwritten".to_vec(),
+        ),
+    ]);
+    let fx = Fx::new();
+    let err = fx.extract(&fx.archive("a.tar", &a)).unwrap_err();
+    assert_eq!(problem(&err), &EntryProblem::ParentDir);
+    assert!(err.to_string().contains("pkg/../../sentinel"), "{err}");
+    fx.assert_clean();
+
+    // A small ustar size, a PAX size past the file limit: the PAX size is
+    // the one enforced.
+    let a = raw_tar(&[
+        (raw_header(&dir("pkg/"), 0), Vec::new()),
+        pax_header(&[("size", "200")]),
+        (raw_header(&file("pkg/big", b""), 10), vec![0; 200]),
+    ]);
+    let fx = Fx::new();
+    let limits = Limits {
+        max_file_bytes: 100,
+        ..Limits::default()
+    };
+    let err = extract(&fx.archive("a.tar", &a), &fx.dest(), &limits).unwrap_err();
+    assert_eq!(problem(&err), &EntryProblem::FileTooLarge { limit: 100 });
+    fx.assert_clean();
+
+    // And a PAX linkpath that leaves the tree is refused like any link.
+    let a = raw_tar(&[
+        (raw_header(&dir("pkg/"), 0), Vec::new()),
+        pax_header(&[("linkpath", "../../../etc/passwd")]),
+        (raw_header(&symlink("pkg/l", "ok"), 0), Vec::new()),
+    ]);
+    let fx = Fx::new();
+    let err = fx.extract(&fx.archive("a.tar", &a)).unwrap_err();
+    assert!(err.to_string().contains("pkg/l"), "{err}");
+    fx.assert_clean();
+}

@@ -27,6 +27,12 @@ use super::{ArchiveError, EntryProblem};
 /// Latest mtime kept (2100-01-01); later ones are clamped to it.
 const MAX_MTIME: u64 = 4_102_444_800;
 
+/// Earliest mtime kept (1980-01-02, a day after the zip format's epoch so
+/// that no time zone puts it before 1980); earlier ones are raised to it.
+/// Zip-based backends (every wheel is a zip) refuse older file times:
+/// "ZIP does not support timestamps before 1980".
+const MIN_MTIME: u64 = 315_619_200;
+
 /// Longest symlink target accepted (Linux's PATH_MAX).
 pub(crate) const MAX_LINK_TARGET: usize = 4096;
 
@@ -299,7 +305,7 @@ impl<'a> Tree<'a> {
     ) -> Result<(), ArchiveError> {
         let perm = if mode & 0o100 != 0 { 0o755 } else { 0o644 };
         file.set_permissions(std::fs::Permissions::from_mode(perm))?;
-        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime.min(MAX_MTIME));
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime.clamp(MIN_MTIME, MAX_MTIME));
         file.set_modified(when)?;
         self.note_stripped(name, mode);
         Ok(())
