@@ -422,6 +422,30 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) } as libc::c_long).map(drop)
 }
 
+/// Make the process `cmd` starts receive SIGKILL when the thread that
+/// starts it ends (sdist-box killed included), for helpers of the trusted
+/// stage such as pip. A child whose parent is already gone by the time the
+/// signal is armed exits at once instead of running on unowned.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl and getppid (async-signal-safe, no allocation); an error
+    // is returned as the errno std reports, so nothing is allocated either.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Install a classic BPF seccomp filter. With `new_listener`, returns the
 /// user-notification listener descriptor.
 pub fn seccomp_install(
