@@ -25,9 +25,7 @@ pub mod inside {
     pub const TMP: &str = "/tmp";
 }
 
-/// The host uid/gid the sandbox maps to when sdist-box runs as root:
-/// an unprivileged id that owns nothing on a normal system.
-pub const ROOT_MAPS_TO: u32 = 4_000_000;
+pub use crate::sandbox::plan::ROOT_MAPS_TO;
 /// The uid/gid of the build inside the sandbox.
 pub const INNER_ID: u32 = 1000;
 
@@ -127,9 +125,6 @@ fn detect_toolchain() -> Vec<PathBuf> {
     found
 }
 
-const SYSTEM_DIRS: &[&str] = &[
-    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-];
 const DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
@@ -164,7 +159,7 @@ impl HostLayout {
                 Vec::new()
             },
         };
-        for dir in SYSTEM_DIRS {
+        for dir in profile::SYSTEM_DIRS {
             let p = Path::new(dir);
             match std::fs::symlink_metadata(p) {
                 Ok(m) if m.file_type().is_symlink() => {

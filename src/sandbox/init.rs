@@ -210,7 +210,7 @@ pub fn main(args: &[String]) -> ! {
                     "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
                     plan.network.mode.name(),
                     match plan.network.mode {
-                        crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
+                        super::plan::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
                         _ => "loopback addresses".to_string(),
                     }
                 ),

@@ -13,6 +13,8 @@ pub mod seccomp;
 pub mod status;
 pub(crate) mod sys;
 
-pub use plan::{Access, LandlockPlan, Layer, Limits, Mode, MountEntry, SandboxPlan};
+pub use plan::{
+    Access, LandlockPlan, Layer, Limits, Mode, MountEntry, NetworkMode, ROOT_MAPS_TO, SandboxPlan,
+};
 pub use run::{RunExit, RunOptions, RunOutcome, SandboxError, choose_mode, run, user_namespaces};
 pub use status::{Enforcement, LayerState, LayerStatus};

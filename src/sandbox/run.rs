@@ -178,12 +178,12 @@ pub fn choose_mode(
             // As root the degraded mode runs the build as an unprivileged
             // uid; root of a user namespace that maps none cannot.
             let euid = nix::unistd::geteuid();
-            if euid.is_root() && !uid_is_mapped(crate::policy::ROOT_MAPS_TO) {
+            if euid.is_root() && !uid_is_mapped(super::plan::ROOT_MAPS_TO) {
                 return Err(SandboxError::LayerUnavailable {
                     layer: Layer::Uid,
                     detail: format!(
                         "sdist-box runs as root of a user namespace that maps no unprivileged uid ({}), so the degraded mode cannot run the build as one; run sdist-box as an unprivileged user there",
-                        crate::policy::ROOT_MAPS_TO
+                        super::plan::ROOT_MAPS_TO
                     ),
                 });
             }
