@@ -9,4 +9,5 @@ pub mod kernel;
 pub mod program;
 pub mod python;
 pub mod sources;
+pub mod syscall;
 pub mod verdicts;
