@@ -183,7 +183,7 @@ impl DecisionHook for UnixPathGuard {
     }
 }
 
-/// A shareable hook for [`crate::sandbox::RunOptions`].
+/// A shareable hook for [`super::kernel::KernelSupervisor`].
 #[derive(Clone)]
 pub struct HookHandle(pub Arc<dyn DecisionHook>);
 

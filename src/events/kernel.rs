@@ -30,7 +30,10 @@ use serde::Serialize;
 use super::ask::{Call, HookHandle, Review, Ticket};
 pub use super::syscall::{ProcessInfo, SockAddr, Syscall, Target, Verdict, family_name};
 use super::verdicts::{self, NetCall, NetPolicy, NetVerdict, OnBehalf};
-use crate::sandbox::sys;
+use crate::sandbox::supervise::{
+    ReceivedStream, Serving, Supervise, SupervisorHandle, SupervisorLog,
+};
+use crate::sandbox::{Mode, RunOutcome, SandboxPlan, sys};
 
 /// One notified system call.
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +151,71 @@ impl Supervisor {
         }
         log
     }
+}
+
+/// The kernel stream's supervisor for [`crate::sandbox::run`]: the plan's
+/// network (and exec) verdicts, and `hook` (`--ask`) for connects and execs.
+#[derive(Clone, Default)]
+pub struct KernelSupervisor {
+    pub hook: Option<HookHandle>,
+}
+
+impl KernelSupervisor {
+    /// As [`RunOptions::supervisor`](crate::sandbox::RunOptions) holds it.
+    pub fn handle(hook: Option<HookHandle>) -> SupervisorHandle {
+        SupervisorHandle(Arc::new(KernelSupervisor { hook }))
+    }
+}
+
+impl Supervise for KernelSupervisor {
+    fn python_stream(&self, received: ReceivedStream) {
+        // So a decision hook can show where in the package a call it asks
+        // about came from.
+        if let Some(hook) = &self.hook {
+            hook.0.python_stream(Arc::new(move |pid| {
+                super::ask::latest_origin(&received.lock().unwrap(), pid)
+            }));
+        }
+    }
+
+    fn serve(&self, listener: OwnedFd, plan: &SandboxPlan) -> Box<dyn Serving> {
+        // Without a mount view the host's unix sockets are visible by path;
+        // the supervisor refuses them.
+        let hook = if plan.mode == Mode::Degraded {
+            Some(HookHandle(Arc::new(super::ask::UnixPathGuard {
+                inner: self.hook.clone(),
+            })))
+        } else {
+            self.hook.clone()
+        };
+        Box::new(Supervisor::spawn_with(
+            listener,
+            SupervisorLimits::default(),
+            SupervisorOptions {
+                policy: NetPolicy::from_plan(plan),
+                hook,
+            },
+        ))
+    }
+}
+
+impl Serving for Supervisor {
+    fn finish(self: Box<Self>) -> SupervisorLog {
+        Arc::new(Supervisor::finish(*self))
+    }
+}
+
+/// The sandbox's default supervisor (see `sandbox::supervise`): this one,
+/// with no decision hook.
+impl Default for SupervisorHandle {
+    fn default() -> Self {
+        KernelSupervisor::handle(None)
+    }
+}
+
+/// The kernel stream of a run [`KernelSupervisor`] supervised.
+pub fn log_of(outcome: &RunOutcome) -> Option<&KernelLog> {
+    outcome.supervision.as_deref()?.downcast_ref()
 }
 
 fn monotonic_ns() -> u64 {

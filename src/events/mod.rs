@@ -1,5 +1,12 @@
 //! What the package tried: the kernel stream (seccomp notifications, every
 //! process) and, later, the Python stream (audit hook) and their pairing.
+//!
+//! Layering: `events` depends on `sandbox` (it supervises runs through
+//! `sandbox::Supervise` and reads their memory through `sandbox::sys`) and
+//! on `policy` (the network modes), never the reverse. Inside, the kernel
+//! stream is a line: `kernel` (the supervisor loop) → `ask` (the decision
+//! hook) → `verdicts` (the profile's answers) → `syscall` (what a notified
+//! call is); `findings` pairs `kernel`'s log with `python`'s stream.
 
 pub mod ask;
 pub mod dns;

@@ -5,6 +5,11 @@
 //! the build's paths, it decides every mount, Landlock rule, limit and
 //! environment variable. The kernel is not involved, so all of it is
 //! unit-tested without root.
+//!
+//! Layering: `policy` depends on `sandbox` for the plan's types (and the
+//! network modes and uid it re-exports, which are the plan's own), never
+//! the reverse and never on `events`; inside, `mod` compiles what
+//! `profile` parses.
 
 pub mod profile;
 

@@ -3,7 +3,14 @@
 //!
 //! `plan` says what the sandbox looks like (pure data); `run` starts one
 //! command in it from the parent; `init` is the in-sandbox pid 1 that builds
-//! the layers in order; `sys` is the only place with `unsafe` code.
+//! the layers in order; `sys` is the only place with `unsafe` code;
+//! `supervise` is the seam the parent hands the seccomp listener through.
+//!
+//! Layering: `cli` → library (`pipeline`, `command`, …) → `events` →
+//! `policy` → `sandbox` → `sys`. The sandbox names no module above it
+//! (only `text`, to escape what it echoes): `policy` builds its plans,
+//! `events` supervises its runs through [`Supervise`], and both depend on
+//! it, never the reverse. `scripts/modgraph` checks it.
 
 pub mod init;
 pub mod landlock;
@@ -11,6 +18,7 @@ pub mod plan;
 pub mod run;
 pub mod seccomp;
 pub mod status;
+pub mod supervise;
 pub(crate) mod sys;
 
 pub use plan::{
@@ -18,3 +26,4 @@ pub use plan::{
 };
 pub use run::{RunExit, RunOptions, RunOutcome, SandboxError, choose_mode, run, user_namespaces};
 pub use status::{Enforcement, LayerState, LayerStatus};
+pub use supervise::{Serving, Supervise, SupervisorHandle, SupervisorLog};

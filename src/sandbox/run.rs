@@ -27,8 +27,8 @@ use nix::fcntl::OFlag;
 use super::init::{INIT_ARGV0, InitRequest};
 use super::plan::{Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
+use super::supervise::{Serving, SupervisorHandle, SupervisorLog};
 use super::sys;
-use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits, SupervisorOptions};
 
 /// Why a run could not happen. The command's own failure is not an error:
 /// it is a [`RunOutcome`].
@@ -78,8 +78,9 @@ pub struct RunOptions {
     pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
-    /// Consulted by the supervisor for connects and execs (`--ask`).
-    pub decision_hook: Option<crate::events::ask::HookHandle>,
+    /// Answers the sandbox's seccomp notifications (by default the kernel
+    /// stream's supervisor, without a decision hook: see `supervise`).
+    pub supervisor: SupervisorHandle,
 }
 
 /// What happened in a run.
@@ -96,8 +97,9 @@ pub struct RunOutcome {
     /// From the start of set-up until the command was started.
     pub setup: Duration,
     pub total: Duration,
-    /// The kernel stream, when the plan asked for it.
-    pub kernel: Option<KernelLog>,
+    /// What the supervisor saw (the kernel stream), when the plan had a
+    /// seccomp listener.
+    pub supervision: Option<SupervisorLog>,
     /// The raw Python stream (JSON lines), when the plan asked for it.
     pub python_events: Vec<u8>,
 }
@@ -220,17 +222,6 @@ fn uid_map_contains(map: &str, uid: u32) -> bool {
 pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let degraded = plan.mode == super::plan::Mode::Degraded;
-    // Without a mount view the host's unix sockets are visible by path;
-    // the supervisor refuses them.
-    let decision_hook = if degraded {
-        Some(crate::events::ask::HookHandle(std::sync::Arc::new(
-            crate::events::ask::UnixPathGuard {
-                inner: opts.decision_hook.clone(),
-            },
-        )))
-    } else {
-        opts.decision_hook.clone()
-    };
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
     let is_root = euid == 0;
@@ -397,12 +388,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         // Shared while it arrives, so a decision hook can show where in the
         // package a call it asks about came from.
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        if let Some(hook) = &decision_hook {
-            let r = received.clone();
-            hook.0.python_stream(std::sync::Arc::new(move |pid| {
-                crate::events::ask::latest_origin(&r.lock().unwrap(), pid)
-            }));
-        }
+        opts.supervisor.0.python_stream(received.clone());
         std::thread::spawn(move || {
             let mut file = fs::File::from(read).take(MAX_EVENT_BYTES);
             let mut chunk = vec![0u8; 64 * 1024];
@@ -430,7 +416,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
 
     let deadline = started + Duration::from_secs(plan.limits.wall_seconds);
     let mut enforcement = None;
-    let mut supervisor: Option<Supervisor> = None;
+    let mut supervisor: Option<Box<dyn Serving>> = None;
     let mut exited = None;
     let mut setup = Duration::ZERO;
     let mut timed_out = false;
@@ -504,16 +490,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
                 enforcement = Some(e);
                 if let Some(fd) = listener_fd {
                     match sys::pidfd_getfd(pidfd.as_fd(), fd) {
-                        Ok(listener) => {
-                            supervisor = Some(Supervisor::spawn_with(
-                                listener,
-                                SupervisorLimits::default(),
-                                SupervisorOptions {
-                                    policy: crate::events::verdicts::NetPolicy::from_plan(plan),
-                                    hook: decision_hook.clone(),
-                                },
-                            ))
-                        }
+                        Ok(listener) => supervisor = Some(opts.supervisor.0.serve(listener, plan)),
                         Err(e) => {
                             kill(&pidfd);
                             return Err(SandboxError::LayerUnavailable {
@@ -548,7 +525,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     drop(control_write);
     let _ = status_thread.join();
     let log = output_thread.join().unwrap_or_default();
-    let kernel = supervisor.map(Supervisor::finish);
+    let supervision = supervisor.map(|s| s.finish());
     let python_events = events_thread
         .map(|t| t.join().unwrap_or_default())
         .unwrap_or_default();
@@ -604,7 +581,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         output_truncated: log.truncated,
         setup,
         total: started.elapsed(),
-        kernel,
+        supervision,
         python_events,
     })
 }
