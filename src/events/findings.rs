@@ -522,295 +522,23 @@ pub fn pair(
     starts: &[ProcessStart],
     issues: &[StreamIssue],
 ) -> Vec<Finding> {
-    let mut p = Pairing {
-        ctx,
-        audit,
-        used: HashSet::new(),
-        parents: HashMap::new(),
-        commands: HashMap::new(),
-        hooked: starts.iter().map(|s| s.pid).collect(),
-        quoter: Quoter::new(&ctx.inside_src, &ctx.sources),
-        first_exec: HashMap::new(),
-        by_pid: HashMap::new(),
-    };
-    for (i, a) in audit.iter().enumerate() {
-        p.by_pid.entry(a.pid).or_default().push(i);
-    }
-    for list in p.by_pid.values_mut() {
-        list.sort_by_key(|&i| audit[i].t_ns);
-    }
     let events: &[KernelEvent] = kernel.map(|k| k.events.as_slice()).unwrap_or(&[]);
-    for k in events {
-        if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
-            p.parents.entry(pid).or_insert(ppid);
-        }
-        if let Some(pid) = k.process.pid
-            && !k.process.argv.is_empty()
-        {
-            p.commands
-                .entry(pid)
-                .or_insert_with(|| short_command(&k.process.argv));
-        }
-    }
-    for s in starts {
-        if let Some(ppid) = s.ppid {
-            p.parents.entry(s.pid).or_insert(ppid);
-        }
-        if !s.argv.is_empty() {
-            p.commands
-                .entry(s.pid)
-                .or_insert_with(|| short_command(&s.argv));
-        }
-    }
-    for k in events {
-        if let (Some(pid), Syscall::Execve | Syscall::Execveat) = (k.process.pid, k.syscall) {
-            p.first_exec.entry(pid).or_insert(k.t_ns);
-        }
-    }
-    // After an exec, the process is the new command (named by the program
-    // that ran, when argv[0] says otherwise).
-    for k in events {
-        if let (
-            Some(pid),
-            Target::Exec {
-                argv,
-                path,
-                program,
-                ..
-            },
-        ) = (k.process.pid, &k.target)
-            && !argv.is_empty()
-        {
-            p.commands.insert(
-                pid,
-                super::program::exec_line(path, program.as_ref(), argv, 120),
-            );
-        }
-    }
-
+    let mut p = Pairing::new(ctx, audit, starts, events);
     let mut findings: Vec<Finding> = Vec::new();
     let mut unhooked_reported: HashSet<u32> = HashSet::new();
 
     // 1. Kernel events, each explained by the audit stream where possible.
     for k in events {
-        let Some(kind) = kernel_kind(k) else { continue };
-        let pid = k.process.pid.unwrap_or(0);
-        let blocked = k.verdict != Verdict::Allowed;
-        let verdict = if blocked {
-            FindingVerdict::Blocked
-        } else {
-            FindingVerdict::Allowed
-        };
-        let decided_by = match kind {
-            OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
-            _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
-            _ => decided_by_kernel(ctx, kind, blocked),
-        };
-        // A person decided at the --ask prompt: say so, whatever the kind.
-        let decided_by = match &k.decided_at_prompt {
-            Some(said) => Some(format!("{said} (sdist-box --ask)")),
-            None => decided_by,
-        };
-        let counterpart = p.counterpart(k);
-        let mut seen_by = vec!["kernel"];
-        let (origin, mut severity, mut message) = match counterpart {
-            Some(i) => {
-                seen_by.push("audit-hook");
-                let a = &audit[i];
-                let origin = a.origin.as_ref().map(|o| p.location(o));
-                (
-                    origin,
-                    if blocked {
-                        Severity::Blocked
-                    } else {
-                        Severity::Notice
-                    },
-                    String::new(),
-                )
-            }
-            None => {
-                // Python raises no audit event for listen: not an evasion.
-                let python = p.is_python(k) && k.syscall != Syscall::Listen;
-                if python && p.hooked.contains(&pid) && kind == OpKind::NetSocket {
-                    // The hook does not report creating a socket; the
-                    // newest origin of that process is the best guess.
-                    let last = audit
-                        .iter()
-                        .rev()
-                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (last, Severity::Blocked, String::new())
-                } else if python && p.hooked.contains(&pid) {
-                    // The last thing the hook saw that process do is the best
-                    // guess at where it happened (ctypes lookups, usually).
-                    let last = audit
-                        .iter()
-                        .rev()
-                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        last,
-                        Severity::Evasion,
-                        format!(
-                            "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
-                            kind.name()
-                        ),
-                    )
-                } else if python && kind != OpKind::Exec {
-                    unhooked_reported.insert(pid);
-                    let spawned_at = p
-                        .ancestor_origin(pid)
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        spawned_at,
-                        Severity::Evasion,
-                        "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
-                    )
-                } else {
-                    let origin = p
-                        .ancestor_origin(pid)
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        origin,
-                        if blocked {
-                            Severity::Blocked
-                        } else {
-                            Severity::Notice
-                        },
-                        String::new(),
-                    )
-                }
-            }
-        };
-        if kind == OpKind::Exec
-            && k.process.argv.first().map(String::as_str) == Some(crate::sandbox::init::INIT_ARGV0)
-        {
-            // The command sdist-box itself started.
-            continue;
-        }
-        if message.is_empty() {
-            message = match (kind, blocked) {
-                (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
-                (OpKind::Exec, true) if k.decided_at_prompt.is_some() => {
-                    "a program was refused".into()
-                }
-                (OpKind::Exec, true) => {
-                    "a program the profile may not execute was started, and refused".into()
-                }
-                (OpKind::Exec, false) => "a program was executed".into(),
-                (OpKind::NetSocket, _) => {
-                    "a network socket was refused (the degraded mode allows only unix sockets)"
-                        .into()
-                }
-                (_, true) => format!("a {} was attempted and refused", kind.name()),
-                (_, false) => format!("a {} was allowed", kind.name()),
-            };
-        }
-        if severity == Severity::Notice && blocked {
-            severity = Severity::Blocked;
-        }
-        findings.push(Finding {
-            severity,
-            kind,
-            target: kernel_target(k),
-            verdict,
-            decided_by,
-            origin,
-            process_chain: p.chain(pid),
-            seen_by,
-            message,
-            count: 1,
-            suggestion: if blocked {
-                suggest_kernel(ctx, kind, k)
-            } else {
-                None
-            },
-        });
+        findings.extend(p.kernel_finding(k, &mut unhooked_reported));
     }
-
     // 2. Python processes seen by the kernel that never started the hook.
     for k in events {
-        let Some(pid) = k.process.pid else { continue };
-        if let Target::Exec {
-            path,
-            argv,
-            program,
-            ..
-        } = &k.target
-        {
-            // By the name it was called and by the program that ran: a
-            // symlink named `cc` to python is python.
-            let resolved = program.as_ref().and_then(|p| p.path()).unwrap_or("");
-            let looks_python = [path.as_str(), resolved]
-                .iter()
-                .any(|p| p.rsplit('/').next().unwrap_or("").starts_with("python"));
-            let flags_off = argv
-                .iter()
-                .skip(1)
-                .take_while(|a| a.starts_with('-'))
-                .any(|a| {
-                    a.starts_with("-I")
-                        || a.starts_with("-S")
-                        || a.starts_with("-E")
-                        || (a.len() > 1
-                            && !a.starts_with("--")
-                            && (a.contains('I') || a.contains('S') || a.contains('E')))
-                });
-            if looks_python && flags_off && !unhooked_reported.contains(&pid) {
-                unhooked_reported.insert(pid);
-                let origin = p
-                    .ancestor_origin(pid)
-                    .or_else(|| {
-                        audit.iter().rev().find(|a| {
-                            Some(a.pid) == k.process.pid.or(p.parents.get(&pid).copied())
-                                && a.event.starts_with("subprocess")
-                        })
-                    })
-                    .and_then(|a| a.origin.clone())
-                    .map(|o| p.location(&o));
-                findings.push(Finding {
-                    severity: Severity::Evasion,
-                    kind: OpKind::HookMissing,
-                    target: super::program::exec_line(path, program.as_ref(), argv, 200),
-                    verdict: FindingVerdict::Allowed,
-                    decided_by: None,
-                    origin,
-                    process_chain: p.chain(pid),
-                    seen_by: vec!["kernel"],
-                    message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
-                    count: 1,
-            suggestion: None,
-                });
-            }
-        }
+        findings.extend(p.hook_missing(k, &mut unhooked_reported));
     }
-
     // 2b. Execs allowed at the --ask prompt after which another program
     //     ran: the package changed what the path named after the question.
-    for d in kernel.map(|k| k.decisions.as_slice()).unwrap_or(&[]) {
-        let Some(ran) = &d.ran_instead else { continue };
-        findings.push(Finding {
-            severity: Severity::Evasion,
-            kind: OpKind::Exec,
-            target: ran.clone(),
-            verdict: FindingVerdict::Allowed,
-            decided_by: Some("sdist-box --ask, checking after the exec".into()),
-            origin: None,
-            process_chain: d.process_chain.clone(),
-            seen_by: vec!["kernel"],
-            message: format!(
-                "this program ran instead of {}, which was allowed at the --ask prompt: the package changed what the path names between the question and the exec",
-                d.program.as_deref().unwrap_or("the program shown")
-            ),
-            count: 1,
-            suggestion: None,
-        });
-    }
-
+    let decisions = kernel.map(|k| k.decisions.as_slice()).unwrap_or(&[]);
+    findings.extend(decisions.iter().filter_map(ran_instead));
     // 3. Audit-only operations: the file system (Landlock and the mount
     //    view deny those with a bare EACCES/ENOENT), signals, native code.
     for a in audit {
@@ -823,43 +551,388 @@ pub fn pair(
     }
 
     // 4. The stream itself.
-    for issue in issues {
-        let (target, message) = match issue {
-            StreamIssue::Malformed { line_no, excerpt } => (
-                format!("line {line_no}: {}", crate::text::one_line(excerpt, 80)),
-                "the audit stream carries a line the hook never writes: forged or corrupted".to_string(),
-            ),
-            StreamIssue::SequenceGap { pid, expected, got } => (
-                format!("pid {pid}: expected #{expected}, got #{got}"),
-                "audit events are missing or out of order: the stream was tampered with or closed early".to_string(),
-            ),
-            StreamIssue::TooLong { line_no } => (
-                format!("line {line_no}"),
-                "the audit stream carries an over-long line: forged".to_string(),
-            ),
-            StreamIssue::NoStart { pid } => (
-                format!("pid {pid}"),
-                "events from a process that never announced the hook: forged lines".to_string(),
-            ),
-        };
-        findings.push(Finding {
-            severity: Severity::Evasion,
-            kind: OpKind::StreamTampered,
-            target,
-            verdict: FindingVerdict::Allowed,
-            decided_by: None,
-            origin: None,
-            process_chain: vec![],
-            seen_by: vec!["audit-hook"],
-            message,
-            count: 1,
-            suggestion: None,
-        });
-    }
-
+    findings.extend(issues.iter().map(stream_finding));
     findings.extend(forged_origins(&mut p));
 
     merge(findings)
+}
+
+impl<'a> Pairing<'a> {
+    /// The pairing's indexes: each pid's audit events in time order, its
+    /// parent, its command (after an exec, the program that ran) and its
+    /// first exec.
+    fn new(
+        ctx: &'a Context,
+        audit: &'a [AuditEvent],
+        starts: &[ProcessStart],
+        events: &[KernelEvent],
+    ) -> Pairing<'a> {
+        let mut p = Pairing {
+            ctx,
+            audit,
+            used: HashSet::new(),
+            parents: HashMap::new(),
+            commands: HashMap::new(),
+            hooked: starts.iter().map(|s| s.pid).collect(),
+            quoter: Quoter::new(&ctx.inside_src, &ctx.sources),
+            first_exec: HashMap::new(),
+            by_pid: HashMap::new(),
+        };
+        for (i, a) in audit.iter().enumerate() {
+            p.by_pid.entry(a.pid).or_default().push(i);
+        }
+        for list in p.by_pid.values_mut() {
+            list.sort_by_key(|&i| audit[i].t_ns);
+        }
+        for k in events {
+            if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
+                p.parents.entry(pid).or_insert(ppid);
+            }
+            if let Some(pid) = k.process.pid
+                && !k.process.argv.is_empty()
+            {
+                p.commands
+                    .entry(pid)
+                    .or_insert_with(|| short_command(&k.process.argv));
+            }
+        }
+        for s in starts {
+            if let Some(ppid) = s.ppid {
+                p.parents.entry(s.pid).or_insert(ppid);
+            }
+            if !s.argv.is_empty() {
+                p.commands
+                    .entry(s.pid)
+                    .or_insert_with(|| short_command(&s.argv));
+            }
+        }
+        for k in events {
+            if let (Some(pid), Syscall::Execve | Syscall::Execveat) = (k.process.pid, k.syscall) {
+                p.first_exec.entry(pid).or_insert(k.t_ns);
+            }
+        }
+        // After an exec, the process is the new command (named by the program
+        // that ran, when argv[0] says otherwise).
+        for k in events {
+            if let (
+                Some(pid),
+                Target::Exec {
+                    argv,
+                    path,
+                    program,
+                    ..
+                },
+            ) = (k.process.pid, &k.target)
+                && !argv.is_empty()
+            {
+                p.commands.insert(
+                    pid,
+                    super::program::exec_line(path, program.as_ref(), argv, 120),
+                );
+            }
+        }
+        p
+    }
+
+    /// Finding 1: a kernel event, explained by its audit event where one
+    /// matches (and by what the process did last where none does).
+    fn kernel_finding(
+        &mut self,
+        k: &KernelEvent,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> Option<Finding> {
+        let ctx = self.ctx;
+        let kind = kernel_kind(k)?;
+        let pid = k.process.pid.unwrap_or(0);
+        let blocked = k.verdict != Verdict::Allowed;
+        let verdict = if blocked {
+            FindingVerdict::Blocked
+        } else {
+            FindingVerdict::Allowed
+        };
+        let decided_by = kernel_decided_by(ctx, kind, k, blocked);
+        let counterpart = self.counterpart(k);
+        let mut seen_by = vec!["kernel"];
+        let (origin, mut severity, mut message) = match counterpart {
+            Some(i) => {
+                seen_by.push("audit-hook");
+                self.explained(i, blocked)
+            }
+            None => self.unexplained(k, kind, pid, blocked, unhooked_reported),
+        };
+        if kind == OpKind::Exec
+            && k.process.argv.first().map(String::as_str) == Some(crate::sandbox::init::INIT_ARGV0)
+        {
+            // The command sdist-box itself started.
+            return None;
+        }
+        if message.is_empty() {
+            message = kernel_message(kind, blocked, k);
+        }
+        if severity == Severity::Notice && blocked {
+            severity = Severity::Blocked;
+        }
+        Some(Finding {
+            severity,
+            kind,
+            target: kernel_target(k),
+            verdict,
+            decided_by,
+            origin,
+            process_chain: self.chain(pid),
+            seen_by,
+            message,
+            count: 1,
+            suggestion: if blocked {
+                suggest_kernel(ctx, kind, k)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// A kernel event with its audit event: that event's origin.
+    fn explained(&mut self, i: usize, blocked: bool) -> (Option<SourceLocation>, Severity, String) {
+        let a = &self.audit[i];
+        let origin = a.origin.as_ref().map(|o| self.location(o));
+        (
+            origin,
+            if blocked {
+                Severity::Blocked
+            } else {
+                Severity::Notice
+            },
+            String::new(),
+        )
+    }
+
+    /// A kernel event no audit event explains: evasion from a hooked or an
+    /// unhooked Python process, or a non-Python process placed by the
+    /// nearest audited ancestor.
+    fn unexplained(
+        &mut self,
+        k: &KernelEvent,
+        kind: OpKind,
+        pid: u32,
+        blocked: bool,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> (Option<SourceLocation>, Severity, String) {
+        // Python raises no audit event for listen: not an evasion.
+        let python = self.is_python(k) && k.syscall != Syscall::Listen;
+        if python && self.hooked.contains(&pid) && kind == OpKind::NetSocket {
+            // The hook does not report creating a socket; the
+            // newest origin of that process is the best guess.
+            let last = self
+                .audit
+                .iter()
+                .rev()
+                .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (last, Severity::Blocked, String::new())
+        } else if python && self.hooked.contains(&pid) {
+            // The last thing the hook saw that process do is the best
+            // guess at where it happened (ctypes lookups, usually).
+            let last = self
+                .audit
+                .iter()
+                .rev()
+                .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                last,
+                Severity::Evasion,
+                format!(
+                    "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
+                    kind.name()
+                ),
+            )
+        } else if python && kind != OpKind::Exec {
+            unhooked_reported.insert(pid);
+            let spawned_at = self
+                .ancestor_origin(pid)
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                spawned_at,
+                Severity::Evasion,
+                "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
+            )
+        } else {
+            let origin = self
+                .ancestor_origin(pid)
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                origin,
+                if blocked {
+                    Severity::Blocked
+                } else {
+                    Severity::Notice
+                },
+                String::new(),
+            )
+        }
+    }
+
+    /// Finding 2: a Python interpreter the kernel saw started with flags
+    /// that skip the audit hook.
+    fn hook_missing(
+        &mut self,
+        k: &KernelEvent,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> Option<Finding> {
+        let pid = k.process.pid?;
+        let Target::Exec {
+            path,
+            argv,
+            program,
+            ..
+        } = &k.target
+        else {
+            return None;
+        };
+        // By the name it was called and by the program that ran: a
+        // symlink named `cc` to python is python.
+        let resolved = program.as_ref().and_then(|p| p.path()).unwrap_or("");
+        let looks_python = [path.as_str(), resolved]
+            .iter()
+            .any(|p| p.rsplit('/').next().unwrap_or("").starts_with("python"));
+        let flags_off = argv
+            .iter()
+            .skip(1)
+            .take_while(|a| a.starts_with('-'))
+            .any(|a| {
+                a.starts_with("-I")
+                    || a.starts_with("-S")
+                    || a.starts_with("-E")
+                    || (a.len() > 1
+                        && !a.starts_with("--")
+                        && (a.contains('I') || a.contains('S') || a.contains('E')))
+            });
+        if !(looks_python && flags_off && !unhooked_reported.contains(&pid)) {
+            return None;
+        }
+        unhooked_reported.insert(pid);
+        let origin = self
+            .ancestor_origin(pid)
+            .or_else(|| {
+                self.audit.iter().rev().find(|a| {
+                    Some(a.pid) == k.process.pid.or(self.parents.get(&pid).copied())
+                        && a.event.starts_with("subprocess")
+                })
+            })
+            .and_then(|a| a.origin.clone())
+            .map(|o| self.location(&o));
+        Some(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::HookMissing,
+            target: super::program::exec_line(path, program.as_ref(), argv, 200),
+            verdict: FindingVerdict::Allowed,
+            decided_by: None,
+            origin,
+            process_chain: self.chain(pid),
+            seen_by: vec!["kernel"],
+            message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
+            count: 1,
+            suggestion: None,
+        })
+    }
+}
+
+/// Finding 2b: an exec allowed at the `--ask` prompt after which another
+/// program ran (the package changed what the path named).
+fn ran_instead(d: &super::ask::Decision) -> Option<Finding> {
+    let ran = d.ran_instead.as_ref()?;
+    Some(Finding {
+        severity: Severity::Evasion,
+        kind: OpKind::Exec,
+        target: ran.clone(),
+        verdict: FindingVerdict::Allowed,
+        decided_by: Some("sdist-box --ask, checking after the exec".into()),
+        origin: None,
+        process_chain: d.process_chain.clone(),
+        seen_by: vec!["kernel"],
+        message: format!(
+            "this program ran instead of {}, which was allowed at the --ask prompt: the package changed what the path names between the question and the exec",
+            d.program.as_deref().unwrap_or("the program shown")
+        ),
+        count: 1,
+        suggestion: None,
+    })
+}
+
+/// Finding 4: what is wrong with the audit stream itself.
+fn stream_finding(issue: &StreamIssue) -> Finding {
+    let (target, message) = match issue {
+        StreamIssue::Malformed { line_no, excerpt } => (
+            format!("line {line_no}: {}", crate::text::one_line(excerpt, 80)),
+            "the audit stream carries a line the hook never writes: forged or corrupted".to_string(),
+        ),
+        StreamIssue::SequenceGap { pid, expected, got } => (
+            format!("pid {pid}: expected #{expected}, got #{got}"),
+            "audit events are missing or out of order: the stream was tampered with or closed early".to_string(),
+        ),
+        StreamIssue::TooLong { line_no } => (
+            format!("line {line_no}"),
+            "the audit stream carries an over-long line: forged".to_string(),
+        ),
+        StreamIssue::NoStart { pid } => (
+            format!("pid {pid}"),
+            "events from a process that never announced the hook: forged lines".to_string(),
+        ),
+    };
+    Finding {
+        severity: Severity::Evasion,
+        kind: OpKind::StreamTampered,
+        target,
+        verdict: FindingVerdict::Allowed,
+        decided_by: None,
+        origin: None,
+        process_chain: vec![],
+        seen_by: vec!["audit-hook"],
+        message,
+        count: 1,
+        suggestion: None,
+    }
+}
+
+/// Who decided a kernel event: the degraded mode's supervisor, a person
+/// at the `--ask` prompt, or the layer [`decided_by_kernel`] names.
+fn kernel_decided_by(
+    ctx: &Context,
+    kind: OpKind,
+    k: &KernelEvent,
+    blocked: bool,
+) -> Option<String> {
+    let decided_by = match kind {
+        OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
+        _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
+        _ => decided_by_kernel(ctx, kind, blocked),
+    };
+    // A person decided at the --ask prompt: say so, whatever the kind.
+    match &k.decided_at_prompt {
+        Some(said) => Some(format!("{said} (sdist-box --ask)")),
+        None => decided_by,
+    }
+}
+
+/// The message of a kernel finding nothing else explained.
+fn kernel_message(kind: OpKind, blocked: bool, k: &KernelEvent) -> String {
+    match (kind, blocked) {
+        (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
+        (OpKind::Exec, true) if k.decided_at_prompt.is_some() => "a program was refused".into(),
+        (OpKind::Exec, true) => {
+            "a program the profile may not execute was started, and refused".into()
+        }
+        (OpKind::Exec, false) => "a program was executed".into(),
+        (OpKind::NetSocket, _) => {
+            "a network socket was refused (the degraded mode allows only unix sockets)".into()
+        }
+        (_, true) => format!("a {} was attempted and refused", kind.name()),
+        (_, false) => format!("a {} was allowed", kind.name()),
+    }
 }
 
 /// Distinct forged origin files reported one by one; past this, one
