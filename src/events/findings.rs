@@ -1051,211 +1051,253 @@ fn absolute(cwd: &Path, path: &str) -> String {
 fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
     let ctx = p.ctx;
     let origin = a.origin.as_ref().map(|o| p.location(o));
-    let base =
-        |kind, target: String, verdict, decided_by: Option<String>, message: String, severity| {
-            Finding {
-                severity,
-                kind,
-                target,
-                verdict,
-                decided_by,
-                origin: origin.clone(),
-                process_chain: p.chain(a.pid),
-                seen_by: vec!["audit-hook"],
-                message,
-                count: 1,
-                suggestion: None,
-            }
-        };
-    match a.event.as_str() {
-        "open" => {
-            let raw = arg_str(a, 0)?;
-            let path = absolute(&ctx.inside_src, raw);
-            let mode = arg_str(a, 1).unwrap_or("r");
-            let flags = a.args.get(2).and_then(|v| v.as_i64()).unwrap_or(0);
-            let write = mode.contains(['w', 'a', 'x', '+'])
-                || flags & (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT) as i64 != 0;
-            let display = if path.starts_with(&ctx.home.display().to_string()) {
-                path.replacen(&ctx.home.display().to_string(), "~", 1)
-            } else {
-                path.clone()
-            };
-            if write {
-                if writable(&path, ctx) {
-                    if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
-                        return Some(base(
-                            OpKind::FsWrite,
-                            display,
-                            FindingVerdict::Allowed,
-                            Some("the sandbox's HOME is a throw-away tmpfs".into()),
-                            "a persistence file was written in the sandbox's private HOME (discarded after the build)".into(),
-                            Severity::Notice,
-                        ));
-                    }
-                    return None;
-                }
-                let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
-                    (true, true) => "read-only mount and landlock (read-only rule set)",
-                    (true, false) => "landlock (read-only rule set)",
-                    (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
-                    (false, false) => "landlock (no rule; degraded mode: the path is visible)",
-                };
-                return Some(base(
+    let judged = match a.event.as_str() {
+        "open" => judge_open(ctx, a)?,
+        "os.kill" | "os.killpg" => judge_kill(a)?,
+        "ctypes.dlopen" => judge_dlopen(ctx, a)?,
+        "ctypes.dlsym" => judge_dlsym(a)?,
+        "exec" | "compile" => judge_dynamic_code(a)?,
+        _ => return None,
+    };
+    Some(Finding {
+        severity: judged.severity,
+        kind: judged.kind,
+        target: judged.target,
+        verdict: judged.verdict,
+        decided_by: judged.decided_by,
+        origin,
+        process_chain: p.chain(a.pid),
+        seen_by: vec!["audit-hook"],
+        message: judged.message,
+        count: 1,
+        suggestion: None,
+    })
+}
+
+/// What an audit event alone says: the finding but for where and who.
+struct Judged {
+    kind: OpKind,
+    target: String,
+    verdict: FindingVerdict,
+    decided_by: Option<String>,
+    message: String,
+    severity: Severity,
+}
+
+impl Judged {
+    fn new(
+        kind: OpKind,
+        target: String,
+        verdict: FindingVerdict,
+        decided_by: Option<String>,
+        message: String,
+        severity: Severity,
+    ) -> Judged {
+        Judged {
+            kind,
+            target,
+            verdict,
+            decided_by,
+            message,
+            severity,
+        }
+    }
+}
+
+/// `open`: a write outside the writable tree, a read outside what the build
+/// may see, a credential probed, a persistence file in the private HOME.
+fn judge_open(ctx: &Context, a: &AuditEvent) -> Option<Judged> {
+    let raw = arg_str(a, 0)?;
+    let path = absolute(&ctx.inside_src, raw);
+    let mode = arg_str(a, 1).unwrap_or("r");
+    let flags = a.args.get(2).and_then(|v| v.as_i64()).unwrap_or(0);
+    let write = mode.contains(['w', 'a', 'x', '+'])
+        || flags & (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT) as i64 != 0;
+    let display = if path.starts_with(&ctx.home.display().to_string()) {
+        path.replacen(&ctx.home.display().to_string(), "~", 1)
+    } else {
+        path.clone()
+    };
+    if write {
+        if writable(&path, ctx) {
+            if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
+                return Some(Judged::new(
                     OpKind::FsWrite,
                     display,
-                    FindingVerdict::Blocked,
-                    Some(decided.into()),
-                    if is_persistence(&path) {
-                        "a persistence file (.pth, shell rc, autostart) outside the build tree was targeted and refused".into()
-                    } else {
-                        "a write outside the build tree was refused".into()
-                    },
-                    Severity::Blocked,
-                ));
-            }
-            let readable = beneath(&path, &ctx.readable) || beneath(&path, &ctx.writable);
-            if !readable {
-                return Some(base(
-                    OpKind::FsRead,
-                    display,
-                    FindingVerdict::Blocked,
-                    Some(if ctx.mount_view {
-                        "mount view (path not in the sandbox) and landlock (no rule)".into()
-                    } else {
-                        "landlock (no rule; degraded mode: the path is visible)".into()
-                    }),
-                    "a read outside what the build may see was refused".into(),
-                    Severity::Blocked,
-                ));
-            }
-            if is_sensitive(&path) {
-                let in_home = path.starts_with(&ctx.home.display().to_string());
-                return Some(base(
-                    OpKind::FsRead,
-                    display,
-                    if in_home {
-                        FindingVerdict::Blocked
-                    } else {
-                        FindingVerdict::Allowed
-                    },
-                    Some(if in_home {
-                        "mount view (the sandbox's HOME is empty: the user's secrets are not there)"
-                            .into()
-                    } else {
-                        "landlock (read rule)".into()
-                    }),
-                    "a credential file was read or probed".into(),
-                    if in_home {
-                        Severity::Blocked
-                    } else {
-                        Severity::Notice
-                    },
-                ));
-            }
-            None
-        }
-        "os.kill" | "os.killpg" => {
-            let pid = a.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
-            let sig = a.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
-            if sig == 0 {
-                return None;
-            }
-            let outside = pid <= 1;
-            Some(base(
-                OpKind::Signal,
-                format!("signal {sig} to pid {pid}"),
-                if outside {
-                    FindingVerdict::Blocked
-                } else {
-                    FindingVerdict::Allowed
-                },
-                Some(if outside {
-                    "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
-                } else {
-                    "pid namespace (only the build's own processes are reachable)".into()
-                }),
-                "a process tried to signal another process".into(),
-                if outside {
-                    Severity::Blocked
-                } else {
-                    Severity::Notice
-                },
-            ))
-        }
-        "ctypes.dlopen" => {
-            // Only a library named by path can be outside the allowed
-            // directories; the hook refused it (the same rule, re-applied
-            // here rather than trusted from the stream).
-            let allow = ctx.ctypes_allow.as_ref()?;
-            let name = arg_str(a, 0)?;
-            if !name.contains('/') {
-                return None;
-            }
-            let path = absolute(&ctx.inside_src, name);
-            if beneath(&path, allow) {
-                return None;
-            }
-            Some(base(
-                OpKind::NativeCode,
-                format!("ctypes load of {}", crate::text::one_line(&path, 200)),
-                FindingVerdict::Blocked,
-                Some("audit hook (profile: [python] ctypes = \"system\")".into()),
-                "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
-                Severity::Blocked,
-            ))
-        }
-        "ctypes.dlsym" => {
-            let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
-            let dangerous = [
-                "ptrace",
-                "process_vm_writev",
-                "process_vm_readv",
-                "syscall",
-                "connect",
-                "sendto",
-                "execve",
-                "socket",
-            ];
-            if name == "ptrace" || name.starts_with("process_vm") {
-                return Some(base(
-                    OpKind::Ptrace,
-                    format!("libc {name}()"),
-                    FindingVerdict::Blocked,
-                    Some("seccomp deny filter (ptrace, process_vm_*: EPERM)".into()),
-                    "native code looked up a process-tampering function".into(),
-                    Severity::Blocked,
-                ));
-            }
-            if dangerous.contains(&name) {
-                return Some(base(
-                    OpKind::NativeCode,
-                    format!("libc {name}() through ctypes"),
                     FindingVerdict::Allowed,
-                    None,
-                    "ctypes looked up a system-call wrapper: calls through it bypass the audit hook (the kernel stream still sees them)".into(),
+                    Some("the sandbox's HOME is a throw-away tmpfs".into()),
+                    "a persistence file was written in the sandbox's private HOME (discarded after the build)".into(),
                     Severity::Notice,
                 ));
             }
-            None
+            return None;
         }
-        "exec" | "compile" => {
-            // Only reported by the hook for code given as a string by the
-            // package (not for module imports).
-            let what = a.args.first().and_then(|v| v.as_str()).unwrap_or("");
-            if !what.starts_with("sha256:") {
-                return None;
-            }
-            Some(base(
-                OpKind::DynamicCode,
-                format!("{} of a string ({what})", a.event),
-                FindingVerdict::Allowed,
-                None,
-                "code built at run time was executed (an obfuscated payload?)".into(),
-                Severity::Notice,
-            ))
-        }
-        _ => None,
+        let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
+            (true, true) => "read-only mount and landlock (read-only rule set)",
+            (true, false) => "landlock (read-only rule set)",
+            (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
+            (false, false) => "landlock (no rule; degraded mode: the path is visible)",
+        };
+        return Some(Judged::new(
+            OpKind::FsWrite,
+            display,
+            FindingVerdict::Blocked,
+            Some(decided.into()),
+            if is_persistence(&path) {
+                "a persistence file (.pth, shell rc, autostart) outside the build tree was targeted and refused".into()
+            } else {
+                "a write outside the build tree was refused".into()
+            },
+            Severity::Blocked,
+        ));
     }
+    let readable = beneath(&path, &ctx.readable) || beneath(&path, &ctx.writable);
+    if !readable {
+        return Some(Judged::new(
+            OpKind::FsRead,
+            display,
+            FindingVerdict::Blocked,
+            Some(if ctx.mount_view {
+                "mount view (path not in the sandbox) and landlock (no rule)".into()
+            } else {
+                "landlock (no rule; degraded mode: the path is visible)".into()
+            }),
+            "a read outside what the build may see was refused".into(),
+            Severity::Blocked,
+        ));
+    }
+    if is_sensitive(&path) {
+        let in_home = path.starts_with(&ctx.home.display().to_string());
+        return Some(Judged::new(
+            OpKind::FsRead,
+            display,
+            if in_home {
+                FindingVerdict::Blocked
+            } else {
+                FindingVerdict::Allowed
+            },
+            Some(if in_home {
+                "mount view (the sandbox's HOME is empty: the user's secrets are not there)".into()
+            } else {
+                "landlock (read rule)".into()
+            }),
+            "a credential file was read or probed".into(),
+            if in_home {
+                Severity::Blocked
+            } else {
+                Severity::Notice
+            },
+        ));
+    }
+    None
+}
+
+/// `os.kill`: a signal to the sandbox's init or beyond, or to the build's own.
+fn judge_kill(a: &AuditEvent) -> Option<Judged> {
+    let pid = a.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
+    let sig = a.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+    if sig == 0 {
+        return None;
+    }
+    let outside = pid <= 1;
+    Some(Judged::new(
+        OpKind::Signal,
+        format!("signal {sig} to pid {pid}"),
+        if outside {
+            FindingVerdict::Blocked
+        } else {
+            FindingVerdict::Allowed
+        },
+        Some(if outside {
+            "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
+        } else {
+            "pid namespace (only the build's own processes are reachable)".into()
+        }),
+        "a process tried to signal another process".into(),
+        if outside {
+            Severity::Blocked
+        } else {
+            Severity::Notice
+        },
+    ))
+}
+
+/// `ctypes.dlopen` of a library by path outside the allowed directories.
+fn judge_dlopen(ctx: &Context, a: &AuditEvent) -> Option<Judged> {
+    // Only a library named by path can be outside the allowed
+    // directories; the hook refused it (the same rule, re-applied
+    // here rather than trusted from the stream).
+    let allow = ctx.ctypes_allow.as_ref()?;
+    let name = arg_str(a, 0)?;
+    if !name.contains('/') {
+        return None;
+    }
+    let path = absolute(&ctx.inside_src, name);
+    if beneath(&path, allow) {
+        return None;
+    }
+    Some(Judged::new(
+        OpKind::NativeCode,
+        format!("ctypes load of {}", crate::text::one_line(&path, 200)),
+        FindingVerdict::Blocked,
+        Some("audit hook (profile: [python] ctypes = \"system\")".into()),
+        "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
+        Severity::Blocked,
+    ))
+}
+
+/// `ctypes.dlsym` of a process-tampering or system-call function.
+fn judge_dlsym(a: &AuditEvent) -> Option<Judged> {
+    let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
+    let dangerous = [
+        "ptrace",
+        "process_vm_writev",
+        "process_vm_readv",
+        "syscall",
+        "connect",
+        "sendto",
+        "execve",
+        "socket",
+    ];
+    if name == "ptrace" || name.starts_with("process_vm") {
+        return Some(Judged::new(
+            OpKind::Ptrace,
+            format!("libc {name}()"),
+            FindingVerdict::Blocked,
+            Some("seccomp deny filter (ptrace, process_vm_*: EPERM)".into()),
+            "native code looked up a process-tampering function".into(),
+            Severity::Blocked,
+        ));
+    }
+    if dangerous.contains(&name) {
+        return Some(Judged::new(
+            OpKind::NativeCode,
+            format!("libc {name}() through ctypes"),
+            FindingVerdict::Allowed,
+            None,
+            "ctypes looked up a system-call wrapper: calls through it bypass the audit hook (the kernel stream still sees them)".into(),
+            Severity::Notice,
+        ));
+    }
+    None
+}
+
+/// `exec`/`compile` of code the package built as a string.
+fn judge_dynamic_code(a: &AuditEvent) -> Option<Judged> {
+    // Only reported by the hook for code given as a string by the
+    // package (not for module imports).
+    let what = a.args.first().and_then(|v| v.as_str()).unwrap_or("");
+    if !what.starts_with("sha256:") {
+        return None;
+    }
+    Some(Judged::new(
+        OpKind::DynamicCode,
+        format!("{} of a string ({what})", a.event),
+        FindingVerdict::Allowed,
+        None,
+        "code built at run time was executed (an obfuscated payload?)".into(),
+        Severity::Notice,
+    ))
 }
 
 /// Which layer decided a kernel-stream finding, by the profile's network mode.
