@@ -180,7 +180,7 @@ pub struct Context {
     /// False in the degraded mode: no mount view, Landlock alone decides.
     pub mount_view: bool,
     /// The profile's network mode (who decided a network verdict).
-    pub network: crate::policy::NetworkMode,
+    pub network: crate::sandbox::NetworkMode,
     /// The profile executes only beneath its exec list (`restrict-exec`).
     pub restrict_exec: bool,
     /// `[python] ctypes = "system"`: the directories libraries may come from.
@@ -1302,7 +1302,7 @@ fn judge_dynamic_code(a: &AuditEvent) -> Option<Judged> {
 
 /// Which layer decided a kernel-stream finding, by the profile's network mode.
 fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<String> {
-    use crate::policy::NetworkMode;
+    use crate::sandbox::NetworkMode;
     let mode = ctx.network;
     Some(match (kind, mode, blocked) {
         (OpKind::Exec, _, false) => return None,
@@ -1346,7 +1346,7 @@ fn toml_str(s: &str) -> String {
 
 /// The profile lines that would allow a blocked kernel-stream finding.
 fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String> {
-    use crate::policy::NetworkMode;
+    use crate::sandbox::NetworkMode;
     match kind {
         OpKind::Exec => {
             let Target::Exec { path, .. } = &k.target else {

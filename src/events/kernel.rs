@@ -642,7 +642,7 @@ fn decide_network(
     let dns_query = dns_from_payload(n, syscall, addr.as_ref());
     // The bytes of a datagram, read now (while the caller waits), in
     // case the supervisor sends it itself.
-    let payload = if policy.mode != crate::policy::NetworkMode::None
+    let payload = if policy.mode != crate::sandbox::NetworkMode::None
         && socket_type.as_deref() == Some("dgram")
     {
         verdicts::read_payload(n.pid, syscall, &n.args)

@@ -2,8 +2,9 @@
 //! process) and, later, the Python stream (audit hook) and their pairing.
 //!
 //! Layering: `events` depends on `sandbox` (it supervises runs through
-//! `sandbox::Supervise` and reads their memory through `sandbox::sys`) and
-//! on `policy` (the network modes), never the reverse. Inside, the kernel
+//! `sandbox::Supervise`, reads their memory through `sandbox::sys`, and
+//! decides by the plan's network mode), never the reverse, and not on
+//! `policy` (only its tests compile profiles). Inside, the kernel
 //! stream is a line: `kernel` (the supervisor loop) → `ask` (the decision
 //! hook) → `verdicts` (the profile's answers) → `syscall` (what a notified
 //! call is); `findings` pairs `kernel`'s log with `python`'s stream.

@@ -32,7 +32,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::syscall::{SockAddr, Syscall};
-use crate::policy::NetworkMode;
+use crate::sandbox::NetworkMode;
 use crate::sandbox::{SandboxPlan, sys};
 
 /// What the supervisor knows of the profile.

@@ -6,11 +6,12 @@
 //! the layers in order; `sys` is the only place with `unsafe` code;
 //! `supervise` is the seam the parent hands the seccomp listener through.
 //!
-//! Layering: `cli` → library (`pipeline`, `command`, …) → `events` →
+//! Layering: `cli` → library (`pipeline`, `command`, …) → `events` and
 //! `policy` → `sandbox` → `sys`. The sandbox names no module above it
 //! (only `text`, to escape what it echoes): `policy` builds its plans,
-//! `events` supervises its runs through [`Supervise`], and both depend on
-//! it, never the reverse. `scripts/modgraph` checks it.
+//! `events` supervises its runs through [`Supervise`]; both depend on it,
+//! neither on the other, and never the reverse. `scripts/modgraph` checks
+//! it.
 
 pub mod init;
 pub mod landlock;
