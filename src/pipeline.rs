@@ -1153,11 +1153,11 @@ impl<'a> SandboxContext<'a> {
                 .output_bytes
                 .unwrap_or(MAX_LOG_BYTES)
                 .min(MAX_LOG_BYTES),
-            decision_hook: ask.map(|a| {
+            supervisor: crate::events::kernel::KernelSupervisor::handle(ask.map(|a| {
                 crate::events::ask::HookHandle(
                     a as std::sync::Arc<dyn crate::events::ask::DecisionHook>,
                 )
-            }),
+            })),
         };
         let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
@@ -1335,8 +1335,8 @@ pub(crate) fn explain_run(
                     .collect()
             }),
     };
-    let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
-    let k = outcome.kernel.as_ref();
+    let k = crate::events::kernel::log_of(outcome);
+    let found = findings::pair(&ctx, k, &audit, &starts, &issues);
     report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
     report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
     report.streams.audit_events += audit.len() as u64;
