@@ -255,11 +255,10 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     });
     let opts = RunOptions {
         echo: true,
-        supervisor: crate::events::kernel::KernelSupervisor::handle(
+        ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(
             ask.clone()
                 .map(|a| HookHandle(a as std::sync::Arc<dyn crate::events::ask::DecisionHook>)),
-        ),
-        ..RunOptions::default()
+        ))
     };
     let mut report = BuildReport {
         schema_version: crate::report::SCHEMA_VERSION,

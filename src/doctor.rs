@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::cli::exit;
 use crate::policy::{self, BuildPaths, HostLayout, Profile};
-use crate::sandbox::{self, LayerState, RunOptions, SandboxError};
+use crate::sandbox::{self, LayerState, SandboxError};
 use crate::text;
 
 #[derive(Debug, Clone, Args)]
@@ -193,7 +193,7 @@ fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String
     )
     .plan;
     plan.required.clear();
-    sandbox::run(&plan, &RunOptions::default())
+    sandbox::run(&plan, &crate::events::kernel::run_options())
         .map(|o| o.enforcement.layers)
         .map_err(|e| e.to_string())
 }
@@ -217,7 +217,7 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let mut plan = compiled.plan;
     // Probe everything; judge against the profile below.
     plan.required.clear();
-    match sandbox::run(&plan, &RunOptions::default()) {
+    match sandbox::run(&plan, &crate::events::kernel::run_options()) {
         Ok(outcome) => {
             let mut missing = 0;
             for l in &outcome.enforcement.layers {

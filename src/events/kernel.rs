@@ -205,12 +205,10 @@ impl Serving for Supervisor {
     }
 }
 
-/// The sandbox's default supervisor (see `sandbox::supervise`): this one,
-/// with no decision hook.
-impl Default for SupervisorHandle {
-    fn default() -> Self {
-        KernelSupervisor::handle(None)
-    }
+/// Options for `sandbox::run` supervised by the kernel stream's
+/// supervisor with no decision hook (the doctor's probes, library users).
+pub fn run_options() -> crate::sandbox::RunOptions {
+    crate::sandbox::RunOptions::new(KernelSupervisor::handle(None))
 }
 
 /// The kernel stream of a run [`KernelSupervisor`] supervised.

@@ -65,8 +65,10 @@ impl RunExit {
     }
 }
 
-/// Options that do not change what the sandbox enforces.
-#[derive(Debug, Clone, Default)]
+/// Options that do not change what the sandbox enforces. There is no
+/// default: whoever runs a sandbox names the supervisor that answers its
+/// notifications (`events::kernel::run_options()` gives the kernel stream's).
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Write the command's whole output (stdout and stderr) here.
     pub log_path: Option<PathBuf>,
@@ -78,9 +80,22 @@ pub struct RunOptions {
     pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
-    /// Answers the sandbox's seccomp notifications (by default the kernel
-    /// stream's supervisor, without a decision hook: see `supervise`).
+    /// Answers the sandbox's seccomp notifications.
     pub supervisor: SupervisorHandle,
+}
+
+impl RunOptions {
+    /// Options with nothing but `supervisor` set: no log, no echo.
+    pub fn new(supervisor: SupervisorHandle) -> RunOptions {
+        RunOptions {
+            log_path: None,
+            echo: false,
+            max_log_bytes: 0,
+            append_log: false,
+            init_exe: None,
+            supervisor,
+        }
+    }
 }
 
 /// What happened in a run.

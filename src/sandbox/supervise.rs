@@ -13,11 +13,9 @@
 //! supervisor answers; the returned [`Serving`] is finished only after the
 //! sandbox's init has exited, so every notification of the run went to it.
 //!
-//! [`SupervisorHandle::default`] is the kernel stream's supervisor with no
-//! decision hook. Its `impl Default` lives in `events::kernel`, beside that
-//! supervisor, so that `RunOptions::default()` keeps meaning "supervised as
-//! the profile says" for callers that name no supervisor (the doctor's
-//! probes, library users) without this module naming `events`.
+//! There is no default supervisor here: the caller of `sandbox::run` names
+//! one (`events::kernel::run_options()` is the kernel stream's), so this
+//! module never depends on `events`, not even through an `impl`.
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
