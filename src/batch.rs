@@ -28,8 +28,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::archive;
+use crate::build::{self, BuildRequest, sdist_stem};
+use crate::cli::build::BuildFlags;
 use crate::cli::exit;
-use crate::pipeline::{self, BuildFlags, BuildRequest, FailOn, sdist_stem, write_atomic};
+use crate::files::write_atomic;
+use crate::report::FailOn;
 use crate::report::{BuildReport, Status};
 
 /// Bumped on any incompatible change of `build-all.json`.
@@ -468,7 +471,7 @@ pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
                 }
             };
             Planned {
-                not_utf8: crate::pipeline::not_utf8("its path", &entry.path),
+                not_utf8: crate::build::not_utf8("its path", &entry.path),
                 shard: shard_of(&key, shard_count),
                 filename,
                 stem,
@@ -651,7 +654,7 @@ fn finished_report(
         return None;
     }
     let wheel = report["wheel"]["filename"].as_str()?;
-    if !pipeline::valid_wheel_name(wheel) {
+    if !build::valid_wheel_name(wheel) {
         return None;
     }
     let actual = archive::sha256_file(&out_dir.join(wheel)).ok()?;
@@ -774,7 +777,7 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         match &settings.reproducible {
             Some(epoch) => crate::reproducible::build_twice(&req, epoch.clone()),
-            None => pipeline::build(&req),
+            None => build::build(&req),
         }
     }));
     let report: BuildReport = match built {
@@ -1029,8 +1032,8 @@ fn utf8_lossy(p: &Path) -> PathBuf {
 
 /// `sdist-box build-all`.
 pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
-    let unusable = crate::pipeline::not_utf8("INPUT", &args.input)
-        .or_else(|| crate::pipeline::not_utf8("the output directory", &args.out_dir));
+    let unusable = crate::build::not_utf8("INPUT", &args.input)
+        .or_else(|| crate::build::not_utf8("the output directory", &args.out_dir));
     if let Some(why) = unusable {
         eprintln!("sdist-box: error: {why}");
         return Ok(exit::USAGE);

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+use crate::cli::output::Format;
 use crate::events::ask::{HookHandle, TerminalAsk};
-use crate::pipeline::{FailOn, Format};
 use crate::policy::{self, BuildPaths, HostLayout, Profile, inside};
+use crate::report::FailOn;
 use crate::report::{
     BuildReport, HookRun, Input, Outcome, ProfileInfo, SandboxInfo, Status, Timings, Tool,
 };
@@ -164,7 +165,7 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         }
     }
     if private.is_some() {
-        crate::pipeline::warn_degraded(&profile.origin);
+        crate::build::warn_degraded(&profile.origin);
     }
 
     // The Python stream, when an interpreter is at hand to compile the hook.
@@ -238,7 +239,7 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     compiled.plan.landlock.tcp_connect_by_supervisor |= args.ask;
     if shim_dir.is_some() {
         let quiet: Vec<String> = read_only.iter().map(|p| p.display().to_string()).collect();
-        crate::pipeline::add_python_stream(
+        crate::build::add_python_stream(
             &mut compiled.plan,
             &places.shim,
             &places.control,
@@ -319,7 +320,7 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 patched: Default::default(),
                 live: workdir.clone(),
             };
-            crate::pipeline::explain_run(
+            crate::build::explain_run(
                 &mut report,
                 &outcome,
                 Some(&control),
@@ -365,8 +366,8 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         }
     }
     report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
-    crate::pipeline::deliver(&report, args.report.as_deref(), args.format)?;
-    Ok(crate::pipeline::exit_code(
+    crate::cli::output::deliver(&report, args.report.as_deref(), args.format)?;
+    Ok(crate::cli::exit::exit_code(
         &report,
         FailOn::effective(args.fail_on, &profile),
     ))

@@ -35,9 +35,9 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::exit;
+use crate::files::write_atomic;
 use crate::names::WheelFilename;
 use crate::outputs::Claim;
-use crate::pipeline::write_atomic;
 
 /// The PEP 629 / PEP 691 API version written.
 pub const API_VERSION: &str = "1.1";

@@ -5,7 +5,7 @@
 //! extract), [`project`] (static metadata; [`names`] says what a valid
 //! name, version and file name is), [`buildenv`] (trusted build
 //! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
-//! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
+//! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`build`]
 //! (one build end to end; [`outputs`] places the wheel where no other
 //! input's is) and [`report`]; [`batch`] runs many builds and
 //! [`index`] publishes their wheels as a simple index; [`fetch`] turns a lock
@@ -17,23 +17,24 @@
 #![deny(unsafe_code)]
 
 pub use api::{Build, Error};
-pub use pipeline::Streams;
+pub use build::Streams;
 pub use report::{BuildReport, Status};
 
 pub mod api;
 pub mod archive;
 pub mod batch;
 pub mod beneath;
+pub mod build;
 pub mod buildenv;
 pub mod cli;
 pub mod command;
 pub mod doctor;
 pub mod events;
 pub mod fetch;
+pub mod files;
 pub mod index;
 pub mod names;
 pub mod outputs;
-pub mod pipeline;
 pub mod policy;
 pub mod prebuild;
 pub mod project;

@@ -15,8 +15,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::build::BuildRequest;
 use crate::events::findings::{Finding, FindingVerdict, OpKind, Severity};
-use crate::pipeline::BuildRequest;
 use crate::report::{BuildReport, Status};
 use crate::wheelcheck::{self, Member, WheelContents};
 
@@ -286,7 +286,7 @@ fn key(f: &Finding) -> FindingKey {
 /// Build twice (the profile in `req` already carries the fixed epoch) and
 /// put the comparison into the first build's report.
 pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildReport {
-    let mut report = crate::pipeline::build(req);
+    let mut report = crate::build::build(req);
     let mut result = Reproducibility {
         source_date_epoch: epoch.0,
         source_date_epoch_from: epoch.1,
@@ -326,7 +326,7 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
     // second one is an internal check (its result is in the report).
     second_req.events = None;
     let started = std::time::Instant::now();
-    let second = crate::pipeline::build(&second_req);
+    let second = crate::build::build(&second_req);
     result.second_build_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let known: BTreeSet<FindingKey> = report.findings.iter().map(key).collect();

@@ -6,26 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::policy::{self, Profile};
-use crate::sandbox;
 
-/// Exit codes, distinct per outcome (also in `sdist-box --help`).
-pub mod exit {
-    /// Built (or ran) and nothing to report per `--fail-on`.
-    pub const OK: u8 = 0;
-    /// Built, but the report has findings that `--fail-on` fails on.
-    pub const FINDINGS: u8 = 1;
-    /// The command line was wrong.
-    pub const USAGE: u8 = 2;
-    /// The package's build (or the command) failed.
-    pub const BUILD_FAILED: u8 = 3;
-    /// The sandbox could not be set up as the profile requires.
-    pub const SANDBOX_UNAVAILABLE: u8 = 4;
-    /// The input was refused before anything ran (hash, hostile archive,
-    /// unreadable metadata).
-    pub const INPUT_REFUSED: u8 = 5;
-    /// Anything else went wrong (I/O, build requirements not installable).
-    pub const ERROR: u8 = 6;
-}
+pub mod build;
+pub mod exit;
+mod inspect;
+pub mod output;
+
+use exit::exit_code_for;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -61,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
-    Build(Box<crate::pipeline::BuildArgs>),
+    Build(Box<build::BuildArgs>),
     /// Build many sdists (a directory or a hash-pinned list), each in its own
     /// sandbox, several at once; resumable and shardable across machines.
     #[command(name = "build-all", after_help = crate::batch::AFTER_HELP)]
@@ -71,7 +58,7 @@ pub enum Command {
     #[command(after_help = crate::index::AFTER_HELP)]
     Index(crate::index::IndexArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
-    Inspect(crate::pipeline::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Run any command inside the sandbox, with the same streams and report as a build.
     ///
     /// For `python setup.py …` by hand, a test suite, or a backend author's
@@ -133,34 +120,12 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Map an error chain to the exit code of its outcome.
-pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<sandbox::SandboxError>().is_some() {
-            return exit::SANDBOX_UNAVAILABLE;
-        }
-        if cause
-            .downcast_ref::<crate::archive::ArchiveError>()
-            .is_some()
-            || cause
-                .downcast_ref::<crate::project::ProjectError>()
-                .is_some()
-        {
-            return exit::INPUT_REFUSED;
-        }
-        if cause.downcast_ref::<policy::ProfileError>().is_some() {
-            return exit::USAGE;
-        }
-    }
-    exit::ERROR
-}
-
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Build(args) => crate::pipeline::build_command(&args, cli.verbose),
+        Command::Build(args) => build::build_command(&args, cli.verbose),
         Command::BuildAll(args) => crate::batch::build_all_command(&args),
         Command::Index(args) => crate::index::index_command(&args),
-        Command::Inspect(args) => crate::pipeline::inspect_command(&args),
+        Command::Inspect(args) => inspect::inspect_command(&args),
         Command::Run(args) => crate::command::run_command(&args, cli.verbose),
         Command::Doctor(args) => crate::doctor::doctor_command(&args),
         Command::Profiles => {

@@ -1,0 +1,706 @@
+//! One build, end to end: verify → extract → metadata → build env →
+//! `get_requires_for_build_wheel` in the sandbox → second-round build env →
+//! `build_wheel` in the sandbox → copy the wheel out → report.
+//!
+//! Invariants: nothing from the sdist runs outside the sandbox; the
+//! project's name and version are valid and agree across the file name,
+//! `PKG-INFO` and `pyproject.toml` before they are used; the sandbox
+//! never writes the output directory (the wheel is copied out by us, after
+//! every process of the sandbox has ended, as one regular file whose name
+//! and metadata are this sdist's project and version, never in place of
+//! another input's wheel); every file we read back from the sandbox's directories is
+//! opened without following links and with a size bound; outputs are written
+//! atomically.
+
+mod copy_out;
+mod hook_call;
+pub(crate) mod streams;
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use crate::archive::{self, Limits as ArchiveLimits};
+use crate::buildenv::{self, IndexOptions};
+use crate::files::force_remove;
+use crate::policy::{Profile, inside};
+use crate::report::{
+    BuildEnvInfo, BuildReport, Input, InterpreterInfo, LimitHit, Outcome, ProfileInfo, Status,
+    Timings, Tool,
+};
+use crate::sandbox::SandboxError;
+use crate::stages::{EventSink, PackageInfo, Stages};
+use crate::{outputs, project};
+
+pub use copy_out::valid_wheel_name;
+use copy_out::{MAX_WHEEL_BYTES, copy_wheel_out};
+use hook_call::SandboxContext;
+pub(crate) use hook_call::warn_degraded;
+pub(crate) use streams::{add_python_stream, explain_run};
+
+/// The event streams a build runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Streams {
+    /// The kernel stream (seccomp notifications) and the Python stream (audit hook).
+    All,
+    /// Only the kernel stream.
+    Kernel,
+    /// Only the Python stream.
+    Python,
+    /// Neither.
+    None,
+}
+
+/// A failure that ends the build before a wheel exists, classified so the
+/// report and the exit code can say which kind it was.
+#[derive(Debug)]
+struct Failure {
+    status: Status,
+    error: anyhow::Error,
+    limit_hit: Option<LimitHit>,
+}
+
+impl Failure {
+    fn new(status: Status, error: anyhow::Error) -> Failure {
+        Failure {
+            status,
+            error,
+            limit_hit: None,
+        }
+    }
+}
+
+fn refused(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::new(Status::Refused, e.into())
+}
+
+fn errored(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::new(Status::Error, e.into())
+}
+
+fn from_sandbox(e: SandboxError) -> Failure {
+    Failure::new(Status::SandboxUnavailable, e.into())
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Everything one build needs, resolved from the command line (or from
+/// [`crate::api::Build`]).
+#[derive(Clone)]
+pub struct BuildRequest {
+    pub sdist: PathBuf,
+    pub out_dir: PathBuf,
+    pub profile: Profile,
+    pub python: Option<OsString>,
+    pub sha256: Option<String>,
+    pub index: IndexOptions,
+    pub cache_dir: PathBuf,
+    pub work_parent: Option<PathBuf>,
+    pub keep_work: bool,
+    pub prepare_metadata: bool,
+    pub archive_limits: ArchiveLimits,
+    /// Copy the build's output to stderr as it happens.
+    pub echo: bool,
+    /// When a hook fails, print the last lines of its output on stderr
+    /// (`build-all` turns this off: its progress and table say it).
+    pub print_failure_tail: bool,
+    /// Notify the open family too (costly; see the benchmark).
+    pub trace_files: bool,
+    pub streams: Streams,
+    /// Where stage events go (`--events`).
+    pub events: Option<EventSink>,
+    /// The user's command run before any package code (`--pre-build`).
+    pub pre_build: Option<String>,
+    pub pre_build_timeout: Duration,
+    /// For `build-all`: the input list entry this sdist came from.
+    pub input_entry: Option<String>,
+    /// sdist-box's executable to run as the sandbox's init (default: this
+    /// process's own executable).
+    pub init_exe: Option<PathBuf>,
+    /// `--ask`: put connects and execs the rules would refuse to the person
+    /// at sdist-box's terminal, waiting this long for each answer.
+    pub ask: Option<Duration>,
+}
+
+/// Where a `metadata` run leaves the `.dist-info` for `build_wheel`: inside
+/// the output directory, the one directory both runs may write.
+const METADATA_SUBDIR: &str = ".sdist-box-metadata";
+
+/// Reports, summaries and events are JSON, which names a path exactly only
+/// when it is UTF-8: a path that is not is refused (the user renames it),
+/// never written down under a name it does not have. `None`: usable.
+pub fn not_utf8(what: &str, path: &Path) -> Option<String> {
+    path.to_str().is_none().then(|| {
+        format!(
+            "{what} `{}` is not UTF-8: reports name their inputs and outputs exactly, in JSON; rename it",
+            crate::text::path(path)
+        )
+    })
+}
+
+/// Build one sdist. Always returns a report; `report.outcome` says how it went.
+pub fn build(req: &BuildRequest) -> BuildReport {
+    let started = Instant::now();
+    let filename = req
+        .sdist
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stages = Stages::new(
+        req.events.clone(),
+        PackageInfo {
+            source: std::path::absolute(&req.sdist).unwrap_or_else(|_| req.sdist.clone()),
+            filename: filename.clone(),
+            input_entry: req.input_entry.clone(),
+            ..PackageInfo::default()
+        },
+    );
+    let mut report = BuildReport {
+        schema_version: crate::report::SCHEMA_VERSION,
+        tool: Tool::default(),
+        input: Input {
+            path: req.sdist.clone(),
+            filename,
+            ..Input::default()
+        },
+        project: None,
+        profile: ProfileInfo {
+            name: req.profile.origin.clone(),
+            description: req.profile.description.clone(),
+            required_layers: req.profile.require.clone(),
+            network: None,
+        },
+        interpreter: None,
+        build_env: None,
+        sandbox: None,
+        hooks: Vec::new(),
+        outcome: Outcome {
+            status: Status::Built,
+            reason: None,
+            limit_hit: None,
+        },
+        wheel: None,
+        wheel_check: None,
+        reproducible: None,
+        log: None,
+        timings: Timings::default(),
+        findings: Vec::new(),
+        streams: Default::default(),
+        kernel_events: Vec::new(),
+        command: None,
+        decisions: Vec::new(),
+        pre_build: None,
+    };
+    let mut work: Option<tempfile::TempDir> = None;
+    let result = build_inner(req, &mut report, &mut work, &mut stages);
+    if let Err(failure) = result {
+        let reason = format!("{:#}", failure.error);
+        stages.end_open(failure.status.as_str(), &reason);
+        report.outcome = Outcome {
+            status: failure.status,
+            reason: Some(reason),
+            limit_hit: failure.limit_hit,
+        };
+    }
+    if let Some(work) = work {
+        if req.keep_work {
+            let kept = work.keep();
+            eprintln!(
+                "sdist-box: work directory kept at {}",
+                crate::text::path(&kept)
+            );
+        } else {
+            force_remove(work.path());
+        }
+    }
+    report.timings.total_ms = ms(started);
+    if stages.enabled() {
+        let detail = serde_json::json!({
+            "wheel": report.wheel,
+            "findings": report.findings.len(),
+            "total_ms": report.timings.total_ms,
+        });
+        stages.done(
+            report.outcome.status.as_str(),
+            report.outcome.reason.as_deref(),
+            detail,
+        );
+    }
+    report
+}
+
+fn build_inner(
+    req: &BuildRequest,
+    report: &mut BuildReport,
+    work_slot: &mut Option<tempfile::TempDir>,
+    st: &mut Stages,
+) -> Result<(), Failure> {
+    // 1. verify: the hash first, before any byte of the archive is parsed.
+    let t = Instant::now();
+    st.start("verify", None);
+    let meta = fs::metadata(&req.sdist)
+        .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
+        .map_err(refused)?;
+    if !meta.is_file() {
+        return Err(refused(anyhow::anyhow!(
+            "`{}` is not a regular file",
+            req.sdist.display()
+        )));
+    }
+    report.input.size_bytes = meta.len();
+    let sha = match &req.sha256 {
+        Some(expected) => {
+            let sha = archive::verify_sha256(&req.sdist, expected).map_err(refused)?;
+            report.input.sha256_pinned = true;
+            sha
+        }
+        None => archive::sha256_file(&req.sdist).map_err(refused)?,
+    };
+    st.package.sha256 = Some(sha.clone());
+    st.package.sha256_pinned = report.input.sha256_pinned;
+    report.input.sha256 = Some(sha);
+    report.timings.verify_ms = ms(t);
+    st.end("ok", None, None);
+
+    // 2. extract into a fresh work directory.
+    let t = Instant::now();
+    st.start("extract", None);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("sdist-box-");
+    let work = match &req.work_parent {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .context("cannot create a work directory")
+    .map_err(errored)?;
+    let work_path = work.path().to_path_buf();
+    *work_slot = Some(work);
+    let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
+        .map_err(refused)?;
+    let src = extracted.root.clone();
+    st.package.source_dir = Some(src.clone());
+    let detail = serde_json::json!({
+        "entries": extracted.entries,
+        "total_bytes": extracted.total_bytes,
+    });
+    report.input.archive = Some(extracted);
+    // 2b. the sdist as shipped, a second time: origin lines and the wheel
+    // check read this copy, which no sandbox ever sees.
+    let shipped = extract_shipped(req, report, &work_path)?;
+    report.timings.extract_ms = ms(t);
+    st.end("ok", None, Some(detail));
+
+    // 3. static metadata.
+    let t = Instant::now();
+    st.start("metadata", None);
+    let mut project = project::read_project(&src).map_err(refused)?;
+    // Before the name or version is used anywhere (events, report, the
+    // pre-build hook, the wheel's check): valid, and one for all sources.
+    let mut release = project::identify(&mut project, &report.input.filename).map_err(refused)?;
+    describe_project(st, &project);
+    report.project = Some(project.clone());
+    report.timings.metadata_ms = ms(t);
+    st.end("ok", None, None);
+
+    // 3b. the user's pre-build hook: may veto, may patch the sources.
+    let mut sources = crate::events::sources::SourceTrees {
+        shipped: Some(shipped.clone()),
+        patched: Default::default(),
+        live: Some(src.clone()),
+    };
+    if let Some(command) = &req.pre_build {
+        let t = Instant::now();
+        st.start("pre-build", None);
+        let pre = run_pre_build(command, req.pre_build_timeout, &src, st)?;
+        report.pre_build = Some(pre.clone());
+        report.timings.pre_build_ms = ms(t);
+        if pre.verdict == crate::prebuild::Verdict::Vetoed {
+            return Err(refused(anyhow::anyhow!(pre.veto_reason())));
+        }
+        if pre.modified {
+            // What the hook left is what gets built, and what origin
+            // lines in those files quote: read before any package code.
+            sources.patched = std::sync::Arc::new(patched_files(&src, &pre.changes));
+            // The patched tree is what gets built: read its metadata anew.
+            project = project::read_project(&src)
+                .context("after the pre-build hook changed the sources")
+                .map_err(refused)?;
+            release = project::identify(&mut project, &report.input.filename)
+                .context("after the pre-build hook changed the sources")
+                .map_err(refused)?;
+            describe_project(st, &project);
+            report.project = Some(project.clone());
+        }
+        let detail = serde_json::json!({
+            "modified": pre.modified,
+            "changes": pre.changes,
+        });
+        st.end("ok", None, Some(detail));
+    }
+
+    // 4. the build environment (trusted: wheels only, outside the sandbox).
+    let t = Instant::now();
+    st.start("buildenv", None);
+    let interp = buildenv::resolve_interpreter_cached(req.python.as_deref(), &req.cache_dir)
+        .map_err(errored)?;
+    report.interpreter = Some(InterpreterInfo {
+        executable: interp.executable.clone(),
+        version: interp.version.clone(),
+    });
+    let static_reqs = project.build_system.requires.clone();
+    let mut env = buildenv::ensure(&interp, &static_reqs, &req.index, &req.cache_dir)
+        .map_err(|e| env_failure(e, Status::Refused))?;
+    report.build_env = Some(env_info(&env, &[]));
+    report.timings.buildenv_ms = ms(t);
+    st.end("ok", None, Some(buildenv_detail(&env, 1)));
+
+    fs::create_dir_all(&req.out_dir)
+        .with_context(|| {
+            format!(
+                "cannot create the output directory `{}`",
+                req.out_dir.display()
+            )
+        })
+        .map_err(errored)?;
+    let stem = sdist_stem(&report.input.filename);
+    let log_path = req.out_dir.join(format!("{stem}.build.log"));
+    report.log = Some(log_path.clone());
+
+    // 5. get_requires_for_build_wheel, in the sandbox.
+    let t = Instant::now();
+    st.start("hook", Some("get_requires_for_build_wheel"));
+    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp, sources)?;
+    let first = ctx.run_phase(report, &env, "requires", &log_path, false, None)?;
+    report.timings.requires_ms = ms(t);
+    let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default();
+    st.end("ok", None, Some(serde_json::json!({ "return": dynamic })));
+    let new: Vec<String> = dynamic
+        .iter()
+        .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
+        .cloned()
+        .collect();
+
+    // 6. second round: what the backend asked for at run time.
+    if !new.is_empty() {
+        let t = Instant::now();
+        st.start("buildenv", None);
+        let mut all = static_reqs.clone();
+        all.extend(new.iter().cloned());
+        tracing::info!(
+            "the backend asked for {:?}: second build-environment round",
+            new
+        );
+        env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir)
+            .map_err(|e| env_failure(e, Status::BuildFailed))?;
+        report.timings.buildenv_ms += ms(t);
+        st.end("ok", None, Some(buildenv_detail(&env, 2)));
+    }
+    report.build_env = Some(env_info(&env, &dynamic));
+
+    // 7. prepare_metadata_for_build_wheel, in a sandbox of its own (as
+    // pyproject-hooks runs each hook call in a fresh process).
+    let mut metadata_path = None;
+    if req.prepare_metadata {
+        let t = Instant::now();
+        st.start("hook", Some("prepare_metadata_for_build_wheel"));
+        let result = ctx.run_phase(report, &env, "metadata", &log_path, true, None)?;
+        let returned = hook_return(&result, "prepare_metadata_for_build_wheel")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if let Some(name) = &returned {
+            metadata_path = Some(checked_metadata_dir(&ctx.out, name)?);
+        }
+        report.timings.prepare_metadata_ms = ms(t);
+        let status = if returned.is_some() { "ok" } else { "missing" };
+        st.end(
+            status,
+            None,
+            Some(serde_json::json!({ "return": returned })),
+        );
+    }
+
+    // 8. build_wheel, in the sandbox.
+    let t = Instant::now();
+    st.start("hook", Some("build_wheel"));
+    let second = ctx.run_phase(
+        report,
+        &env,
+        "wheel",
+        &log_path,
+        true,
+        metadata_path.as_deref(),
+    )?;
+    report.timings.wheel_ms = ms(t);
+    let wheel_name = hook_return(&second, "build_wheel")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Failure::new(
+                Status::BuildFailed,
+                anyhow::anyhow!("build_wheel returned no wheel name"),
+            )
+        })?;
+    st.end(
+        "ok",
+        None,
+        Some(serde_json::json!({ "return": wheel_name })),
+    );
+
+    // 9. copy the wheel out and check it.
+    st.start("wheel-check", None);
+    let max_wheel = req
+        .profile
+        .limits
+        .output_size
+        .unwrap_or(MAX_WHEEL_BYTES)
+        .min(MAX_WHEEL_BYTES);
+    let producer =
+        outputs::Producer::for_input(&report.input.filename, report.input.sha256.clone());
+    let (wheel, contents) = copy_wheel_out(
+        &ctx.out,
+        &wheel_name,
+        &req.out_dir,
+        max_wheel,
+        &release,
+        &producer,
+    )?;
+    let detail = serde_json::json!({ "wheel": wheel });
+    report.wheel = Some(wheel);
+    // What the wheel carries, checked against the sdist as shipped.
+    crate::wheelcheck::check_built_wheel(report, &contents, &shipped);
+    let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
+    st.end("ok", None, Some(detail));
+    Ok(())
+}
+
+/// Where the sdist as shipped is extracted, in the work directory.
+const SHIPPED_DIR: &str = "sdist-as-shipped";
+
+/// Extract the sdist once more, with the same limits, and check that it
+/// still has the hash the build started from; the copy's top-level
+/// directory. Nothing of the package has run yet, and this copy is never
+/// bound into a sandbox nor handed to its uid: it is the sdist as shipped
+/// for as long as the build lasts.
+fn extract_shipped(
+    req: &BuildRequest,
+    report: &BuildReport,
+    work: &Path,
+) -> Result<PathBuf, Failure> {
+    let shipped = archive::extract(&req.sdist, &work.join(SHIPPED_DIR), &req.archive_limits)
+        .context("cannot extract the sdist a second time (the copy origin lines are quoted from)")
+        .map_err(errored)?;
+    let sha = archive::sha256_file(&req.sdist).map_err(refused)?;
+    if Some(&sha) != report.input.sha256.as_ref() {
+        return Err(refused(anyhow::anyhow!(
+            "the sdist `{}` changed while it was being extracted",
+            req.sdist.display()
+        )));
+    }
+    Ok(shipped.root)
+}
+
+/// Most bytes of one file the pre-build hook changed kept for origin lines,
+/// and of all of them together.
+const MAX_PATCHED_FILE: u64 = 4 << 20;
+
+const MAX_PATCHED_TOTAL: usize = 64 << 20;
+
+/// The files the pre-build hook added or changed, read (beneath `src`, no
+/// links) before any package code runs: origin lines in them quote these
+/// bytes. A changed path that is no longer a regular file, or is over the
+/// bounds, maps to `None` (no text).
+fn patched_files(
+    src: &Path,
+    changes: &[crate::prebuild::FileChange],
+) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    let tree = crate::beneath::Beneath::open(src).ok();
+    let mut kept = 0usize;
+    changes
+        .iter()
+        .map(|c| {
+            let bytes = tree
+                .as_ref()
+                .filter(|_| c.after.is_some())
+                .and_then(|t| t.read_regular(Path::new(&c.path), MAX_PATCHED_FILE).ok())
+                .filter(|b| kept + b.len() <= MAX_PATCHED_TOTAL);
+            kept += bytes.as_ref().map_or(0, Vec::len);
+            (c.path.clone(), bytes)
+        })
+        .collect()
+}
+
+/// The value a hook returned, from a hook runner's result.
+fn hook_return<'a>(result: &'a serde_json::Value, hook: &str) -> Option<&'a serde_json::Value> {
+    result
+        .get("hooks")?
+        .as_array()?
+        .iter()
+        .find(|h| h["name"] == hook)
+        .map(|h| &h["return"])
+}
+
+/// The `.dist-info` directory a `metadata` run named, checked to be one
+/// plain directory the run left in the metadata directory; its in-sandbox
+/// path for `build_wheel`.
+fn checked_metadata_dir(out: &Path, name: &str) -> Result<String, Failure> {
+    let fail = |why: String| Failure::new(Status::BuildFailed, anyhow::anyhow!(why));
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name.ends_with(".dist-info")
+        && !name.contains('/')
+        && !name.starts_with('.');
+    if !plain {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}`, which is not a .dist-info directory name",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    // The run made METADATA_SUBDIR itself (it could be a link): looked up
+    // beneath `out` with no link at any depth.
+    let kind = crate::beneath::Beneath::open(out)
+        .ok()
+        .and_then(|b| b.lookup(&Path::new(METADATA_SUBDIR).join(name)).ok());
+    if kind != Some(crate::beneath::Kind::Dir) {
+        return Err(fail(format!(
+            "prepare_metadata_for_build_wheel returned `{}` but left no such directory",
+            crate::text::one_line(name, 200)
+        )));
+    }
+    Ok(format!("{}/{METADATA_SUBDIR}/{name}", inside::OUT))
+}
+
+fn describe_project(st: &mut Stages, project: &project::ProjectMeta) {
+    st.package.name = project.name.clone();
+    st.package.version = project.version.clone();
+    st.package.build_backend = Some(project.build_system.build_backend.clone());
+    st.package.build_requires = project.build_system.requires.clone();
+    st.package.backend_path = project.build_system.backend_path.clone();
+}
+
+fn buildenv_detail(env: &buildenv::BuildEnv, round: u32) -> serde_json::Value {
+    serde_json::json!({
+        "round": round,
+        "key": env.key,
+        "reused": env.reused,
+        "requirements": env.requirements,
+    })
+}
+
+/// Run the pre-build hook on the extracted tree and record what it changed.
+fn run_pre_build(
+    command: &str,
+    timeout: Duration,
+    src: &Path,
+    st: &Stages,
+) -> Result<crate::prebuild::PreBuild, Failure> {
+    use crate::prebuild;
+    let digest = |when: &str| {
+        prebuild::tree_digest(src)
+            .with_context(|| format!("cannot hash the source tree {when} the pre-build hook"))
+            .map_err(errored)
+    };
+    let before = digest("before")?;
+    let input = serde_json::json!({
+        "schema_version": crate::stages::SCHEMA_VERSION,
+        "stage": "pre-build",
+        "package": st.package,
+    });
+    let mut pre =
+        prebuild::run(command, src, input.to_string().as_bytes(), timeout).map_err(errored)?;
+    let after = digest("after")?;
+    pre.changes = prebuild::diff(&before, &after);
+    pre.modified = !pre.changes.is_empty();
+    Ok(pre)
+}
+
+fn env_info(env: &buildenv::BuildEnv, dynamic: &[String]) -> BuildEnvInfo {
+    BuildEnvInfo {
+        key: env.key.clone(),
+        path: env.path.clone(),
+        requirements: env.requirements.clone(),
+        reused: env.reused,
+        dynamic_requirements: dynamic.to_vec(),
+        installed: env.installed.clone(),
+    }
+}
+
+/// Requirement strings compared loosely: case and spaces do not matter.
+fn same_requirement(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| {
+                if c == '_' || c == '.' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// `pkg-1.0.tar.gz` → `pkg-1.0`.
+pub fn sdist_stem(filename: &str) -> String {
+    crate::names::sdist_stem(filename).to_string()
+}
+
+/// A build-environment failure: a requirement the package named that is
+/// refused is the package's doing (`refused` before anything ran, `build
+/// failed` when its backend asked for it); anything else is an error.
+fn env_failure(e: buildenv::BuildEnvError, package_fault: Status) -> Failure {
+    match e {
+        buildenv::BuildEnvError::Requirement { .. } => Failure::new(package_fault, e.into()),
+        other => errored(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metadata_directory_is_looked_up_without_links() {
+        let out = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::create_dir(elsewhere.path().join("evil-1.0.dist-info")).unwrap();
+        // The run made .sdist-box-metadata a link to a directory of the host.
+        std::os::unix::fs::symlink(elsewhere.path(), out.path().join(METADATA_SUBDIR)).unwrap();
+        assert!(checked_metadata_dir(out.path(), "evil-1.0.dist-info").is_err());
+        fs::remove_file(out.path().join(METADATA_SUBDIR)).unwrap();
+        fs::create_dir_all(out.path().join(METADATA_SUBDIR).join("good-1.0.dist-info")).unwrap();
+        assert_eq!(
+            checked_metadata_dir(out.path(), "good-1.0.dist-info").unwrap(),
+            format!("{}/{METADATA_SUBDIR}/good-1.0.dist-info", inside::OUT)
+        );
+        assert!(checked_metadata_dir(out.path(), "../x.dist-info").is_err());
+    }
+    #[test]
+    fn stems_and_requirements() {
+        assert_eq!(sdist_stem("six-1.16.0.tar.gz"), "six-1.16.0");
+        assert_eq!(sdist_stem("x-1.zip"), "x-1");
+        assert!(same_requirement(
+            "setuptools >= 40.8.0",
+            "Setuptools>=40.8.0"
+        ));
+        assert!(same_requirement("setuptools_scm", "setuptools-scm"));
+        assert!(!same_requirement("wheel", "setuptools"));
+    }
+}
