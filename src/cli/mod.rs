@@ -8,9 +8,13 @@ use clap::{Parser, Subcommand};
 use crate::policy::{self, Profile};
 
 pub mod build;
+pub mod build_all;
+mod doctor;
 pub mod exit;
+mod index;
 mod inspect;
 pub mod output;
+pub mod run;
 
 use exit::exit_code_for;
 
@@ -51,12 +55,12 @@ pub enum Command {
     Build(Box<build::BuildArgs>),
     /// Build many sdists (a directory or a hash-pinned list), each in its own
     /// sandbox, several at once; resumable and shardable across machines.
-    #[command(name = "build-all", after_help = crate::batch::AFTER_HELP)]
-    BuildAll(crate::batch::BuildAllArgs),
+    #[command(name = "build-all", after_help = build_all::AFTER_HELP)]
+    BuildAll(build_all::BuildAllArgs),
     /// Write a PEP 503 / PEP 691 simple index of the wheels in a directory
     /// (for `pip install --index-url file://DIR/simple`).
-    #[command(after_help = crate::index::AFTER_HELP)]
-    Index(crate::index::IndexArgs),
+    #[command(after_help = index::AFTER_HELP)]
+    Index(index::IndexArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
     Inspect(inspect::InspectArgs),
     /// Run any command inside the sandbox, with the same streams and report as a build.
@@ -68,9 +72,9 @@ pub enum Command {
     /// to you on your terminal.
     ///
     /// Example: sdist-box run --ask --workdir . -- python3 setup.py bdist_wheel
-    Run(crate::command::RunArgs),
+    Run(run::RunArgs),
     /// Show, layer by layer, what this host can enforce.
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// List the built-in profiles.
     Profiles,
 }
@@ -124,10 +128,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => build::build_command(&args, cli.verbose),
         Command::BuildAll(args) => crate::batch::build_all_command(&args),
-        Command::Index(args) => crate::index::index_command(&args),
+        Command::Index(args) => index::index_command(&args),
         Command::Inspect(args) => inspect::inspect_command(&args),
         Command::Run(args) => crate::command::run_command(&args, cli.verbose),
-        Command::Doctor(args) => crate::doctor::doctor_command(&args),
+        Command::Doctor(args) => doctor::doctor_command(&args),
         Command::Profiles => {
             for (name, _) in policy::profile::BUILTIN {
                 let p = Profile::load(name)?;
