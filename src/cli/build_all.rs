@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::build::BuildFlags;
-use crate::batch::Shard;
+use super::exit;
+use crate::batch::{self, RunInput, Settings, Shard};
+use crate::build::not_utf8;
 
 pub const AFTER_HELP: &str = "\
 INPUT is a directory (every .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar and .zip in it,
@@ -71,4 +73,58 @@ pub struct BuildAllArgs {
     /// How each sdist is built: the flags of `build` that apply to a set.
     #[command(flatten)]
     pub flags: BuildFlags,
+}
+
+/// `sdist-box build-all`.
+pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
+    let unusable =
+        not_utf8("INPUT", &args.input).or_else(|| not_utf8("the output directory", &args.out_dir));
+    if let Some(why) = unusable {
+        eprintln!("sdist-box: error: {why}");
+        return Ok(exit::USAGE);
+    }
+    let entries = match batch::read_input(&args.input) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("sdist-box: error: {}", crate::text::shown(&e.to_string()));
+            return Ok(exit::USAGE);
+        }
+    };
+    let input_count = entries.len();
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let planned: Vec<batch::Planned> = batch::plan(entries, shard.count)
+        .into_iter()
+        .filter(|p| p.shard == shard.index)
+        .collect();
+    let settings = settings(args)?;
+    if args.dry_run {
+        batch::dry_run(&planned, &settings, input_count, shard)?;
+        return Ok(exit::OK);
+    }
+    let run = RunInput {
+        input: &args.input,
+        shard: args.shard,
+        input_count,
+        jobs: args.jobs,
+    };
+    let end = batch::run_all(settings, planned, &run)?;
+    end.print();
+    if let Some(signal) = end.interrupted {
+        return Ok((128 + signal as i32) as u8);
+    }
+    Ok(exit::for_entries(&end.finished()))
+}
+
+/// What every build of the run shares, from the flags.
+fn settings(args: &BuildAllArgs) -> anyhow::Result<Settings> {
+    let out_dir = std::path::absolute(&args.out_dir).unwrap_or_else(|_| args.out_dir.clone());
+    let prepared = args.flags.prepare(PathBuf::new(), out_dir.clone())?;
+    Ok(Settings {
+        out_dir,
+        fail_on: prepared.fail_on,
+        rebuild: args.rebuild,
+        reproducible: prepared.epoch,
+        template: prepared.request,
+        exit_code: exit::for_entries,
+    })
 }

@@ -1,6 +1,7 @@
 //! Exit codes, distinct per outcome (also in `sdist-box --help`), and the
 //! one place where outcomes become them.
 
+use crate::batch::{EntryResult, EntryStatus};
 use crate::report::{BuildReport, FailOn, Status};
 use crate::sandbox;
 
@@ -55,4 +56,70 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         }
     }
     ERROR
+}
+
+/// The exit code of one `build-all` entry.
+pub fn for_entry(entry: &EntryResult) -> u8 {
+    match entry.status {
+        EntryStatus::Built | EntryStatus::Skipped if entry.fails_on => FINDINGS,
+        EntryStatus::Built | EntryStatus::Skipped => OK,
+        EntryStatus::BuildFailed => BUILD_FAILED,
+        EntryStatus::Refused => INPUT_REFUSED,
+        EntryStatus::SandboxUnavailable => SANDBOX_UNAVAILABLE,
+        EntryStatus::Error => ERROR,
+    }
+}
+
+/// The exit code of a `build-all` run: its entries' worst.
+pub fn for_entries(entries: &[&EntryResult]) -> u8 {
+    worst_exit(entries.iter().map(|e| for_entry(e)))
+}
+
+/// How bad an exit code is, for "the worst outcome wins" (see `build-all --help`).
+pub fn severity_rank(code: u8) -> u8 {
+    match code {
+        OK => 0,
+        FINDINGS => 1,
+        BUILD_FAILED => 2,
+        INPUT_REFUSED => 3,
+        ERROR => 4,
+        SANDBOX_UNAVAILABLE => 5,
+        _ => 4,
+    }
+}
+
+/// The worst of a run's exit codes.
+pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes
+        .into_iter()
+        .max_by_key(|c| severity_rank(*c))
+        .unwrap_or(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod exit {
+        pub use super::super::*;
+    }
+
+    #[test]
+    fn the_worst_outcome_decides_the_exit_code() {
+        assert_eq!(worst_exit([]), exit::OK);
+        assert_eq!(worst_exit([exit::OK, exit::FINDINGS]), exit::FINDINGS);
+        assert_eq!(
+            worst_exit([exit::FINDINGS, exit::BUILD_FAILED, exit::OK]),
+            exit::BUILD_FAILED
+        );
+        assert_eq!(
+            worst_exit([exit::BUILD_FAILED, exit::INPUT_REFUSED]),
+            exit::INPUT_REFUSED
+        );
+        assert_eq!(worst_exit([exit::INPUT_REFUSED, exit::ERROR]), exit::ERROR);
+        assert_eq!(
+            worst_exit([exit::ERROR, exit::SANDBOX_UNAVAILABLE, exit::OK]),
+            exit::SANDBOX_UNAVAILABLE
+        );
+    }
 }

@@ -127,7 +127,7 @@ fn init_tracing(verbose: u8) {
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => build::build_command(&args, cli.verbose),
-        Command::BuildAll(args) => crate::batch::build_all_command(&args),
+        Command::BuildAll(args) => build_all::build_all_command(&args),
         Command::Index(args) => index::index_command(&args),
         Command::Inspect(args) => inspect::inspect_command(&args),
         Command::Run(args) => crate::command::run_command(&args, cli.verbose),
