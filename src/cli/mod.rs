@@ -130,7 +130,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::BuildAll(args) => build_all::build_all_command(&args),
         Command::Index(args) => index::index_command(&args),
         Command::Inspect(args) => inspect::inspect_command(&args),
-        Command::Run(args) => crate::command::run_command(&args, cli.verbose),
+        Command::Run(args) => run::run_command(&args, cli.verbose),
         Command::Doctor(args) => doctor::doctor_command(&args),
         Command::Profiles => {
             for (name, _) in policy::profile::BUILTIN {

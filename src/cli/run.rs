@@ -3,9 +3,14 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::Args;
 
-use super::output::Format;
+use super::exit::exit_code;
+use super::output::{Format, deliver};
+use crate::command::{self, RunRequest};
+use crate::policy::Profile;
 use crate::report::FailOn;
 
 #[derive(Debug, Args)]
@@ -52,4 +57,32 @@ pub struct RunArgs {
     /// The command and its arguments (the program is looked up on the sandbox's PATH).
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
+}
+
+/// `sdist-box run`.
+pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
+    let profile = Profile::load(&args.profile)?;
+    let mut argv: Vec<String> = Vec::new();
+    for a in &args.command {
+        argv.push(
+            a.clone()
+                .into_string()
+                .map_err(|a| anyhow::anyhow!("argument {a:?} is not valid UTF-8"))?,
+        );
+    }
+    let fail_on = FailOn::effective(args.fail_on, &profile);
+    let req = RunRequest {
+        profile,
+        argv,
+        workdir: args.workdir.clone(),
+        read: args.read.clone(),
+        ask: args.ask.then(|| Duration::from_secs(args.ask_timeout)),
+        python: args.python.clone(),
+        cache_dir: args.cache_dir.clone(),
+        trace_files: args.trace_files,
+        verbose: verbose > 0,
+    };
+    let report = command::run(&req)?;
+    deliver(&report, args.report.as_deref(), args.format)?;
+    Ok(exit_code(&report, fail_on))
 }
