@@ -665,7 +665,7 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let req = settings.request(&planned.entry, pin);
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         match &settings.reproducible {
-            Some(epoch) => crate::reproducible::build_twice(&req, epoch.clone()),
+            Some(epoch) => crate::build::build_twice(&req, epoch.clone()),
             None => build::build(&req),
         }
     }));

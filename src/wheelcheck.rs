@@ -15,7 +15,7 @@
 //! size, bytes per member and in total, text kept in memory); the sdist
 //! tree is walked without following links. [`check`] and [`findings`] are
 //! functions of the wheel file and an extracted sdist tree only (unit-
-//! tested on wheels made in the tests); [`check_built_wheel`], the
+//! tested on wheels made in the tests); the build's wheel-check stage, the
 //! pipeline's one call, is given the sdist as shipped (a second extraction
 //! made before any package code ran), because the build wrote into its
 //! own. Nothing here decides an exit code: `--fail-on` does, from the
@@ -1692,43 +1692,6 @@ pub fn belongs_to(
         });
     }
     Ok(dir)
-}
-
-/// After the wheel is copied out: check it (`contents`, read while it was
-/// copied) against the sdist it was built from, and add the result and its
-/// findings to the report.
-///
-/// The build wrote into its source tree (`build/`, compiled objects, the
-/// very `.so` it then put in the wheel), so that tree says nothing about
-/// what the sdist shipped: `shipped` is the pipeline's second extraction of
-/// the sdist, made before any package code ran and never seen by a sandbox.
-pub fn check_built_wheel(
-    report: &mut crate::report::BuildReport,
-    contents: &WheelContents,
-    shipped: &Path,
-) {
-    let Some(wheel) = &report.wheel else {
-        return;
-    };
-    let started = std::time::Instant::now();
-    let project = report
-        .project
-        .as_ref()
-        .and_then(|p| p.name.clone())
-        .unwrap_or_else(|| {
-            wheel
-                .filename
-                .split('-')
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        });
-    let result = check_contents(contents, &wheel.filename, shipped, &project);
-    let found = findings(&result, &wheel.filename);
-    report.wheel_check = Some(result);
-    report.findings.extend(found);
-    report.findings = crate::events::findings::merge(std::mem::take(&mut report.findings));
-    report.timings.wheel_check_ms = started.elapsed().as_secs_f64() * 1e3;
 }
 
 /// The `wheel-check` stage event's detail: `detail` (the wheel) with the

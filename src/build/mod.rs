@@ -15,6 +15,8 @@
 mod copy_out;
 mod hook_call;
 pub(crate) mod streams;
+mod twice;
+mod wheel_check;
 
 use std::ffi::OsString;
 use std::fs;
@@ -41,6 +43,7 @@ use copy_out::{MAX_WHEEL_BYTES, copy_wheel_out};
 use hook_call::SandboxContext;
 pub(crate) use hook_call::warn_degraded;
 pub(crate) use streams::{add_python_stream, explain_run};
+pub use twice::build_twice;
 
 /// The event streams a build runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,7 +94,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// Everything one build needs, resolved from the command line (or from
-/// [`crate::api::Build`]).
+/// `api::Build`).
 #[derive(Clone)]
 pub struct BuildRequest {
     pub sdist: PathBuf,
@@ -483,7 +486,7 @@ fn build_inner(
     let detail = serde_json::json!({ "wheel": wheel });
     report.wheel = Some(wheel);
     // What the wheel carries, checked against the sdist as shipped.
-    crate::wheelcheck::check_built_wheel(report, &contents, &shipped);
+    wheel_check::check_built_wheel(report, &contents, &shipped);
     let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
     st.end("ok", None, Some(detail));
     Ok(())

@@ -254,7 +254,7 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         );
     }
     let report = match epoch {
-        Some(epoch) => crate::reproducible::build_twice(&req, epoch),
+        Some(epoch) => crate::build::build_twice(&req, epoch),
         None => build(&req),
     };
     let json = report.to_json();
