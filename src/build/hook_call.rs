@@ -112,20 +112,97 @@ impl<'a> SandboxContext<'a> {
         append_log: bool,
         metadata_path: Option<&str>,
     ) -> Result<serde_json::Value, Failure> {
+        // 1. a fresh control directory per run: nothing the previous run
+        // left there is ever read or written through.
+        let control = self.new_control_dir()?;
+        let paths = self.paths(env, &control);
+        // Where the hook runner finds its directories (inside the sandbox's
+        // view, or on the host in the degraded mode).
+        let places = policy::Places::of(&paths);
+        // 2. the hook runner's input, handed to the sandbox's uid.
+        self.write_input(&control, &places, phase, metadata_path)?;
+        // 3. the plan: the profile compiled for this call, with its streams.
+        let argv = vec![
+            env.python.display().to_string(),
+            places
+                .shim
+                .join(crate::shim::HOOK_RUNNER)
+                .display()
+                .to_string(),
+            places.control.display().to_string(),
+        ];
+        let mut compiled = self.compile(&paths, &places, argv)?;
+        report.profile.network = Some(crate::report::NetworkInfo::from_plan(
+            &compiled.plan.network,
+        ));
+        let opts = self.run_options(&mut compiled.plan, log_path, append_log);
+        // 4. the run, and what it tried.
+        let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
+        report.sandbox = Some(SandboxInfo {
+            enforcement: outcome.enforcement.clone(),
+            dropped_env: compiled.dropped_env.clone(),
+            limits: compiled.plan.limits.clone(),
+        });
+        let result = read_bounded_json(&control.join("result.json"));
+        explain_run(
+            report,
+            &outcome,
+            Some(&control),
+            &compiled.plan,
+            &places,
+            &self.sources,
+        );
+        report.hooks.push(HookRun {
+            phase: phase.to_string(),
+            result: result.clone(),
+            exit: outcome.exit,
+            peak_processes: outcome.peak_processes,
+            max_rss_kib: outcome.max_rss_kib,
+            setup_ms: outcome.setup.as_secs_f64() * 1e3,
+            total_ms: outcome.total.as_secs_f64() * 1e3,
+        });
+        // 5. its result, or why there is none.
+        let runner_outcome = result
+            .as_ref()
+            .and_then(|r| r.get("outcome"))
+            .and_then(|o| o.as_str())
+            .unwrap_or("")
+            .to_string();
+        let limits = &compiled.plan.limits;
+        let limit_hit = limit_hit(&outcome, &runner_outcome, limits);
+        if runner_outcome == "ok" && outcome.exit.success() && limit_hit.is_none() {
+            return Ok(result.unwrap_or_default());
+        }
+        let reason = failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits);
+        if self.req.print_failure_tail {
+            print_tail(&outcome.output_tail, log_path);
+        }
+        Err(Failure {
+            status: Status::BuildFailed,
+            error: anyhow::anyhow!(reason),
+            limit_hit,
+        })
+    }
+
+    fn new_control_dir(&self) -> Result<PathBuf, Failure> {
         let n = self.runs.get() + 1;
         self.runs.set(n);
-        // A fresh control directory per run: nothing the previous run left
-        // there is ever read or written through.
         let control = self.work.join(format!("control-{n}"));
         fs::create_dir(&control)
             .context("cannot create a control directory")
             .map_err(errored)?;
+        Ok(control)
+    }
+
+    /// What this call's sandbox sees: the sources and output read-write,
+    /// the interpreter and the build environment read-only.
+    fn paths(&self, env: &buildenv::BuildEnv, control: &Path) -> BuildPaths {
         let mut read_only = self.interp_paths.clone();
         read_only.push(env.path.clone());
-        let paths = BuildPaths {
+        BuildPaths {
             src: Some(self.src.clone()),
             out: Some(self.out.clone()),
-            control: Some(control.clone()),
+            control: Some(control.to_path_buf()),
             shim: Some(self.shim.clone()),
             read_only_same_path: read_only,
             bin_dir: Some(env.path.clone()),
@@ -133,10 +210,18 @@ impl<'a> SandboxContext<'a> {
             trace_files: self.req.trace_files,
             without_namespaces: self.private.clone(),
             executables: vec![self.interp_exe.clone()],
-        };
-        // Where the hook runner finds its directories (inside the sandbox's
-        // view, or on the host in the degraded mode).
-        let places = policy::Places::of(&paths);
+        }
+    }
+
+    /// Write the hook runner's `input.json` into `control` and hand the
+    /// directory to the sandbox's uid.
+    fn write_input(
+        &self,
+        control: &Path,
+        places: &policy::Places,
+        phase: &str,
+        metadata_path: Option<&str>,
+    ) -> Result<(), Failure> {
         // The prepared metadata, where this run sees the output directory.
         let metadata_path = metadata_path.map(|m| match m.strip_prefix(inside::OUT) {
             Some(rest) => format!("{}{rest}", places.out.display()),
@@ -162,19 +247,19 @@ impl<'a> SandboxContext<'a> {
         fs::write(control.join("input.json"), input.to_string())
             .context("cannot write the hook runner's input")
             .map_err(errored)?;
-        hand_over(&control, None).map_err(errored)?;
+        hand_over(control, None).map_err(errored)
+    }
 
-        let argv = vec![
-            env.python.display().to_string(),
-            places
-                .shim
-                .join(crate::shim::HOOK_RUNNER)
-                .display()
-                .to_string(),
-            places.control.display().to_string(),
-        ];
-        let mut compiled =
-            policy::compile(&self.req.profile, &self.host, &paths, argv, &host_env());
+    /// The profile compiled for one call of `argv`, with the Python stream
+    /// (or, without it, the audit hook only where the profile restricts
+    /// ctypes) and the network allowlist resolved.
+    fn compile(
+        &self,
+        paths: &BuildPaths,
+        places: &policy::Places,
+        argv: Vec<String>,
+    ) -> Result<policy::Compiled, Failure> {
+        let mut compiled = policy::compile(&self.req.profile, &self.host, paths, argv, &host_env());
         // The Python stream: the audit hook (shim/sitecustomize.py) in every
         // Python process, writing to descriptor 3, or to a file in the
         // control directory when a child lost the descriptor.
@@ -209,26 +294,32 @@ impl<'a> SandboxContext<'a> {
         // An allowlist's names are resolved here, outside the sandbox.
         policy::resolve_network(&mut compiled.plan.network)
             .map_err(|e| Failure::new(Status::SandboxUnavailable, e.into()))?;
-        report.profile.network = Some(crate::report::NetworkInfo::from_plan(
-            &compiled.plan.network,
-        ));
+        Ok(compiled)
+    }
+
+    /// How the sandbox runs: the log, and with `--ask` the person who decides.
+    fn run_options(
+        &self,
+        plan: &mut sandbox::SandboxPlan,
+        log_path: &Path,
+        append_log: bool,
+    ) -> RunOptions {
         // --ask: a person at sdist-box's own terminal decides what the
         // rules would refuse (asked afresh for each hook call's sandbox);
         // an allowed connect is made by the supervisor, so Landlock leaves
         // TCP connects to it.
         let ask = self.req.ask.map(|timeout| {
-            compiled.plan.landlock.tcp_connect_by_supervisor = true;
+            plan.landlock.tcp_connect_by_supervisor = true;
             std::sync::Arc::new(crate::events::ask::TerminalAsk::start("/dev/tty", timeout))
         });
-        let opts = RunOptions {
+        RunOptions {
             log_path: Some(log_path.to_path_buf()),
             echo: self.req.echo,
             append_log,
             init_exe: self.req.init_exe.clone(),
             // The log keeps at most the output-size limit, and never more
             // than its own default.
-            max_log_bytes: compiled
-                .plan
+            max_log_bytes: plan
                 .limits
                 .output_bytes
                 .unwrap_or(MAX_LOG_BYTES)
@@ -238,62 +329,27 @@ impl<'a> SandboxContext<'a> {
                     a as std::sync::Arc<dyn crate::events::ask::DecisionHook>,
                 )
             }),
-        };
-        let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
-        report.sandbox = Some(SandboxInfo {
-            enforcement: outcome.enforcement.clone(),
-            dropped_env: compiled.dropped_env.clone(),
-            limits: compiled.plan.limits.clone(),
-        });
-        let result = read_bounded_json(&control.join("result.json"));
-        explain_run(
-            report,
-            &outcome,
-            Some(&control),
-            &compiled.plan,
-            &places,
-            &self.sources,
-        );
-        report.hooks.push(HookRun {
-            phase: phase.to_string(),
-            result: result.clone(),
-            exit: outcome.exit,
-            peak_processes: outcome.peak_processes,
-            max_rss_kib: outcome.max_rss_kib,
-            setup_ms: outcome.setup.as_secs_f64() * 1e3,
-            total_ms: outcome.total.as_secs_f64() * 1e3,
-        });
-        let runner_outcome = result
-            .as_ref()
-            .and_then(|r| r.get("outcome"))
-            .and_then(|o| o.as_str())
-            .unwrap_or("")
-            .to_string();
-        let limits = &compiled.plan.limits;
-        let near_process_limit = limits
-            .processes
-            .is_some_and(|max| outcome.peak_processes + 4 >= max);
-        let limit_hit = match (&outcome.exit, runner_outcome.as_str()) {
-            (RunExit::TimedOut { .. }, _) => Some(LimitHit::WallClock),
-            (_, "memory-limit") => Some(LimitHit::Memory),
-            (_, "process-limit") => Some(LimitHit::Processes),
-            (_, "file-size-limit") => Some(LimitHit::FileSize),
-            (RunExit::Signaled { signal }, _) if *signal == libc::SIGXCPU => Some(LimitHit::Cpu),
-            _ if near_process_limit => Some(LimitHit::Processes),
-            _ => None,
-        };
-        if runner_outcome == "ok" && outcome.exit.success() && limit_hit.is_none() {
-            return Ok(result.unwrap_or_default());
         }
-        let reason = failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits);
-        if self.req.print_failure_tail {
-            print_tail(&outcome.output_tail, log_path);
-        }
-        Err(Failure {
-            status: Status::BuildFailed,
-            error: anyhow::anyhow!(reason),
-            limit_hit,
-        })
+    }
+}
+
+/// The limit a run hit, from how it ended and what the hook runner said.
+fn limit_hit(
+    outcome: &sandbox::RunOutcome,
+    runner_outcome: &str,
+    limits: &sandbox::Limits,
+) -> Option<LimitHit> {
+    let near_process_limit = limits
+        .processes
+        .is_some_and(|max| outcome.peak_processes + 4 >= max);
+    match (&outcome.exit, runner_outcome) {
+        (RunExit::TimedOut { .. }, _) => Some(LimitHit::WallClock),
+        (_, "memory-limit") => Some(LimitHit::Memory),
+        (_, "process-limit") => Some(LimitHit::Processes),
+        (_, "file-size-limit") => Some(LimitHit::FileSize),
+        (RunExit::Signaled { signal }, _) if *signal == libc::SIGXCPU => Some(LimitHit::Cpu),
+        _ if near_process_limit => Some(LimitHit::Processes),
+        _ => None,
     }
 }
 

@@ -28,6 +28,7 @@ use clap::ValueEnum;
 
 use crate::archive::{self, Limits as ArchiveLimits};
 use crate::buildenv::{self, IndexOptions};
+use crate::events::sources::SourceTrees;
 use crate::files::force_remove;
 use crate::policy::{Profile, inside};
 use crate::report::{
@@ -36,7 +37,7 @@ use crate::report::{
 };
 use crate::sandbox::SandboxError;
 use crate::stages::{EventSink, PackageInfo, Stages};
-use crate::{outputs, project};
+use crate::{names, outputs, project};
 
 pub use copy_out::valid_wheel_name;
 use copy_out::{MAX_WHEEL_BYTES, copy_wheel_out};
@@ -238,258 +239,411 @@ pub fn build(req: &BuildRequest) -> BuildReport {
     report
 }
 
+/// The build of one sdist, stage by stage; each stage is a method of
+/// [`Steps`] and says in `report` and the stage events what it did.
 fn build_inner(
     req: &BuildRequest,
     report: &mut BuildReport,
     work_slot: &mut Option<tempfile::TempDir>,
     st: &mut Stages,
 ) -> Result<(), Failure> {
+    let mut b = Steps { req, report, st };
     // 1. verify: the hash first, before any byte of the archive is parsed.
-    let t = Instant::now();
-    st.start("verify", None);
-    let meta = fs::metadata(&req.sdist)
-        .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
-        .map_err(refused)?;
-    if !meta.is_file() {
-        return Err(refused(anyhow::anyhow!(
-            "`{}` is not a regular file",
-            req.sdist.display()
-        )));
-    }
-    report.input.size_bytes = meta.len();
-    let sha = match &req.sha256 {
-        Some(expected) => {
-            let sha = archive::verify_sha256(&req.sdist, expected).map_err(refused)?;
-            report.input.sha256_pinned = true;
-            sha
-        }
-        None => archive::sha256_file(&req.sdist).map_err(refused)?,
-    };
-    st.package.sha256 = Some(sha.clone());
-    st.package.sha256_pinned = report.input.sha256_pinned;
-    report.input.sha256 = Some(sha);
-    report.timings.verify_ms = ms(t);
-    st.end("ok", None, None);
-
-    // 2. extract into a fresh work directory.
-    let t = Instant::now();
-    st.start("extract", None);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("sdist-box-");
-    let work = match &req.work_parent {
-        Some(dir) => builder.tempdir_in(dir),
-        None => builder.tempdir(),
-    }
-    .context("cannot create a work directory")
-    .map_err(errored)?;
-    let work_path = work.path().to_path_buf();
-    *work_slot = Some(work);
-    let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
-        .map_err(refused)?;
-    let src = extracted.root.clone();
-    st.package.source_dir = Some(src.clone());
-    let detail = serde_json::json!({
-        "entries": extracted.entries,
-        "total_bytes": extracted.total_bytes,
-    });
-    report.input.archive = Some(extracted);
-    // 2b. the sdist as shipped, a second time: origin lines and the wheel
-    // check read this copy, which no sandbox ever sees.
-    let shipped = extract_shipped(req, report, &work_path)?;
-    report.timings.extract_ms = ms(t);
-    st.end("ok", None, Some(detail));
-
-    // 3. static metadata.
-    let t = Instant::now();
-    st.start("metadata", None);
-    let mut project = project::read_project(&src).map_err(refused)?;
-    // Before the name or version is used anywhere (events, report, the
-    // pre-build hook, the wheel's check): valid, and one for all sources.
-    let mut release = project::identify(&mut project, &report.input.filename).map_err(refused)?;
-    describe_project(st, &project);
-    report.project = Some(project.clone());
-    report.timings.metadata_ms = ms(t);
-    st.end("ok", None, None);
-
+    b.verify()?;
+    // 2. extract into a fresh work directory, and the sdist as shipped once more.
+    let tree = b.extract(work_slot)?;
+    // 3. static metadata: a valid name and version, one for all sources.
+    let (mut project, mut release) = b.metadata(&tree.src)?;
     // 3b. the user's pre-build hook: may veto, may patch the sources.
-    let mut sources = crate::events::sources::SourceTrees {
-        shipped: Some(shipped.clone()),
+    let mut sources = SourceTrees {
+        shipped: Some(tree.shipped.clone()),
         patched: Default::default(),
-        live: Some(src.clone()),
+        live: Some(tree.src.clone()),
     };
-    if let Some(command) = &req.pre_build {
+    if let Some(command) = &req.pre_build
+        && let Some(patched) = b.pre_build(command, &tree.src)?
+    {
+        sources.patched = std::sync::Arc::new(patched.files);
+        (project, release) = (patched.project, patched.release);
+    }
+    // 4. the build environment (trusted: wheels only, outside the sandbox).
+    let (interp, env) = b.buildenv(&project)?;
+    let log_path = b.output_dir()?;
+    let ctx = SandboxContext::new(req, &tree.work, &tree.src, &project, &interp, sources)?;
+    let hooks = HookCalls {
+        ctx: &ctx,
+        log_path: &log_path,
+    };
+    // 5. get_requires_for_build_wheel, in the sandbox.
+    let dynamic = b.get_requires(&hooks, &env)?;
+    // 6. second round: what the backend asked for at run time.
+    let static_reqs = &project.build_system.requires;
+    let env = b.second_buildenv(&interp, static_reqs, &dynamic, env)?;
+    b.report.build_env = Some(env_info(&env, &dynamic));
+    // 7. prepare_metadata_for_build_wheel, in a sandbox of its own (as
+    // pyproject-hooks runs each hook call in a fresh process).
+    let metadata_path = match req.prepare_metadata {
+        true => b.prepare_metadata(&hooks, &env)?,
+        false => None,
+    };
+    // 8. build_wheel, in the sandbox.
+    let wheel_name = b.build_wheel(&hooks, &env, metadata_path.as_deref())?;
+    // 9. copy the wheel out and check it against the sdist as shipped.
+    b.copy_out_and_check(&ctx, &wheel_name, &release, &tree.shipped)
+}
+
+/// A build's request, its report so far and its stage events.
+struct Steps<'a> {
+    req: &'a BuildRequest,
+    report: &'a mut BuildReport,
+    st: &'a mut Stages,
+}
+
+/// The trees of a build's work directory.
+struct Trees {
+    work: PathBuf,
+    /// The extracted sources the sandbox builds.
+    src: PathBuf,
+    /// The sdist as shipped, which no sandbox ever sees.
+    shipped: PathBuf,
+}
+
+/// What a pre-build hook that changed the sources leaves to build.
+struct Patched {
+    files: std::collections::BTreeMap<String, Option<Vec<u8>>>,
+    project: project::ProjectMeta,
+    release: names::Release,
+}
+
+/// Where a build's hook calls run and log.
+struct HookCalls<'a> {
+    ctx: &'a SandboxContext<'a>,
+    log_path: &'a Path,
+}
+
+impl Steps<'_> {
+    fn verify(&mut self) -> Result<(), Failure> {
+        let (req, report) = (self.req, &mut *self.report);
         let t = Instant::now();
-        st.start("pre-build", None);
-        let pre = run_pre_build(command, req.pre_build_timeout, &src, st)?;
-        report.pre_build = Some(pre.clone());
-        report.timings.pre_build_ms = ms(t);
+        self.st.start("verify", None);
+        let meta = fs::metadata(&req.sdist)
+            .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
+            .map_err(refused)?;
+        if !meta.is_file() {
+            return Err(refused(anyhow::anyhow!(
+                "`{}` is not a regular file",
+                req.sdist.display()
+            )));
+        }
+        report.input.size_bytes = meta.len();
+        let sha = match &req.sha256 {
+            Some(expected) => {
+                let sha = archive::verify_sha256(&req.sdist, expected).map_err(refused)?;
+                report.input.sha256_pinned = true;
+                sha
+            }
+            None => archive::sha256_file(&req.sdist).map_err(refused)?,
+        };
+        self.st.package.sha256 = Some(sha.clone());
+        self.st.package.sha256_pinned = report.input.sha256_pinned;
+        report.input.sha256 = Some(sha);
+        report.timings.verify_ms = ms(t);
+        self.st.end("ok", None, None);
+        Ok(())
+    }
+
+    fn extract(&mut self, work_slot: &mut Option<tempfile::TempDir>) -> Result<Trees, Failure> {
+        let req = self.req;
+        let t = Instant::now();
+        self.st.start("extract", None);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("sdist-box-");
+        let work = match &req.work_parent {
+            Some(dir) => builder.tempdir_in(dir),
+            None => builder.tempdir(),
+        }
+        .context("cannot create a work directory")
+        .map_err(errored)?;
+        let work_path = work.path().to_path_buf();
+        *work_slot = Some(work);
+        let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
+            .map_err(refused)?;
+        let src = extracted.root.clone();
+        self.st.package.source_dir = Some(src.clone());
+        let detail = serde_json::json!({
+            "entries": extracted.entries,
+            "total_bytes": extracted.total_bytes,
+        });
+        self.report.input.archive = Some(extracted);
+        // The sdist as shipped, a second time: origin lines and the wheel
+        // check read this copy, which no sandbox ever sees.
+        let shipped = extract_shipped(req, self.report, &work_path)?;
+        self.report.timings.extract_ms = ms(t);
+        self.st.end("ok", None, Some(detail));
+        Ok(Trees {
+            work: work_path,
+            src,
+            shipped,
+        })
+    }
+
+    fn metadata(&mut self, src: &Path) -> Result<(project::ProjectMeta, names::Release), Failure> {
+        let t = Instant::now();
+        self.st.start("metadata", None);
+        let mut project = project::read_project(src).map_err(refused)?;
+        // Before the name or version is used anywhere (events, report, the
+        // pre-build hook, the wheel's check): valid, and one for all sources.
+        let release =
+            project::identify(&mut project, &self.report.input.filename).map_err(refused)?;
+        describe_project(self.st, &project);
+        self.report.project = Some(project.clone());
+        self.report.timings.metadata_ms = ms(t);
+        self.st.end("ok", None, None);
+        Ok((project, release))
+    }
+
+    /// Run the pre-build hook; what it changed, when it changed anything.
+    fn pre_build(&mut self, command: &str, src: &Path) -> Result<Option<Patched>, Failure> {
+        let t = Instant::now();
+        self.st.start("pre-build", None);
+        let pre = run_pre_build(command, self.req.pre_build_timeout, src, self.st)?;
+        self.report.pre_build = Some(pre.clone());
+        self.report.timings.pre_build_ms = ms(t);
         if pre.verdict == crate::prebuild::Verdict::Vetoed {
             return Err(refused(anyhow::anyhow!(pre.veto_reason())));
         }
+        let mut patched = None;
         if pre.modified {
             // What the hook left is what gets built, and what origin
             // lines in those files quote: read before any package code.
-            sources.patched = std::sync::Arc::new(patched_files(&src, &pre.changes));
+            let files = patched_files(src, &pre.changes);
             // The patched tree is what gets built: read its metadata anew.
-            project = project::read_project(&src)
+            let mut project = project::read_project(src)
                 .context("after the pre-build hook changed the sources")
                 .map_err(refused)?;
-            release = project::identify(&mut project, &report.input.filename)
+            let release = project::identify(&mut project, &self.report.input.filename)
                 .context("after the pre-build hook changed the sources")
                 .map_err(refused)?;
-            describe_project(st, &project);
-            report.project = Some(project.clone());
+            describe_project(self.st, &project);
+            self.report.project = Some(project.clone());
+            patched = Some(Patched {
+                files,
+                project,
+                release,
+            });
         }
         let detail = serde_json::json!({
             "modified": pre.modified,
             "changes": pre.changes,
         });
-        st.end("ok", None, Some(detail));
+        self.st.end("ok", None, Some(detail));
+        Ok(patched)
     }
 
-    // 4. the build environment (trusted: wheels only, outside the sandbox).
-    let t = Instant::now();
-    st.start("buildenv", None);
-    let interp = buildenv::resolve_interpreter_cached(req.python.as_deref(), &req.cache_dir)
-        .map_err(errored)?;
-    report.interpreter = Some(InterpreterInfo {
-        executable: interp.executable.clone(),
-        version: interp.version.clone(),
-    });
-    let static_reqs = project.build_system.requires.clone();
-    let mut env = buildenv::ensure(&interp, &static_reqs, &req.index, &req.cache_dir)
-        .map_err(|e| env_failure(e, Status::Refused))?;
-    report.build_env = Some(env_info(&env, &[]));
-    report.timings.buildenv_ms = ms(t);
-    st.end("ok", None, Some(buildenv_detail(&env, 1)));
-
-    fs::create_dir_all(&req.out_dir)
-        .with_context(|| {
-            format!(
-                "cannot create the output directory `{}`",
-                req.out_dir.display()
-            )
-        })
-        .map_err(errored)?;
-    let stem = sdist_stem(&report.input.filename);
-    let log_path = req.out_dir.join(format!("{stem}.build.log"));
-    report.log = Some(log_path.clone());
-
-    // 5. get_requires_for_build_wheel, in the sandbox.
-    let t = Instant::now();
-    st.start("hook", Some("get_requires_for_build_wheel"));
-    let ctx = SandboxContext::new(req, &work_path, &src, &project, &interp, sources)?;
-    let first = ctx.run_phase(report, &env, "requires", &log_path, false, None)?;
-    report.timings.requires_ms = ms(t);
-    let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
-        .and_then(|v| v.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|v| v.as_str())
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .take(200)
-                .collect()
-        })
-        .unwrap_or_default();
-    st.end("ok", None, Some(serde_json::json!({ "return": dynamic })));
-    let new: Vec<String> = dynamic
-        .iter()
-        .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
-        .cloned()
-        .collect();
-
-    // 6. second round: what the backend asked for at run time.
-    if !new.is_empty() {
+    /// The interpreter, and the build environment of the static requirements.
+    fn buildenv(
+        &mut self,
+        project: &project::ProjectMeta,
+    ) -> Result<(buildenv::Interpreter, buildenv::BuildEnv), Failure> {
+        let req = self.req;
         let t = Instant::now();
-        st.start("buildenv", None);
-        let mut all = static_reqs.clone();
+        self.st.start("buildenv", None);
+        let interp = buildenv::resolve_interpreter_cached(req.python.as_deref(), &req.cache_dir)
+            .map_err(errored)?;
+        self.report.interpreter = Some(InterpreterInfo {
+            executable: interp.executable.clone(),
+            version: interp.version.clone(),
+        });
+        let static_reqs = &project.build_system.requires;
+        let env = buildenv::ensure(&interp, static_reqs, &req.index, &req.cache_dir)
+            .map_err(|e| env_failure(e, Status::Refused))?;
+        self.report.build_env = Some(env_info(&env, &[]));
+        self.report.timings.buildenv_ms = ms(t);
+        self.st.end("ok", None, Some(buildenv_detail(&env, 1)));
+        Ok((interp, env))
+    }
+
+    /// Create the output directory; the build log's path in it.
+    fn output_dir(&mut self) -> Result<PathBuf, Failure> {
+        let req = self.req;
+        fs::create_dir_all(&req.out_dir)
+            .with_context(|| {
+                format!(
+                    "cannot create the output directory `{}`",
+                    req.out_dir.display()
+                )
+            })
+            .map_err(errored)?;
+        let stem = sdist_stem(&self.report.input.filename);
+        let log_path = req.out_dir.join(format!("{stem}.build.log"));
+        self.report.log = Some(log_path.clone());
+        Ok(log_path)
+    }
+
+    /// `get_requires_for_build_wheel`: the requirements the backend names.
+    fn get_requires(
+        &mut self,
+        hooks: &HookCalls,
+        env: &buildenv::BuildEnv,
+    ) -> Result<Vec<String>, Failure> {
+        let t = Instant::now();
+        self.st.start("hook", Some("get_requires_for_build_wheel"));
+        let first =
+            hooks
+                .ctx
+                .run_phase(self.report, env, "requires", hooks.log_path, false, None)?;
+        self.report.timings.requires_ms = ms(t);
+        let dynamic: Vec<String> = hook_return(&first, "get_requires_for_build_wheel")
+            .and_then(|v| v.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .take(200)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.st
+            .end("ok", None, Some(serde_json::json!({ "return": dynamic })));
+        Ok(dynamic)
+    }
+
+    /// The build environment again when the backend asked for more than
+    /// the static requirements; else `env` as it is.
+    fn second_buildenv(
+        &mut self,
+        interp: &buildenv::Interpreter,
+        static_reqs: &[String],
+        dynamic: &[String],
+        env: buildenv::BuildEnv,
+    ) -> Result<buildenv::BuildEnv, Failure> {
+        let new: Vec<String> = dynamic
+            .iter()
+            .filter(|d| !static_reqs.iter().any(|s| same_requirement(s, d)))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Ok(env);
+        }
+        let req = self.req;
+        let t = Instant::now();
+        self.st.start("buildenv", None);
+        let mut all = static_reqs.to_vec();
         all.extend(new.iter().cloned());
         tracing::info!(
             "the backend asked for {:?}: second build-environment round",
             new
         );
-        env = buildenv::ensure(&interp, &all, &req.index, &req.cache_dir)
+        let env = buildenv::ensure(interp, &all, &req.index, &req.cache_dir)
             .map_err(|e| env_failure(e, Status::BuildFailed))?;
-        report.timings.buildenv_ms += ms(t);
-        st.end("ok", None, Some(buildenv_detail(&env, 2)));
+        self.report.timings.buildenv_ms += ms(t);
+        self.st.end("ok", None, Some(buildenv_detail(&env, 2)));
+        Ok(env)
     }
-    report.build_env = Some(env_info(&env, &dynamic));
 
-    // 7. prepare_metadata_for_build_wheel, in a sandbox of its own (as
-    // pyproject-hooks runs each hook call in a fresh process).
-    let mut metadata_path = None;
-    if req.prepare_metadata {
+    /// `prepare_metadata_for_build_wheel`: the `.dist-info` it left, as
+    /// `build_wheel` will see it (`None`: the backend has no such hook).
+    fn prepare_metadata(
+        &mut self,
+        hooks: &HookCalls,
+        env: &buildenv::BuildEnv,
+    ) -> Result<Option<String>, Failure> {
         let t = Instant::now();
-        st.start("hook", Some("prepare_metadata_for_build_wheel"));
-        let result = ctx.run_phase(report, &env, "metadata", &log_path, true, None)?;
+        self.st
+            .start("hook", Some("prepare_metadata_for_build_wheel"));
+        let result =
+            hooks
+                .ctx
+                .run_phase(self.report, env, "metadata", hooks.log_path, true, None)?;
         let returned = hook_return(&result, "prepare_metadata_for_build_wheel")
             .and_then(|v| v.as_str())
             .map(str::to_string);
+        let mut metadata_path = None;
         if let Some(name) = &returned {
-            metadata_path = Some(checked_metadata_dir(&ctx.out, name)?);
+            metadata_path = Some(checked_metadata_dir(&hooks.ctx.out, name)?);
         }
-        report.timings.prepare_metadata_ms = ms(t);
+        self.report.timings.prepare_metadata_ms = ms(t);
         let status = if returned.is_some() { "ok" } else { "missing" };
-        st.end(
+        self.st.end(
             status,
             None,
             Some(serde_json::json!({ "return": returned })),
         );
+        Ok(metadata_path)
     }
 
-    // 8. build_wheel, in the sandbox.
-    let t = Instant::now();
-    st.start("hook", Some("build_wheel"));
-    let second = ctx.run_phase(
-        report,
-        &env,
-        "wheel",
-        &log_path,
-        true,
-        metadata_path.as_deref(),
-    )?;
-    report.timings.wheel_ms = ms(t);
-    let wheel_name = hook_return(&second, "build_wheel")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            Failure::new(
-                Status::BuildFailed,
-                anyhow::anyhow!("build_wheel returned no wheel name"),
-            )
-        })?;
-    st.end(
-        "ok",
-        None,
-        Some(serde_json::json!({ "return": wheel_name })),
-    );
+    /// `build_wheel`: the wheel's file name it returned.
+    fn build_wheel(
+        &mut self,
+        hooks: &HookCalls,
+        env: &buildenv::BuildEnv,
+        metadata_path: Option<&str>,
+    ) -> Result<String, Failure> {
+        let t = Instant::now();
+        self.st.start("hook", Some("build_wheel"));
+        let second = hooks.ctx.run_phase(
+            self.report,
+            env,
+            "wheel",
+            hooks.log_path,
+            true,
+            metadata_path,
+        )?;
+        self.report.timings.wheel_ms = ms(t);
+        let wheel_name = hook_return(&second, "build_wheel")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Failure::new(
+                    Status::BuildFailed,
+                    anyhow::anyhow!("build_wheel returned no wheel name"),
+                )
+            })?;
+        self.st.end(
+            "ok",
+            None,
+            Some(serde_json::json!({ "return": wheel_name })),
+        );
+        Ok(wheel_name)
+    }
 
-    // 9. copy the wheel out and check it.
-    st.start("wheel-check", None);
-    let max_wheel = req
-        .profile
-        .limits
-        .output_size
-        .unwrap_or(MAX_WHEEL_BYTES)
-        .min(MAX_WHEEL_BYTES);
-    let producer =
-        outputs::Producer::for_input(&report.input.filename, report.input.sha256.clone());
-    let (wheel, contents) = copy_wheel_out(
-        &ctx.out,
-        &wheel_name,
-        &req.out_dir,
-        max_wheel,
-        &release,
-        &producer,
-    )?;
-    let detail = serde_json::json!({ "wheel": wheel });
-    report.wheel = Some(wheel);
-    // What the wheel carries, checked against the sdist as shipped.
-    wheel_check::check_built_wheel(report, &contents, &shipped);
-    let detail = crate::wheelcheck::stage_detail(detail, report.wheel_check.as_ref());
-    st.end("ok", None, Some(detail));
-    Ok(())
+    /// Copy the wheel out of the sandbox's output directory and check what
+    /// it carries against the sdist as shipped.
+    fn copy_out_and_check(
+        &mut self,
+        ctx: &SandboxContext,
+        wheel_name: &str,
+        release: &names::Release,
+        shipped: &Path,
+    ) -> Result<(), Failure> {
+        let req = self.req;
+        self.st.start("wheel-check", None);
+        let max_wheel = req
+            .profile
+            .limits
+            .output_size
+            .unwrap_or(MAX_WHEEL_BYTES)
+            .min(MAX_WHEEL_BYTES);
+        let producer = outputs::Producer::for_input(
+            &self.report.input.filename,
+            self.report.input.sha256.clone(),
+        );
+        let (wheel, contents) = copy_wheel_out(
+            &ctx.out,
+            wheel_name,
+            &req.out_dir,
+            max_wheel,
+            release,
+            &producer,
+        )?;
+        let detail = serde_json::json!({ "wheel": wheel });
+        self.report.wheel = Some(wheel);
+        wheel_check::check_built_wheel(self.report, &contents, shipped);
+        let detail = crate::wheelcheck::stage_detail(detail, self.report.wheel_check.as_ref());
+        self.st.end("ok", None, Some(detail));
+        Ok(())
+    }
 }
 
 /// Where the sdist as shipped is extracted, in the work directory.
