@@ -137,3 +137,33 @@ pub(super) fn plain_command_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
 }
+
+/// The commands a wheel installs: its `entry_points.txt` and the scripts
+/// of its `.data` directory, each console, GUI or data script with the
+/// common command it shadows, if any.
+pub(super) fn commands(
+    entry_points_txt: Option<&Vec<u8>>,
+    scripts: Vec<String>,
+    project: &str,
+) -> Vec<EntryPoint> {
+    let mut entry_points = entry_points_txt
+        .map(|t| parse_entry_points(t))
+        .unwrap_or_default();
+    for s in scripts {
+        entry_points.push(EntryPoint {
+            group: "data-scripts".into(),
+            name: s,
+            value: String::new(),
+            shadows: None,
+        });
+    }
+    for ep in &mut entry_points {
+        if matches!(
+            ep.group.as_str(),
+            "console_scripts" | "gui_scripts" | "data-scripts"
+        ) {
+            ep.shadows = shadowed_command(&ep.name, project);
+        }
+    }
+    entry_points
+}

@@ -24,7 +24,9 @@
 mod commands;
 mod findings;
 mod identity;
+mod members;
 mod native;
+mod pth;
 mod reader;
 mod record;
 mod sdist;
@@ -35,10 +37,13 @@ pub use identity::{NotItsWheel, belongs_to};
 pub use reader::{Limits, Member, WheelContents, WheelError, read_wheel};
 pub use record::{RecordRow, check_record, parse_record, urlsafe_b64};
 
-use native::native_format;
+use commands::commands;
+use members::{TopLevelNames, place_members};
+use native::native_code;
+use pth::pth_files;
 use sdist::SdistIndex;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
@@ -238,15 +243,66 @@ pub fn check_contents(
         unpacked_bytes: contents.unpacked_bytes,
         ..WheelCheck::default()
     };
-    let mut outside = Vec::new();
-    let mut flag = |path: &str, why: String| {
-        outside.push(OutsideFile {
+    let mut outside = Outside::default();
+    // 1. The metadata directory: exactly one, the wheel's own.
+    let own = own_dist_info(contents, wheel_filename, &mut outside);
+    out.dist_info = own.clone();
+    let data_dir = own
+        .as_deref()
+        .map(|d| format!("{}.data", d.trim_end_matches(".dist-info")));
+    let text_of = |file: &str| -> Option<&Vec<u8>> {
+        let want = format!("{}/{file}", own.as_deref()?);
+        contents
+            .members
+            .iter()
+            .find(|m| m.name == want)
+            .and_then(|m| m.text.as_ref())
+    };
+    // 2. The project's own top-level names.
+    let names = TopLevelNames::read(text_of("top_level.txt"), project, &sdist);
+    out.top_level_from = names.source();
+    // 3. Every member, by where it installs.
+    let scripts = place_members(
+        contents,
+        data_dir.as_deref(),
+        &names,
+        &mut out,
+        &mut outside,
+    );
+    // 4. .pth files: at the top of site-packages they are read at every
+    //    interpreter start; their `import` lines are executed.
+    out.pth_files = pth_files(contents, data_dir.as_deref(), &sdist);
+    // 5. Commands: console and GUI scripts, and scripts in the data dir.
+    out.entry_points = commands(text_of("entry_points.txt"), scripts, project);
+    // 6. Native code, and whether the sdist shipped it as is.
+    out.native = native_code(contents, &sdist);
+    // 7. RECORD.
+    out.record = check_record(contents, own.as_deref());
+    out.outside = outside.0;
+    out.outside.truncate(MAX_LISTED);
+    out
+}
+
+/// The files that install outside the project's own names, with why.
+#[derive(Default)]
+struct Outside(Vec<OutsideFile>);
+
+impl Outside {
+    fn flag(&mut self, path: &str, why: String) {
+        self.0.push(OutsideFile {
             path: path.to_string(),
             why,
         })
-    };
+    }
+}
 
-    // 1. The metadata directory: exactly one, the wheel's own.
+/// The wheel's own `.dist-info` directory (the one its file name names,
+/// else the first); any other is flagged.
+fn own_dist_info(
+    contents: &WheelContents,
+    wheel_filename: &str,
+    outside: &mut Outside,
+) -> Option<String> {
     let dist_infos: BTreeSet<&str> = contents
         .members
         .iter()
@@ -261,285 +317,13 @@ pub fn check_contents(
         .map(|d| d.to_string());
     for d in &dist_infos {
         if Some(*d) != own.as_deref() {
-            flag(
+            outside.flag(
                 d,
                 "a second .dist-info directory: metadata of another distribution, which installing this wheel would overwrite".into(),
             );
         }
     }
-    out.dist_info = own.clone();
-    let data_dir = own
-        .as_deref()
-        .map(|d| format!("{}.data", d.trim_end_matches(".dist-info")));
-    let text_of = |file: &str| -> Option<&Vec<u8>> {
-        let want = format!("{}/{file}", own.as_deref()?);
-        contents
-            .members
-            .iter()
-            .find(|m| m.name == want)
-            .and_then(|m| m.text.as_ref())
-    };
-
-    // 2. The project's own top-level names.
-    let listed_top: Option<BTreeSet<String>> = text_of("top_level.txt").map(|t| {
-        String::from_utf8_lossy(t)
-            .lines()
-            .map(|l| l.trim().replace('\\', "/"))
-            .filter(|l| !l.is_empty())
-            .map(|l| module_name(l.split('/').next().unwrap_or("")))
-            .take(1000)
-            .collect()
-    });
-    out.top_level_from = if listed_top.is_some() {
-        TopLevelSource::TopLevelTxt
-    } else {
-        TopLevelSource::Derived
-    };
-    let project_module = module_name(project);
-    let belongs = |module: &str| -> bool {
-        match &listed_top {
-            Some(set) => set.contains(module),
-            None => module == project_module || sdist.names.contains(module),
-        }
-    };
-    let mut top_level = BTreeSet::new();
-
-    // 3. Every member, by where it installs.
-    let mut scripts: Vec<String> = Vec::new();
-    let mut landed: HashMap<&str, &str> = HashMap::new();
-    for m in &contents.members {
-        let name = m.name.as_str();
-        if let Some(why) = unsafe_name(name) {
-            flag(name, format!("the member name has {why}"));
-            continue;
-        }
-        if m.is_symlink {
-            flag(name, "a symbolic link in the wheel".into());
-        }
-        if m.is_dir {
-            continue;
-        }
-        let (first, rest) = name.split_once('/').unwrap_or((name, ""));
-        if first.ends_with(".dist-info") {
-            continue;
-        }
-        // Where in site-packages (or elsewhere) this member lands.
-        let site_path: Option<&str> = if Some(first) == data_dir.as_deref() {
-            let (scheme, inner) = rest.split_once('/').unwrap_or((rest, ""));
-            match scheme {
-                "purelib" | "platlib" => Some(inner),
-                "scripts" => {
-                    scripts.push(inner.to_string());
-                    None
-                }
-                "headers" => None,
-                "data" => {
-                    if out.data_files.len() < MAX_LISTED {
-                        out.data_files.push(inner.to_string());
-                    }
-                    let risky = inner.starts_with("lib/")
-                        || inner.starts_with("lib64/")
-                        || inner.starts_with("bin/")
-                        || inner.starts_with("etc/")
-                        || inner.contains("site-packages/")
-                        || inner.ends_with(".pth");
-                    if risky {
-                        flag(
-                            name,
-                            format!(
-                                "installs `{inner}` under the environment's prefix, beside the interpreter's own files"
-                            ),
-                        );
-                    }
-                    None
-                }
-                _ => {
-                    flag(
-                        name,
-                        format!(
-                            "an unknown install scheme `{}` in the .data directory",
-                            crate::text::one_line(scheme, 60)
-                        ),
-                    );
-                    None
-                }
-            }
-        } else if first.ends_with(".data") {
-            flag(
-                name,
-                "a .data directory that does not belong to this wheel's distribution".into(),
-            );
-            None
-        } else {
-            Some(name)
-        };
-        let Some(site_path) = site_path else {
-            continue;
-        };
-        if site_path.is_empty() {
-            continue;
-        }
-        // The root and `*.data/purelib|platlib` all land in site-packages:
-        // two members for one place, and the installer picks one.
-        if let Some(other) = landed.insert(site_path, name) {
-            flag(
-                name,
-                format!(
-                    "installs to the same place in site-packages as `{}`; one silently replaces the other",
-                    crate::text::one_line(other, 200)
-                ),
-            );
-        }
-        let (top, below) = site_path.split_once('/').unwrap_or((site_path, ""));
-        let is_root_file = below.is_empty();
-        if is_root_file && top.ends_with(".pth") {
-            // Reported as a .pth file below.
-            continue;
-        }
-        let module = module_name(top.split('.').next().unwrap_or(top));
-        if STARTUP_MODULES.contains(&module.as_str()) {
-            flag(
-                name,
-                format!(
-                    "`{module}` is imported by Python itself at every start: code that runs in every interpreter of the environment"
-                ),
-            );
-            continue;
-        }
-        if SHADOWED_MODULES.contains(&module.as_str())
-            && module != project_module
-            && project_module != "setuptools"
-        {
-            flag(
-                name,
-                format!(
-                    "installs its own `{module}`, shadowing the module of that name for every program in the environment"
-                ),
-            );
-            continue;
-        }
-        let importable = !is_root_file
-            || [".py", ".so", ".pyd", ".pyc"]
-                .iter()
-                .any(|e| top.ends_with(e));
-        if belongs(&module) && importable {
-            top_level.insert(module);
-        } else if !importable {
-            flag(
-                name,
-                "a file at the top of site-packages that is not a module".into(),
-            );
-        } else {
-            let why = match &listed_top {
-                Some(_) => format!("`{module}` is not one of the names in top_level.txt"),
-                None => {
-                    format!("`{module}` is neither the distribution's name nor a name in the sdist")
-                }
-            };
-            flag(name, why);
-        }
-    }
-    out.top_level = top_level.into_iter().collect();
-
-    // 4. .pth files: at the top of site-packages they are read at every
-    //    interpreter start; their `import` lines are executed.
-    for m in &contents.members {
-        let site = m
-            .name
-            .strip_prefix(
-                data_dir
-                    .as_deref()
-                    .map(|d| format!("{d}/purelib/"))
-                    .unwrap_or_default()
-                    .as_str(),
-            )
-            .or_else(|| {
-                m.name.strip_prefix(
-                    data_dir
-                        .as_deref()
-                        .map(|d| format!("{d}/platlib/"))
-                        .unwrap_or_default()
-                        .as_str(),
-                )
-            })
-            .unwrap_or(&m.name);
-        if m.is_dir
-            || !site.ends_with(".pth")
-            || site.contains('/')
-            || unsafe_name(&m.name).is_some()
-        {
-            continue;
-        }
-        let text = String::from_utf8_lossy(m.text.as_deref().unwrap_or_default()).into_owned();
-        let first_line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("")
-            .chars()
-            .take(300)
-            .collect();
-        let import_lines = text
-            .lines()
-            .filter(|l| l.starts_with("import ") || l.starts_with("import\t"))
-            .count() as u64;
-        out.pth_files.push(PthFile {
-            path: m.name.clone(),
-            first_line,
-            import_lines,
-            in_sdist: sdist.find(m.size, &m.sha256),
-        });
-    }
-
-    // 5. Commands: console and GUI scripts, and scripts in the data dir.
-    if let Some(t) = text_of("entry_points.txt") {
-        out.entry_points = parse_entry_points(t);
-    }
-    for s in scripts {
-        out.entry_points.push(EntryPoint {
-            group: "data-scripts".into(),
-            name: s,
-            value: String::new(),
-            shadows: None,
-        });
-    }
-    for ep in &mut out.entry_points {
-        if matches!(
-            ep.group.as_str(),
-            "console_scripts" | "gui_scripts" | "data-scripts"
-        ) {
-            ep.shadows = shadowed_command(&ep.name, project);
-        }
-    }
-
-    // 6. Native code, and whether the sdist shipped it as is.
-    for m in &contents.members {
-        if m.is_dir || unsafe_name(&m.name).is_some() {
-            continue;
-        }
-        let Some(format) = native_format(m) else {
-            continue;
-        };
-        let sdist_path = sdist.find(m.size, &m.sha256);
-        out.native.push(NativeBinary {
-            path: m.name.clone(),
-            format,
-            sha256: hex::encode(m.sha256),
-            size_bytes: m.size,
-            provenance: if sdist_path.is_some() {
-                Provenance::Prebuilt
-            } else {
-                Provenance::Compiled
-            },
-            sdist_path,
-        });
-    }
-
-    // 7. RECORD.
-    out.record = check_record(contents, own.as_deref());
-    outside.truncate(MAX_LISTED);
-    out.outside = outside;
-    out
+    own
 }
 
 fn dist_info_matches(dir: &str, expected: Option<&str>) -> bool {

@@ -1,6 +1,6 @@
 //! Native code in a wheel, recognised by its magic bytes.
 
-use super::Member;
+use super::{Member, NativeBinary, Provenance, SdistIndex, WheelContents, unsafe_name};
 
 /// Recognise native code by its first bytes, or by its name when short.
 pub(super) fn native_format(m: &Member) -> Option<&'static str> {
@@ -29,4 +29,32 @@ pub(super) fn native_format(m: &Member) -> Option<&'static str> {
         return Some("shared-library-name");
     }
     None
+}
+
+/// The wheel's native binaries, each compiled here or prebuilt (shipped
+/// as is in the sdist).
+pub(super) fn native_code(contents: &WheelContents, sdist: &SdistIndex) -> Vec<NativeBinary> {
+    let mut native = Vec::new();
+    for m in &contents.members {
+        if m.is_dir || unsafe_name(&m.name).is_some() {
+            continue;
+        }
+        let Some(format) = native_format(m) else {
+            continue;
+        };
+        let sdist_path = sdist.find(m.size, &m.sha256);
+        native.push(NativeBinary {
+            path: m.name.clone(),
+            format,
+            sha256: hex::encode(m.sha256),
+            size_bytes: m.size,
+            provenance: if sdist_path.is_some() {
+                Provenance::Prebuilt
+            } else {
+                Provenance::Compiled
+            },
+            sdist_path,
+        });
+    }
+    native
 }
