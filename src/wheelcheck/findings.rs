@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::events::findings::{Finding, FindingVerdict, OpKind, Severity, SourceLocation};
+use crate::text::one_line;
 
 use super::commands::plain_command_name;
 use super::{Provenance, WheelCheck};
@@ -45,7 +46,6 @@ pub(super) fn sdist_origin(path: &str, line: u32, text: Option<String>) -> Sourc
 /// The findings a check stands for: `review` for what should stop an
 /// unattended install, `notice` for what a reviewer should know.
 pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
-    use crate::text::one_line;
     let mut out = Vec::new();
     if let Some(why) = &check.incomplete {
         out.push(wheel_finding(
@@ -57,6 +57,16 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
         ));
         return out;
     }
+    pth_findings(check, &mut out);
+    command_findings(check, &mut out);
+    native_findings(check, &mut out);
+    layout_findings(check, wheel_filename, &mut out);
+    record_findings(check, wheel_filename, &mut out);
+    out
+}
+
+/// Each `.pth` file: its import lines run at every interpreter start.
+fn pth_findings(check: &WheelCheck, out: &mut Vec<Finding>) {
     for p in &check.pth_files {
         let first = if p.first_line.is_empty() {
             "(empty)".to_string()
@@ -76,6 +86,11 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
                 .map(|s| sdist_origin(s, 1, Some(p.first_line.clone()))),
         ));
     }
+}
+
+/// Commands: review a name that is not a plain file name or that shadows a
+/// common one; other entry-point groups, one notice each.
+fn command_findings(check: &WheelCheck, out: &mut Vec<Finding>) {
     let mut commands = 0usize;
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for ep in &check.entry_points {
@@ -148,6 +163,10 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
             None,
         ));
     }
+}
+
+/// Native code: review what the sdist shipped prebuilt.
+fn native_findings(check: &WheelCheck, out: &mut Vec<Finding>) {
     for n in check.native.iter().take(MAX_FINDINGS_PER_KIND * 4) {
         match n.provenance {
             Provenance::Prebuilt => {
@@ -176,6 +195,10 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
             )),
         }
     }
+}
+
+/// Files outside the project's own names, and those for the prefix.
+fn layout_findings(check: &WheelCheck, wheel_filename: &str, out: &mut Vec<Finding>) {
     for o in check.outside.iter().take(MAX_FINDINGS_PER_KIND) {
         out.push(wheel_finding(
             Severity::Review,
@@ -209,6 +232,10 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
             None,
         ));
     }
+}
+
+/// Where `RECORD` does not match the wheel.
+fn record_findings(check: &WheelCheck, wheel_filename: &str, out: &mut Vec<Finding>) {
     for p in check.record.problems.iter().take(MAX_FINDINGS_PER_KIND) {
         out.push(wheel_finding(
             Severity::Review,
@@ -234,5 +261,4 @@ pub fn findings(check: &WheelCheck, wheel_filename: &str) -> Vec<Finding> {
             None,
         ));
     }
-    out
 }

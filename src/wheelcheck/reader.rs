@@ -102,14 +102,54 @@ pub(super) const PTH_TEXT_BYTES: u64 = 64 << 10;
 /// kept. The central directory's claims are checked before anything is
 /// decompressed; every member is read to its real end, never past a bound.
 pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelError> {
+    let zip_err = |source| WheelError::Zip {
+        path: path.to_path_buf(),
+        source,
+    };
+    // 1. the archive, once its central directory's claims are within bounds.
+    let mut zip = open_bounded(path, limits)?;
+    // 2. RECORD first: it says which digest each member needs.
+    let wanted = wanted_digests(&mut zip, path, limits)?;
+    // 3. every member, hashed, within the bounds of the whole.
+    let mut reading = Reading {
+        path,
+        limits,
+        wanted: &wanted,
+        total: 0,
+        kept: 0,
+        buf: vec![0u8; 64 * 1024],
+    };
+    let mut members = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(zip_err)?;
+        members.push(reading.member(&mut entry)?);
+    }
+    Ok(WheelContents {
+        members,
+        duplicate_names: zip.has_duplicate_names(),
+        comment: zip.comment().to_vec(),
+        unpacked_bytes: reading.total,
+    })
+}
+
+fn limit_error(path: &Path, what: String) -> WheelError {
+    WheelError::Limit {
+        path: path.to_path_buf(),
+        what,
+    }
+}
+
+/// Open the wheel as a zip archive once the entry count and the central
+/// directory's size it claims are within `limits`.
+fn open_bounded(
+    path: &Path,
+    limits: &Limits,
+) -> Result<zip::ZipArchive<std::io::BufReader<std::fs::File>>, WheelError> {
     let io_err = |source| WheelError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let limit = |what: String| WheelError::Limit {
-        path: path.to_path_buf(),
-        what,
-    };
+    let limit = |what: String| limit_error(path, what);
     let mut file = std::fs::File::open(path).map_err(io_err)?;
     let (entries, cd_size) = central_directory_claims(&mut file).map_err(io_err)?;
     if entries > limits.max_entries {
@@ -125,7 +165,7 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
         )));
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    let mut zip =
+    let zip =
         zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|source| WheelError::Zip {
             path: path.to_path_buf(),
             source,
@@ -137,53 +177,117 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
             limits.max_entries
         )));
     }
-    // RECORD first: it says which digest each member needs.
+    Ok(zip)
+}
+
+/// The digests other than sha256 that `RECORD` names, by member.
+fn wanted_digests(
+    zip: &mut zip::ZipArchive<std::io::BufReader<std::fs::File>>,
+    path: &Path,
+    limits: &Limits,
+) -> Result<HashMap<String, Vec<String>>, WheelError> {
     let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
     let record_index = (0..zip.len()).find(|&i| {
         zip.by_index_data(i)
             .map(|e| is_record_name(&String::from_utf8_lossy(e.name_raw())))
             .unwrap_or(false)
     });
-    if let Some(i) = record_index {
-        let mut entry = zip.by_index(i).map_err(|source| WheelError::Zip {
+    let Some(i) = record_index else {
+        return Ok(wanted);
+    };
+    let mut entry = zip.by_index(i).map_err(|source| WheelError::Zip {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut text = Vec::new();
+    (&mut entry)
+        .take(limits.max_text_bytes)
+        .read_to_end(&mut text)
+        .map_err(|source| WheelError::Member {
             path: path.to_path_buf(),
+            member: "RECORD".into(),
             source,
         })?;
-        let mut text = Vec::new();
-        (&mut entry)
-            .take(limits.max_text_bytes)
-            .read_to_end(&mut text)
-            .map_err(|source| WheelError::Member {
-                path: path.to_path_buf(),
-                member: "RECORD".into(),
-                source,
-            })?;
-        for row in parse_record(&text) {
-            if let Some((algo, _)) = row.hash.split_once('=')
-                && (algo == "sha384" || algo == "sha512")
-            {
-                wanted.entry(row.path).or_default().push(algo.to_string());
-            }
+    for row in parse_record(&text) {
+        if let Some((algo, _)) = row.hash.split_once('=')
+            && (algo == "sha384" || algo == "sha512")
+        {
+            wanted.entry(row.path).or_default().push(algo.to_string());
+        }
+    }
+    Ok(wanted)
+}
+
+/// The reading of one wheel's members: the bounds of the whole, what has
+/// been read and kept so far.
+struct Reading<'a> {
+    path: &'a Path,
+    limits: &'a Limits,
+    wanted: &'a HashMap<String, Vec<String>>,
+    /// Bytes unpacked, all members so far.
+    total: u64,
+    /// Bytes of text kept, all members so far.
+    kept: u64,
+    buf: Vec<u8>,
+}
+
+/// The digests of one member, as it is read.
+struct Digests {
+    sha256: Sha256,
+    sha384: Option<Sha384>,
+    sha512: Option<Sha512>,
+}
+
+impl Digests {
+    fn new(wanted: &[String]) -> Digests {
+        Digests {
+            sha256: Sha256::new(),
+            sha384: wanted.iter().any(|d| d == "sha384").then(Sha384::new),
+            sha512: wanted.iter().any(|d| d == "sha512").then(Sha512::new),
         }
     }
 
-    let mut members = Vec::with_capacity(zip.len());
-    let mut total: u64 = 0;
-    let mut kept: u64 = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|source| WheelError::Zip {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    fn update(&mut self, chunk: &[u8]) {
+        self.sha256.update(chunk);
+        if let Some(h) = self.sha384.as_mut() {
+            h.update(chunk);
+        }
+        if let Some(h) = self.sha512.as_mut() {
+            h.update(chunk);
+        }
+    }
+
+    /// sha256, and the others by name.
+    fn finish(self) -> ([u8; 32], Vec<(String, Vec<u8>)>) {
+        let mut other = Vec::new();
+        if let Some(h) = self.sha384 {
+            other.push(("sha384".to_string(), h.finalize().to_vec()));
+        }
+        if let Some(h) = self.sha512 {
+            other.push(("sha512".to_string(), h.finalize().to_vec()));
+        }
+        (self.sha256.finalize().into(), other)
+    }
+}
+
+impl Reading<'_> {
+    /// Read one member to its real end, never past a bound.
+    fn member<R: Read>(
+        &mut self,
+        entry: &mut zip::read::ZipFile<'_, R>,
+    ) -> Result<Member, WheelError> {
+        let limits = self.limits;
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
         let declared = entry.size();
         if declared > limits.max_member_bytes {
-            return Err(limit(format!(
-                "the member `{}` unpacks to {declared} bytes (at most {})",
-                crate::text::one_line(&name, 200),
-                limits.max_member_bytes
-            )));
+            return Err(limit_error(
+                self.path,
+                format!(
+                    "the member `{}` unpacks to {declared} bytes (at most {})",
+                    crate::text::one_line(&name, 200),
+                    limits.max_member_bytes
+                ),
+            ));
         }
         let is_dir = entry.is_dir();
         let is_symlink = entry.is_symlink();
@@ -209,43 +313,38 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
         } else {
             0
         }
-        .min(limits.max_kept_bytes.saturating_sub(kept));
-        let keep_text = text_cap > 0;
-        let digests = wanted.get(&name).cloned().unwrap_or_default();
-        let mut sha256 = Sha256::new();
-        let mut sha384 = digests.iter().any(|d| d == "sha384").then(Sha384::new);
-        let mut sha512 = digests.iter().any(|d| d == "sha512").then(Sha512::new);
+        .min(limits.max_kept_bytes.saturating_sub(self.kept));
+        let mut digests = Digests::new(self.wanted.get(&name).map_or(&[], Vec::as_slice));
         let mut magic = Vec::new();
-        let mut text = keep_text.then(Vec::new);
+        let mut text = (text_cap > 0).then(Vec::new);
         let mut size: u64 = 0;
         // Never read past the member's own bound, whatever it declared.
-        let mut reader = (&mut entry).take(limits.max_member_bytes + 1);
+        let mut reader = entry.take(limits.max_member_bytes + 1);
         loop {
-            let n = reader.read(&mut buf).map_err(|source| WheelError::Member {
-                path: path.to_path_buf(),
-                member: crate::text::one_line(&name, 200),
-                source,
-            })?;
+            let n = reader
+                .read(&mut self.buf)
+                .map_err(|source| WheelError::Member {
+                    path: self.path.to_path_buf(),
+                    member: crate::text::one_line(&name, 200),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
-            let chunk = &buf[..n];
+            let chunk = &self.buf[..n];
             size += n as u64;
-            total += n as u64;
-            if size > limits.max_member_bytes || total > limits.max_total_bytes {
-                return Err(limit(format!(
-                    "the members unpack to more than {} bytes (stopped at `{}`)",
-                    limits.max_total_bytes.min(limits.max_member_bytes),
-                    crate::text::one_line(&name, 200)
-                )));
+            self.total += n as u64;
+            if size > limits.max_member_bytes || self.total > limits.max_total_bytes {
+                return Err(limit_error(
+                    self.path,
+                    format!(
+                        "the members unpack to more than {} bytes (stopped at `{}`)",
+                        limits.max_total_bytes.min(limits.max_member_bytes),
+                        crate::text::one_line(&name, 200)
+                    ),
+                ));
             }
-            sha256.update(chunk);
-            if let Some(h) = sha384.as_mut() {
-                h.update(chunk);
-            }
-            if let Some(h) = sha512.as_mut() {
-                h.update(chunk);
-            }
+            digests.update(chunk);
             if magic.len() < MAGIC_BYTES {
                 let take = (MAGIC_BYTES - magic.len()).min(n);
                 magic.extend_from_slice(&chunk[..take]);
@@ -257,20 +356,14 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
                 t.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
-        kept += text.as_ref().map_or(0, |t| t.len() as u64);
-        let mut other_digests = Vec::new();
-        if let Some(h) = sha384 {
-            other_digests.push(("sha384".to_string(), h.finalize().to_vec()));
-        }
-        if let Some(h) = sha512 {
-            other_digests.push(("sha512".to_string(), h.finalize().to_vec()));
-        }
-        members.push(Member {
+        self.kept += text.as_ref().map_or(0, |t| t.len() as u64);
+        let (sha256, other_digests) = digests.finish();
+        Ok(Member {
             name,
             is_dir,
             is_symlink,
             size,
-            sha256: sha256.finalize().into(),
+            sha256,
             other_digests,
             magic,
             text,
@@ -278,14 +371,8 @@ pub fn read_wheel(path: &Path, limits: &Limits) -> Result<WheelContents, WheelEr
             unix_mode,
             compression,
             extra,
-        });
+        })
     }
-    Ok(WheelContents {
-        members,
-        duplicate_names: zip.has_duplicate_names(),
-        comment: zip.comment().to_vec(),
-        unpacked_bytes: total,
-    })
 }
 
 /// The entry count and central-directory size the end-of-central-directory
