@@ -202,21 +202,61 @@ fn expand_vars(s: &str, var: &dyn Fn(&str) -> Option<String>) -> String {
     out
 }
 
-/// Parse a requirements-style file of local sdist paths (see [`AFTER_HELP`]).
+/// Parse a requirements-style file of local sdist paths (see `build-all --help`).
 pub fn parse_requirements(
     text: &str,
     file: &Path,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Entry>, InputError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let syntax = |line: usize, problem: String| InputError::Syntax {
+    let syntax = |line: usize, problem: String| syntax_error(file, line, problem);
+    // 1. Join continuation lines as pip does.
+    let logical = logical_lines(text);
+    // 2. Comments, variables, then the tokens of each line.
+    let mut entries = Vec::new();
+    for (n, line) in logical {
+        let line = expand_vars(strip_comment(&line), var);
+        let mut tokens = line.split_whitespace();
+        let Some(first) = tokens.next() else {
+            continue;
+        };
+        if first.starts_with('-') {
+            return Err(syntax(
+                n,
+                format!(
+                    "the option `{}` is not supported here: build-all takes only sdist paths with --hash pins (give index options on the command line)",
+                    crate::text::one_line(first, 80)
+                ),
+            ));
+        }
+        let hashes = hash_pins(tokens, file, n)?;
+        let path = Path::new(sdist_path(first, file, n)?);
+        entries.push(Entry {
+            path: if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            },
+            origin: format!("{}:{n}", file.display()),
+            line: Some(n),
+            sha256: hashes,
+        });
+    }
+    Ok(entries)
+}
+
+fn syntax_error(file: &Path, line: usize, problem: String) -> InputError {
+    InputError::Syntax {
         file: file.to_path_buf(),
         line,
         problem,
-    };
-    // 1. Join continuation lines as pip does: a line ending in `\` joins the
-    //    next, except a comment line; the joined line keeps the number of
-    //    its first line.
+    }
+}
+
+/// The lines of `text` with continuations joined as pip does: a line
+/// ending in `\` joins the next, except a comment line; the joined line
+/// keeps the number of its first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -241,108 +281,88 @@ pub fn parse_requirements(
     if let Some(p) = pending {
         logical.push(p);
     }
-    // 2. Comments, variables, then the tokens of each line.
-    let mut entries = Vec::new();
-    for (n, line) in logical {
-        let line = expand_vars(strip_comment(&line), var);
-        let mut tokens = line.split_whitespace();
-        let Some(first) = tokens.next() else {
-            continue;
+    logical
+}
+
+/// The sha256 pins of line `n` (`--hash=ALGO:HEX` or `--hash ALGO:HEX`
+/// after the path): anything else after the path is refused, and so is a
+/// line pinned only by algorithms sdist-box does not check.
+fn hash_pins<'t>(
+    mut tokens: impl Iterator<Item = &'t str>,
+    file: &Path,
+    n: usize,
+) -> Result<Vec<String>, InputError> {
+    let syntax = |problem: String| syntax_error(file, n, problem);
+    let mut hashes = Vec::new();
+    let mut other_algorithms = false;
+    while let Some(tok) = tokens.next() {
+        let value = if let Some(v) = tok.strip_prefix("--hash=") {
+            v.to_string()
+        } else if tok == "--hash" {
+            tokens
+                .next()
+                .ok_or_else(|| syntax("`--hash` needs a value (sha256:HEX)".into()))?
+                .to_string()
+        } else {
+            return Err(syntax(format!(
+                "unexpected `{}` after the path (only --hash=sha256:HEX may follow; paths with spaces are not supported)",
+                crate::text::one_line(tok, 80)
+            )));
         };
-        if first.starts_with('-') {
-            return Err(syntax(
-                n,
-                format!(
-                    "the option `{}` is not supported here: build-all takes only sdist paths with --hash pins (give index options on the command line)",
-                    crate::text::one_line(first, 80)
-                ),
-            ));
-        }
-        let mut hashes = Vec::new();
-        let mut other_algorithms = false;
-        while let Some(tok) = tokens.next() {
-            let value = if let Some(v) = tok.strip_prefix("--hash=") {
-                v.to_string()
-            } else if tok == "--hash" {
-                tokens
-                    .next()
-                    .ok_or_else(|| syntax(n, "`--hash` needs a value (sha256:HEX)".into()))?
-                    .to_string()
-            } else {
-                return Err(syntax(
-                    n,
-                    format!(
-                        "unexpected `{}` after the path (only --hash=sha256:HEX may follow; paths with spaces are not supported)",
-                        crate::text::one_line(tok, 80)
-                    ),
-                ));
-            };
-            let (algo, hex) = value.split_once(':').ok_or_else(|| {
-                syntax(
-                    n,
-                    format!("`--hash={value}` is not ALGORITHM:HEX (e.g. sha256:…)"),
-                )
-            })?;
-            match algo {
-                "sha256" => {
-                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(syntax(
-                            n,
-                            format!("`{hex}` is not a sha256 (64 hex digits)"),
-                        ));
-                    }
-                    hashes.push(hex.to_ascii_lowercase());
+        let (algo, hex) = value.split_once(':').ok_or_else(|| {
+            syntax(format!(
+                "`--hash={value}` is not ALGORITHM:HEX (e.g. sha256:…)"
+            ))
+        })?;
+        match algo {
+            "sha256" => {
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(syntax(format!("`{hex}` is not a sha256 (64 hex digits)")));
                 }
-                "sha384" | "sha512" => other_algorithms = true,
-                _ => {
-                    return Err(syntax(
-                        n,
-                        format!(
-                            "unknown hash algorithm `{algo}` (pip knows sha256, sha384, sha512)"
-                        ),
-                    ));
-                }
+                hashes.push(hex.to_ascii_lowercase());
+            }
+            "sha384" | "sha512" => other_algorithms = true,
+            _ => {
+                return Err(syntax(format!(
+                    "unknown hash algorithm `{algo}` (pip knows sha256, sha384, sha512)"
+                )));
             }
         }
-        if other_algorithms && hashes.is_empty() {
-            return Err(syntax(
-                n,
-                "only sha256 pins are checked by sdist-box; add a --hash=sha256:… pin".into(),
-            ));
-        }
-        let path_text = first.strip_prefix("file://").unwrap_or(first);
-        if path_text.contains("://") {
-            return Err(syntax(
-                n,
-                format!(
-                    "`{}` is a URL: build-all builds local files only (download first, then pin with --hash)",
-                    crate::text::one_line(first, 200)
-                ),
-            ));
-        }
-        let looks_like_file = SDIST_SUFFIXES.iter().any(|s| path_text.ends_with(s));
-        if !looks_like_file {
-            return Err(syntax(
-                n,
-                format!(
-                    "`{}` is not a path to an sdist (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip); requirements on names are not resolved here",
-                    crate::text::one_line(first, 200)
-                ),
-            ));
-        }
-        let path = Path::new(path_text);
-        entries.push(Entry {
-            path: if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                base.join(path)
-            },
-            origin: format!("{}:{n}", file.display()),
-            line: Some(n),
-            sha256: hashes,
-        });
     }
-    Ok(entries)
+    if other_algorithms && hashes.is_empty() {
+        return Err(syntax(
+            "only sha256 pins are checked by sdist-box; add a --hash=sha256:… pin".into(),
+        ));
+    }
+    Ok(hashes)
+}
+
+/// The local sdist path line `n` names (`file://` allowed): never a URL,
+/// never a requirement on a name.
+fn sdist_path<'t>(first: &'t str, file: &Path, n: usize) -> Result<&'t str, InputError> {
+    let path_text = first.strip_prefix("file://").unwrap_or(first);
+    if path_text.contains("://") {
+        return Err(syntax_error(
+            file,
+            n,
+            format!(
+                "`{}` is a URL: build-all builds local files only (download first, then pin with --hash)",
+                crate::text::one_line(first, 200)
+            ),
+        ));
+    }
+    let looks_like_file = SDIST_SUFFIXES.iter().any(|s| path_text.ends_with(s));
+    if !looks_like_file {
+        return Err(syntax_error(
+            file,
+            n,
+            format!(
+                "`{}` is not a path to an sdist (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip); requirements on names are not resolved here",
+                crate::text::one_line(first, 200)
+            ),
+        ));
+    }
+    Ok(path_text)
 }
 
 /// An entry with what the plan decided about it.
