@@ -1,20 +1,22 @@
-//! The command line: clap definitions and the mapping of outcomes to exit
-//! codes. Everything it does is a call into the library.
+//! The command line: the clap definitions, one file per command (`build`,
+//! `build_all`, `index`, `inspect`, `run`, `doctor`, `profiles`), where a
+//! report goes (`output`) and the one place where outcomes become exit
+//! codes (`exit`). Everything it does is a call into the library; nothing
+//! outside this folder and `main.rs` imports it.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::policy::{self, Profile};
-
-pub mod build;
-pub mod build_all;
+mod build;
+mod build_all;
 mod doctor;
-pub mod exit;
+mod exit;
 mod index;
 mod inspect;
-pub mod output;
-pub mod run;
+mod output;
+mod profiles;
+mod run;
 
 use exit::exit_code_for;
 
@@ -132,16 +134,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Inspect(args) => inspect::inspect_command(&args),
         Command::Run(args) => run::run_command(&args, cli.verbose),
         Command::Doctor(args) => doctor::doctor_command(&args),
-        Command::Profiles => {
-            for (name, _) in policy::profile::BUILTIN {
-                let p = Profile::load(name)?;
-                println!("{name:<10} {}", p.description);
-            }
-            println!(
-                "\nUse one with --profile NAME, or your own with --profile FILE.toml \
-(start from profiles/site-example.toml; every setting: docs/profiles.md)."
-            );
-            Ok(exit::OK)
-        }
+        Command::Profiles => profiles::profiles_command(),
     }
 }
