@@ -132,13 +132,13 @@ pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
         );
     }
     // 5. the run, and what it tried.
+    let ask = req.ask.map(|timeout| {
+        let ask = std::sync::Arc::new(TerminalAsk::start("/dev/tty", timeout));
+        HookHandle(ask as std::sync::Arc<dyn crate::events::ask::DecisionHook>)
+    });
     let opts = RunOptions {
         echo: true,
-        decision_hook: req.ask.map(|timeout| {
-            let ask = std::sync::Arc::new(TerminalAsk::start("/dev/tty", timeout));
-            HookHandle(ask as std::sync::Arc<dyn crate::events::ask::DecisionHook>)
-        }),
-        ..RunOptions::default()
+        ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(ask))
     };
     let mut report = new_report(&shown, profile, &compiled);
     match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {

@@ -8,7 +8,7 @@
 use std::fs;
 
 use crate::policy::{self, BuildPaths, HostLayout, Profile};
-use crate::sandbox::{self, RunOptions};
+use crate::sandbox;
 
 fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
@@ -182,7 +182,7 @@ pub fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, St
     )
     .plan;
     plan.required.clear();
-    sandbox::run(&plan, &RunOptions::default())
+    sandbox::run(&plan, &crate::events::kernel::run_options())
         .map(|o| o.enforcement.layers)
         .map_err(|e| e.to_string())
 }

@@ -737,7 +737,7 @@ fn sandboxes_start_from_many_threads_without_hanging() {
     .plan;
     let opts = sdist_box::sandbox::RunOptions {
         init_exe: Some(common::bin()),
-        ..Default::default()
+        ..sdist_box::events::kernel::run_options()
     };
     const THREADS: usize = 4;
     const RUNS: usize = 25;

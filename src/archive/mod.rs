@@ -126,6 +126,8 @@ pub enum ArchiveError {
     /// An I/O error; fs-err puts the path in its message.
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error("`{path}` is a {kind}, not a regular file")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error(
         "`{path}` is not an archive sdist-box can read: {reason} (expected .tar.gz, .tar.bz2, .tar.xz, .tar or .zip)"
     )]
@@ -166,7 +168,7 @@ pub enum ArchiveError {
 /// file name is a claim).
 pub fn detect_format(path: &Path) -> Result<ArchiveFormat, ArchiveError> {
     let mut head = Vec::with_capacity(512);
-    fs::File::open(path)?.take(512).read_to_end(&mut head)?;
+    open_input(path)?.take(512).read_to_end(&mut head)?;
     let unknown = |reason| ArchiveError::UnknownFormat {
         path: path.to_path_buf(),
         reason,
@@ -190,9 +192,48 @@ pub fn detect_format(path: &Path) -> Result<ArchiveFormat, ArchiveError> {
     Ok(format)
 }
 
+/// Open an input archive for reading: never through a link, never
+/// blocking (a FIFO, a device or a socket named `*.tar.gz` would otherwise
+/// stall the whole run at the first read), and only if what was opened is
+/// a regular file. Every read of an input goes through this.
+pub fn open_input(path: &Path) -> Result<fs::File, ArchiveError> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ArchiveError::NotRegular {
+                path: path.to_path_buf(),
+                kind: "symbolic link (inputs are opened without following links: name the file it points to)",
+            },
+            _ => ArchiveError::Io(e),
+        })?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if kind.is_dir() {
+            "directory"
+        } else if kind.is_fifo() {
+            "FIFO"
+        } else if kind.is_socket() {
+            "socket"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "device"
+        } else {
+            "special file"
+        };
+        return Err(ArchiveError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    Ok(file)
+}
+
 /// The file's SHA-256, lowercase hex, read in a streaming way.
 pub fn sha256_file(path: &Path) -> Result<String, ArchiveError> {
-    let mut file = fs::File::open(path)?;
+    let mut file = open_input(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -231,7 +272,7 @@ pub fn verify_sha256(path: &Path, expected_hex: &str) -> Result<String, ArchiveE
 pub fn extract(archive: &Path, dest: &Path, limits: &Limits) -> Result<Extracted, ArchiveError> {
     let _span = tracing::info_span!("extract", archive = %crate::text::path(archive)).entered();
     let format = detect_format(archive)?;
-    let archive_len = fs::metadata(archive)?.len();
+    let archive_len = open_input(archive)?.metadata()?.len();
 
     // 1. Make the destination ourselves, private, failing if anything (a
     //    directory, a file, a link planted by someone) is already there.

@@ -7,7 +7,6 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use ::tar::EntryType;
-use fs_err as fs;
 
 use super::limits::Meter;
 use super::tree::{FileMeta, Tree};
@@ -18,7 +17,7 @@ pub(crate) fn extract(
     format: ArchiveFormat,
     tree: &mut Tree<'_>,
 ) -> Result<(), ArchiveError> {
-    let file = BufReader::new(fs::File::open(archive)?);
+    let file = BufReader::new(super::open_input(archive)?);
     let decoder: Box<dyn Read> = match format {
         ArchiveFormat::TarGz => Box::new(flate2::read::MultiGzDecoder::new(file)),
         ArchiveFormat::TarBz2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),

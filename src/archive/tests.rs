@@ -1233,3 +1233,47 @@ fn pax_path_and_size_are_what_the_checks_see() {
     assert!(err.to_string().contains("pkg/l"), "{err}");
     fx.assert_clean();
 }
+
+// ---------- opening inputs ----------
+
+#[test]
+fn an_input_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pkg-1.0.tar.gz");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Nobody writes the FIFO: a blocking open would never return. The test
+    // harness' own timeout would be the only way out, so run it on a
+    // thread and bound the wait.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((
+            sha256_file(&path).map(drop).map_err(|e| e.to_string()),
+            detect_format(&path).map(drop).map_err(|e| e.to_string()),
+        ));
+    });
+    let (hash, format) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("opening a FIFO blocked");
+    for r in [hash, format] {
+        let e = r.unwrap_err();
+        assert!(e.contains("FIFO, not a regular file"), "{e}");
+        assert!(e.contains("pkg-1.0.tar.gz"), "{e}");
+    }
+    let out = dir.path().join("out");
+    let e = extract(&fifo, &out, &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FIFO"), "{e}");
+    assert!(!out.exists());
+
+    let real = dir.path().join("real.tar.gz");
+    std::fs::write(&real, b"x").unwrap();
+    let link = dir.path().join("link-1.0.tar.gz");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let e = sha256_file(&link).unwrap_err().to_string();
+    assert!(e.contains("symbolic link"), "{e}");
+    let e = sha256_file(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("directory"), "{e}");
+    assert!(sha256_file(&real).is_ok());
+}

@@ -7,7 +7,6 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use ::zip::ZipArchive;
-use fs_err as fs;
 
 use super::path;
 use super::tree::{FileMeta, MAX_LINK_TARGET, Tree};
@@ -27,7 +26,7 @@ pub(crate) fn extract(archive: &Path, tree: &mut Tree<'_>) -> Result<(), Archive
         archive: archive.to_path_buf(),
         source,
     };
-    let file = BufReader::new(fs::File::open(archive)?);
+    let file = BufReader::new(super::open_input(archive)?);
     let mut zip = ZipArchive::new(file).map_err(zip_error)?;
 
     // 1. The central directory's claims: refuse what is over a limit before

@@ -324,11 +324,11 @@ impl<'a> SandboxContext<'a> {
                 .output_bytes
                 .unwrap_or(MAX_LOG_BYTES)
                 .min(MAX_LOG_BYTES),
-            decision_hook: ask.map(|a| {
+            supervisor: crate::events::kernel::KernelSupervisor::handle(ask.map(|a| {
                 crate::events::ask::HookHandle(
                     a as std::sync::Arc<dyn crate::events::ask::DecisionHook>,
                 )
-            }),
+            })),
         }
     }
 }

@@ -755,6 +755,7 @@ fn buildenv_detail(env: &buildenv::BuildEnv, round: u32) -> serde_json::Value {
         "round": round,
         "key": env.key,
         "reused": env.reused,
+        "repaired": env.repaired,
         "requirements": env.requirements,
     })
 }
@@ -792,6 +793,7 @@ fn env_info(env: &buildenv::BuildEnv, dynamic: &[String]) -> BuildEnvInfo {
         path: env.path.clone(),
         requirements: env.requirements.clone(),
         reused: env.reused,
+        repaired: env.repaired.clone(),
         dynamic_requirements: dynamic.to_vec(),
         installed: env.installed.clone(),
     }

@@ -94,8 +94,8 @@ pub(crate) fn explain_run(
                     .collect()
             }),
     };
-    let found = findings::pair(&ctx, outcome.kernel.as_ref(), &audit, &starts, &issues);
-    let k = outcome.kernel.as_ref();
+    let k = crate::events::kernel::log_of(outcome);
+    let found = findings::pair(&ctx, k, &audit, &starts, &issues);
     report.streams.kernel_notifications += k.map_or(0, |k| k.notifications);
     report.streams.kernel_dropped += k.map_or(0, |k| k.dropped);
     report.streams.audit_events += audit.len() as u64;

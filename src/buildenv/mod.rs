@@ -7,7 +7,15 @@
 //! exclusive lock and becomes usable only when its completion marker is
 //! written last, so a crash or a concurrent build never yields a half-made
 //! environment. The sandbox mounts it read-only.
+//!
+//! The marker also records a manifest of the finished tree
+//! ([`manifest`]); an environment whose tree no longer matches it (a file
+//! deleted, emptied, rewritten or made unreadable since) is rebuilt before
+//! use, and the build says so, instead of failing every later build as if
+//! the package had. A lock another process holds is waited for with a
+//! notice, and at most [`lock_wait`] long.
 
+mod manifest;
 mod python;
 
 use std::fs;
@@ -15,6 +23,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +43,10 @@ pub enum BuildEnvError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "gave up after {waited_s} s waiting for the lock `{path}`: another sdist-box is making that build environment (raise the wait with SDIST_BOX_LOCK_WAIT_SECONDS)"
+    )]
+    LockWait { path: PathBuf, waited_s: u64 },
     #[error(
         "could not install the build requirements [{requirements}] as wheels (sdists are never built outside the sandbox, so a requirement without a wheel cannot be used):\n{output}"
     )]
@@ -66,6 +79,8 @@ pub struct BuildEnv {
     pub requirements: Vec<String>,
     /// True when an existing environment was used.
     pub reused: bool,
+    /// Set when a cached environment was found damaged and made anew: why.
+    pub repaired: Option<String>,
     pub site_packages: PathBuf,
     /// `(name, version)` of every installed distribution.
     pub installed: Vec<(String, String)>,
@@ -77,9 +92,24 @@ struct Marker {
     requirements: Vec<String>,
     interpreter: PathBuf,
     installed: Vec<(String, String)>,
+    /// [`manifest::digest`] of the tree when it was finished; absent in
+    /// markers written before manifests existed (such an env is rebuilt).
+    #[serde(default)]
+    manifest: Option<String>,
 }
 
 const MARKER: &str = ".sdist-box-complete.json";
+const MARKER_TMP: &str = ".sdist-box-complete.json.tmp";
+
+/// How long to wait for another process's lock on one environment:
+/// `$SDIST_BOX_LOCK_WAIT_SECONDS`, else 30 minutes (a large set of build
+/// requirements can take minutes to install on a slow index).
+pub fn lock_wait() -> Duration {
+    std::env::var("SDIST_BOX_LOCK_WAIT_SECONDS")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(30 * 60), Duration::from_secs)
+}
 
 /// `$SDIST_BOX_CACHE`, else `$XDG_CACHE_HOME/sdist-box`, else `~/.cache/sdist-box`.
 pub fn default_cache_dir() -> PathBuf {
@@ -218,18 +248,97 @@ fn installed(site: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn load(env: &Path, key: &str, interp: &Interpreter) -> Option<BuildEnv> {
-    let text = fs::read_to_string(env.join(MARKER)).ok()?;
-    let m: Marker = serde_json::from_str(&text).ok()?;
-    (m.key == key).then(|| BuildEnv {
+/// What the cache holds for one key.
+enum Cached {
+    /// Finished and unchanged since.
+    Ready(BuildEnv),
+    /// Never finished (no marker): made from scratch, nothing to report.
+    Absent,
+    /// Finished once, damaged since: made anew, and the report says why.
+    Damaged(String),
+}
+
+fn load(env: &Path, key: &str, interp: &Interpreter) -> Cached {
+    let text = match fs::read_to_string(env.join(MARKER)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Cached::Absent,
+        Err(e) => return Cached::Damaged(format!("its marker cannot be read ({e})")),
+    };
+    let Ok(m) = serde_json::from_str::<Marker>(&text) else {
+        return Cached::Damaged("its marker is not valid".into());
+    };
+    if m.key != key {
+        return Cached::Damaged("its marker names another environment".into());
+    }
+    if let Err(why) = check_tree(env, m.manifest.as_deref()) {
+        return Cached::Damaged(why);
+    }
+    Cached::Ready(BuildEnv {
         path: env.to_path_buf(),
         python: env.join("bin/python"),
         key: m.key,
         requirements: m.requirements,
         reused: true,
+        repaired: None,
         site_packages: site_packages(env, interp),
         installed: m.installed,
     })
+}
+
+/// Is the finished tree still the one its marker describes, and does its
+/// interpreter still lead to an executable file?
+fn check_tree(env: &Path, recorded: Option<&str>) -> Result<(), String> {
+    let Some(recorded) = recorded else {
+        return Err("it was made without a manifest (by an earlier sdist-box)".into());
+    };
+    match manifest::digest(env, &[MARKER, MARKER_TMP]) {
+        Ok(now) if now == recorded => {}
+        Ok(_) => return Err("its files changed since it was made".into()),
+        Err(e) => return Err(format!("it cannot be read ({e})")),
+    }
+    let python = env.join("bin/python");
+    match fs::metadata(&python) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 && m.len() > 0 => Ok(()),
+        Ok(_) => Err("its `bin/python` is not an executable file".into()),
+        Err(e) => Err(format!(
+            "its `bin/python` does not lead to an interpreter ({e})"
+        )),
+    }
+}
+
+/// Take `path`'s exclusive lock, waiting at most `wait`; say once on
+/// stderr what is being waited for.
+fn lock_bounded(
+    file: fs::File,
+    path: &Path,
+    wait: Duration,
+) -> Result<nix::fcntl::Flock<fs::File>, BuildEnvError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let start = Instant::now();
+    let mut file = file;
+    let mut told = false;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
+            Err((_, e)) => return Err(io_err("lock", path)(e.into())),
+        }
+        if start.elapsed() >= wait {
+            return Err(BuildEnvError::LockWait {
+                path: path.to_path_buf(),
+                waited_s: start.elapsed().as_secs(),
+            });
+        }
+        if !told {
+            told = true;
+            eprintln!(
+                "sdist-box: waiting for the build environment lock `{}` (another sdist-box is making it; giving up after {} s)",
+                crate::text::path(path),
+                wait.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100).min(wait.saturating_sub(start.elapsed())));
+    }
 }
 
 /// Make every file readable (and directories traversable) by other uids:
@@ -303,7 +412,7 @@ pub fn ensure(
     let key = env_key(interp, &reqs, index);
     let envs = cache_dir.join("envs");
     let env = envs.join(&key);
-    if let Some(found) = load(&env, &key, interp) {
+    if let Cached::Ready(found) = load(&env, &key, interp) {
         return Ok(found);
     }
     fs::create_dir_all(&envs).map_err(io_err("create", &envs))?;
@@ -316,13 +425,19 @@ pub fn ensure(
         .write(true)
         .open(&lock_path)
         .map_err(io_err("open the lock", &lock_path))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io_err("lock", &lock_path)(e.into()))?;
-    // Someone else may have finished it while we waited.
-    if let Some(found) = load(&env, &key, interp) {
-        return Ok(found);
-    }
-    if env.exists() {
+    let _lock = lock_bounded(lock_file, &lock_path, lock_wait())?;
+    // Someone else may have finished (or repaired) it while we waited.
+    let repaired = match load(&env, &key, interp) {
+        Cached::Ready(found) => return Ok(found),
+        Cached::Absent => None,
+        Cached::Damaged(why) => {
+            tracing::warn!("build environment {key} is damaged ({why}); making it anew");
+            Some(why)
+        }
+    };
+    if fs::symlink_metadata(&env).is_ok() {
+        // A damaged tree may hold directories we cannot list (mode 000).
+        let _ = open_up(&env);
         fs::remove_dir_all(&env).map_err(io_err("remove the incomplete environment", &env))?;
     }
     tracing::info!("creating build environment {key} for {reqs:?}");
@@ -330,7 +445,7 @@ pub fn ensure(
     if result.is_err() {
         let _ = fs::remove_dir_all(&env);
     }
-    result
+    result.map(|made| BuildEnv { repaired, ..made })
 }
 
 fn create(
@@ -382,6 +497,9 @@ fn create(
             cmd.arg("--find-links").arg(l);
         }
         cmd.arg("--").args(reqs);
+        // pip must not outlive sdist-box (a killed build would leave it
+        // installing into an environment nobody will use).
+        crate::sandbox::sys::kill_with_parent(&mut cmd);
         let out = cmd.output().map_err(io_err("run pip for", env))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr).into_owned()
@@ -396,13 +514,16 @@ fn create(
     }
     open_up(env).map_err(io_err("set permissions on", env))?;
     let site = site_packages(env, interp);
+    let manifest = manifest::digest(env, &[MARKER, MARKER_TMP])
+        .map_err(io_err("read the finished environment", env))?;
     let marker = Marker {
         key: key.to_string(),
         requirements: reqs.to_vec(),
         interpreter: interp.executable.clone(),
         installed: installed(&site),
+        manifest: Some(manifest),
     };
-    let tmp = env.join(format!("{MARKER}.tmp"));
+    let tmp = env.join(MARKER_TMP);
     let mut f = fs::File::create(&tmp).map_err(io_err("write", &tmp))?;
     f.write_all(
         serde_json::to_string_pretty(&marker)
@@ -419,6 +540,7 @@ fn create(
         key: key.to_string(),
         requirements: reqs.to_vec(),
         reused: false,
+        repaired: None,
         site_packages: site,
         installed: marker.installed,
     })
@@ -599,6 +721,73 @@ mod tests {
         assert!(envs[0].path.join(MARKER).exists());
         let again = ensure(&i, &[], &index, cache.path()).unwrap();
         assert!(again.reused);
+    }
+
+    #[test]
+    fn a_damaged_env_is_made_anew_and_says_why() {
+        let cache = tempfile::tempdir().unwrap();
+        let make = || ensure(&interp(), &[], &IndexOptions::default(), cache.path()).unwrap();
+        let first = make();
+        assert!(first.repaired.is_none() && !first.reused);
+        let cfg = first.path.join("pyvenv.cfg");
+        type Damage = fn(&BuildEnv);
+        let damages: &[(&str, Damage)] = &[
+            ("emptied interpreter link", |e| {
+                std::fs::remove_file(e.path.join("bin/python")).unwrap();
+                std::fs::write(e.path.join("bin/python"), "").unwrap();
+            }),
+            ("deleted site-packages", |e| {
+                std::fs::remove_dir_all(&e.site_packages).unwrap()
+            }),
+            ("mode 000 inside", |e| {
+                std::fs::set_permissions(e.path.join("lib"), fs::Permissions::from_mode(0o000))
+                    .unwrap()
+            }),
+            ("mode 000 env", |e| {
+                std::fs::set_permissions(&e.path, fs::Permissions::from_mode(0o000)).unwrap()
+            }),
+            ("rewritten config", |e| {
+                let text = std::fs::read_to_string(e.path.join("pyvenv.cfg")).unwrap();
+                std::fs::write(e.path.join("pyvenv.cfg"), text.replace("false", "fals")).unwrap()
+            }),
+        ];
+        for (what, damage) in damages {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            damage(&make());
+            let again = make();
+            assert!(again.repaired.is_some(), "{what}: not noticed");
+            assert!(!again.reused, "{what}");
+            assert!(again.site_packages.is_dir(), "{what}");
+            assert!(cfg.is_file(), "{what}");
+            // Repaired once: the next use finds it intact.
+            let third = make();
+            assert!(
+                third.reused && third.repaired.is_none(),
+                "{what}: {third:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_with_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let open = || {
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap()
+        };
+        let held = lock_bounded(open(), &path, Duration::from_secs(1)).unwrap();
+        let start = Instant::now();
+        let err = lock_bounded(open(), &path, Duration::from_millis(300)).unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(matches!(err, BuildEnvError::LockWait { .. }), "{err}");
+        assert!(err.to_string().contains("x.lock"), "{err}");
+        drop(held);
+        lock_bounded(open(), &path, Duration::from_millis(300)).unwrap();
     }
 
     #[test]

@@ -5,7 +5,7 @@ use clap::Args;
 use super::exit;
 use crate::doctor::{explain_missing_namespaces, host_facts, probe_degraded};
 use crate::policy::{self, BuildPaths, HostLayout, Profile};
-use crate::sandbox::{self, LayerState, LayerStatus, RunOptions, RunOutcome, SandboxError};
+use crate::sandbox::{self, LayerState, LayerStatus, RunOutcome, SandboxError};
 use crate::text;
 
 #[derive(Debug, Clone, Args)]
@@ -34,7 +34,7 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     let mut plan = compiled.plan;
     // Probe everything; judge against the profile below.
     plan.required.clear();
-    match sandbox::run(&plan, &RunOptions::default()) {
+    match sandbox::run(&plan, &crate::events::kernel::run_options()) {
         Ok(outcome) => Ok(show_layers(&outcome, &profile, &profile_name)),
         Err(e) => Ok(show_failure(&e, &profile, &profile_name)),
     }

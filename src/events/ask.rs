@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::exec_check::ExecChecks;
-use super::kernel::{ProcessInfo, SockAddr, Syscall, Target, Verdict};
 use super::program::{self, Program};
+use super::syscall::{ProcessInfo, SockAddr, Syscall, Target, Verdict};
 use super::verdicts::OnBehalf;
 use crate::sandbox::sys;
 
@@ -97,7 +97,8 @@ impl Ticket {
         let behalf = self.on_behalf.lock().ok().and_then(|mut b| b.take());
         match (allow, behalf) {
             (true, Some((socket, action))) => {
-                if super::kernel::answer_on_behalf(&self.listener, self.id, socket, action).is_err()
+                if super::verdicts::answer_on_behalf(&self.listener, self.id, socket, action)
+                    .is_err()
                 {
                     let _ = sys::notif_respond(self.listener.as_fd(), self.id, false, libc::EACCES);
                 }
@@ -182,7 +183,7 @@ impl DecisionHook for UnixPathGuard {
     }
 }
 
-/// A shareable hook for [`crate::sandbox::RunOptions`].
+/// A shareable hook for [`super::kernel::KernelSupervisor`].
 #[derive(Clone)]
 pub struct HookHandle(pub Arc<dyn DecisionHook>);
 

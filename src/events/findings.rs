@@ -180,7 +180,7 @@ pub struct Context {
     /// False in the degraded mode: no mount view, Landlock alone decides.
     pub mount_view: bool,
     /// The profile's network mode (who decided a network verdict).
-    pub network: crate::policy::NetworkMode,
+    pub network: crate::sandbox::NetworkMode,
     /// The profile executes only beneath its exec list (`restrict-exec`).
     pub restrict_exec: bool,
     /// `[python] ctypes = "system"`: the directories libraries may come from.
@@ -522,295 +522,23 @@ pub fn pair(
     starts: &[ProcessStart],
     issues: &[StreamIssue],
 ) -> Vec<Finding> {
-    let mut p = Pairing {
-        ctx,
-        audit,
-        used: HashSet::new(),
-        parents: HashMap::new(),
-        commands: HashMap::new(),
-        hooked: starts.iter().map(|s| s.pid).collect(),
-        quoter: Quoter::new(&ctx.inside_src, &ctx.sources),
-        first_exec: HashMap::new(),
-        by_pid: HashMap::new(),
-    };
-    for (i, a) in audit.iter().enumerate() {
-        p.by_pid.entry(a.pid).or_default().push(i);
-    }
-    for list in p.by_pid.values_mut() {
-        list.sort_by_key(|&i| audit[i].t_ns);
-    }
     let events: &[KernelEvent] = kernel.map(|k| k.events.as_slice()).unwrap_or(&[]);
-    for k in events {
-        if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
-            p.parents.entry(pid).or_insert(ppid);
-        }
-        if let Some(pid) = k.process.pid
-            && !k.process.argv.is_empty()
-        {
-            p.commands
-                .entry(pid)
-                .or_insert_with(|| short_command(&k.process.argv));
-        }
-    }
-    for s in starts {
-        if let Some(ppid) = s.ppid {
-            p.parents.entry(s.pid).or_insert(ppid);
-        }
-        if !s.argv.is_empty() {
-            p.commands
-                .entry(s.pid)
-                .or_insert_with(|| short_command(&s.argv));
-        }
-    }
-    for k in events {
-        if let (Some(pid), Syscall::Execve | Syscall::Execveat) = (k.process.pid, k.syscall) {
-            p.first_exec.entry(pid).or_insert(k.t_ns);
-        }
-    }
-    // After an exec, the process is the new command (named by the program
-    // that ran, when argv[0] says otherwise).
-    for k in events {
-        if let (
-            Some(pid),
-            Target::Exec {
-                argv,
-                path,
-                program,
-                ..
-            },
-        ) = (k.process.pid, &k.target)
-            && !argv.is_empty()
-        {
-            p.commands.insert(
-                pid,
-                super::program::exec_line(path, program.as_ref(), argv, 120),
-            );
-        }
-    }
-
+    let mut p = Pairing::new(ctx, audit, starts, events);
     let mut findings: Vec<Finding> = Vec::new();
     let mut unhooked_reported: HashSet<u32> = HashSet::new();
 
     // 1. Kernel events, each explained by the audit stream where possible.
     for k in events {
-        let Some(kind) = kernel_kind(k) else { continue };
-        let pid = k.process.pid.unwrap_or(0);
-        let blocked = k.verdict != Verdict::Allowed;
-        let verdict = if blocked {
-            FindingVerdict::Blocked
-        } else {
-            FindingVerdict::Allowed
-        };
-        let decided_by = match kind {
-            OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
-            _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
-            _ => decided_by_kernel(ctx, kind, blocked),
-        };
-        // A person decided at the --ask prompt: say so, whatever the kind.
-        let decided_by = match &k.decided_at_prompt {
-            Some(said) => Some(format!("{said} (sdist-box --ask)")),
-            None => decided_by,
-        };
-        let counterpart = p.counterpart(k);
-        let mut seen_by = vec!["kernel"];
-        let (origin, mut severity, mut message) = match counterpart {
-            Some(i) => {
-                seen_by.push("audit-hook");
-                let a = &audit[i];
-                let origin = a.origin.as_ref().map(|o| p.location(o));
-                (
-                    origin,
-                    if blocked {
-                        Severity::Blocked
-                    } else {
-                        Severity::Notice
-                    },
-                    String::new(),
-                )
-            }
-            None => {
-                // Python raises no audit event for listen: not an evasion.
-                let python = p.is_python(k) && k.syscall != Syscall::Listen;
-                if python && p.hooked.contains(&pid) && kind == OpKind::NetSocket {
-                    // The hook does not report creating a socket; the
-                    // newest origin of that process is the best guess.
-                    let last = audit
-                        .iter()
-                        .rev()
-                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (last, Severity::Blocked, String::new())
-                } else if python && p.hooked.contains(&pid) {
-                    // The last thing the hook saw that process do is the best
-                    // guess at where it happened (ctypes lookups, usually).
-                    let last = audit
-                        .iter()
-                        .rev()
-                        .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        last,
-                        Severity::Evasion,
-                        format!(
-                            "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
-                            kind.name()
-                        ),
-                    )
-                } else if python && kind != OpKind::Exec {
-                    unhooked_reported.insert(pid);
-                    let spawned_at = p
-                        .ancestor_origin(pid)
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        spawned_at,
-                        Severity::Evasion,
-                        "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
-                    )
-                } else {
-                    let origin = p
-                        .ancestor_origin(pid)
-                        .and_then(|a| a.origin.clone())
-                        .map(|o| p.location(&o));
-                    (
-                        origin,
-                        if blocked {
-                            Severity::Blocked
-                        } else {
-                            Severity::Notice
-                        },
-                        String::new(),
-                    )
-                }
-            }
-        };
-        if kind == OpKind::Exec
-            && k.process.argv.first().map(String::as_str) == Some(crate::sandbox::init::INIT_ARGV0)
-        {
-            // The command sdist-box itself started.
-            continue;
-        }
-        if message.is_empty() {
-            message = match (kind, blocked) {
-                (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
-                (OpKind::Exec, true) if k.decided_at_prompt.is_some() => {
-                    "a program was refused".into()
-                }
-                (OpKind::Exec, true) => {
-                    "a program the profile may not execute was started, and refused".into()
-                }
-                (OpKind::Exec, false) => "a program was executed".into(),
-                (OpKind::NetSocket, _) => {
-                    "a network socket was refused (the degraded mode allows only unix sockets)"
-                        .into()
-                }
-                (_, true) => format!("a {} was attempted and refused", kind.name()),
-                (_, false) => format!("a {} was allowed", kind.name()),
-            };
-        }
-        if severity == Severity::Notice && blocked {
-            severity = Severity::Blocked;
-        }
-        findings.push(Finding {
-            severity,
-            kind,
-            target: kernel_target(k),
-            verdict,
-            decided_by,
-            origin,
-            process_chain: p.chain(pid),
-            seen_by,
-            message,
-            count: 1,
-            suggestion: if blocked {
-                suggest_kernel(ctx, kind, k)
-            } else {
-                None
-            },
-        });
+        findings.extend(p.kernel_finding(k, &mut unhooked_reported));
     }
-
     // 2. Python processes seen by the kernel that never started the hook.
     for k in events {
-        let Some(pid) = k.process.pid else { continue };
-        if let Target::Exec {
-            path,
-            argv,
-            program,
-            ..
-        } = &k.target
-        {
-            // By the name it was called and by the program that ran: a
-            // symlink named `cc` to python is python.
-            let resolved = program.as_ref().and_then(|p| p.path()).unwrap_or("");
-            let looks_python = [path.as_str(), resolved]
-                .iter()
-                .any(|p| p.rsplit('/').next().unwrap_or("").starts_with("python"));
-            let flags_off = argv
-                .iter()
-                .skip(1)
-                .take_while(|a| a.starts_with('-'))
-                .any(|a| {
-                    a.starts_with("-I")
-                        || a.starts_with("-S")
-                        || a.starts_with("-E")
-                        || (a.len() > 1
-                            && !a.starts_with("--")
-                            && (a.contains('I') || a.contains('S') || a.contains('E')))
-                });
-            if looks_python && flags_off && !unhooked_reported.contains(&pid) {
-                unhooked_reported.insert(pid);
-                let origin = p
-                    .ancestor_origin(pid)
-                    .or_else(|| {
-                        audit.iter().rev().find(|a| {
-                            Some(a.pid) == k.process.pid.or(p.parents.get(&pid).copied())
-                                && a.event.starts_with("subprocess")
-                        })
-                    })
-                    .and_then(|a| a.origin.clone())
-                    .map(|o| p.location(&o));
-                findings.push(Finding {
-                    severity: Severity::Evasion,
-                    kind: OpKind::HookMissing,
-                    target: super::program::exec_line(path, program.as_ref(), argv, 200),
-                    verdict: FindingVerdict::Allowed,
-                    decided_by: None,
-                    origin,
-                    process_chain: p.chain(pid),
-                    seen_by: vec!["kernel"],
-                    message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
-                    count: 1,
-            suggestion: None,
-                });
-            }
-        }
+        findings.extend(p.hook_missing(k, &mut unhooked_reported));
     }
-
     // 2b. Execs allowed at the --ask prompt after which another program
     //     ran: the package changed what the path named after the question.
-    for d in kernel.map(|k| k.decisions.as_slice()).unwrap_or(&[]) {
-        let Some(ran) = &d.ran_instead else { continue };
-        findings.push(Finding {
-            severity: Severity::Evasion,
-            kind: OpKind::Exec,
-            target: ran.clone(),
-            verdict: FindingVerdict::Allowed,
-            decided_by: Some("sdist-box --ask, checking after the exec".into()),
-            origin: None,
-            process_chain: d.process_chain.clone(),
-            seen_by: vec!["kernel"],
-            message: format!(
-                "this program ran instead of {}, which was allowed at the --ask prompt: the package changed what the path names between the question and the exec",
-                d.program.as_deref().unwrap_or("the program shown")
-            ),
-            count: 1,
-            suggestion: None,
-        });
-    }
-
+    let decisions = kernel.map(|k| k.decisions.as_slice()).unwrap_or(&[]);
+    findings.extend(decisions.iter().filter_map(ran_instead));
     // 3. Audit-only operations: the file system (Landlock and the mount
     //    view deny those with a bare EACCES/ENOENT), signals, native code.
     for a in audit {
@@ -823,43 +551,388 @@ pub fn pair(
     }
 
     // 4. The stream itself.
-    for issue in issues {
-        let (target, message) = match issue {
-            StreamIssue::Malformed { line_no, excerpt } => (
-                format!("line {line_no}: {}", crate::text::one_line(excerpt, 80)),
-                "the audit stream carries a line the hook never writes: forged or corrupted".to_string(),
-            ),
-            StreamIssue::SequenceGap { pid, expected, got } => (
-                format!("pid {pid}: expected #{expected}, got #{got}"),
-                "audit events are missing or out of order: the stream was tampered with or closed early".to_string(),
-            ),
-            StreamIssue::TooLong { line_no } => (
-                format!("line {line_no}"),
-                "the audit stream carries an over-long line: forged".to_string(),
-            ),
-            StreamIssue::NoStart { pid } => (
-                format!("pid {pid}"),
-                "events from a process that never announced the hook: forged lines".to_string(),
-            ),
-        };
-        findings.push(Finding {
-            severity: Severity::Evasion,
-            kind: OpKind::StreamTampered,
-            target,
-            verdict: FindingVerdict::Allowed,
-            decided_by: None,
-            origin: None,
-            process_chain: vec![],
-            seen_by: vec!["audit-hook"],
-            message,
-            count: 1,
-            suggestion: None,
-        });
-    }
-
+    findings.extend(issues.iter().map(stream_finding));
     findings.extend(forged_origins(&mut p));
 
     merge(findings)
+}
+
+impl<'a> Pairing<'a> {
+    /// The pairing's indexes: each pid's audit events in time order, its
+    /// parent, its command (after an exec, the program that ran) and its
+    /// first exec.
+    fn new(
+        ctx: &'a Context,
+        audit: &'a [AuditEvent],
+        starts: &[ProcessStart],
+        events: &[KernelEvent],
+    ) -> Pairing<'a> {
+        let mut p = Pairing {
+            ctx,
+            audit,
+            used: HashSet::new(),
+            parents: HashMap::new(),
+            commands: HashMap::new(),
+            hooked: starts.iter().map(|s| s.pid).collect(),
+            quoter: Quoter::new(&ctx.inside_src, &ctx.sources),
+            first_exec: HashMap::new(),
+            by_pid: HashMap::new(),
+        };
+        for (i, a) in audit.iter().enumerate() {
+            p.by_pid.entry(a.pid).or_default().push(i);
+        }
+        for list in p.by_pid.values_mut() {
+            list.sort_by_key(|&i| audit[i].t_ns);
+        }
+        for k in events {
+            if let (Some(pid), Some(ppid)) = (k.process.pid, k.process.ppid) {
+                p.parents.entry(pid).or_insert(ppid);
+            }
+            if let Some(pid) = k.process.pid
+                && !k.process.argv.is_empty()
+            {
+                p.commands
+                    .entry(pid)
+                    .or_insert_with(|| short_command(&k.process.argv));
+            }
+        }
+        for s in starts {
+            if let Some(ppid) = s.ppid {
+                p.parents.entry(s.pid).or_insert(ppid);
+            }
+            if !s.argv.is_empty() {
+                p.commands
+                    .entry(s.pid)
+                    .or_insert_with(|| short_command(&s.argv));
+            }
+        }
+        for k in events {
+            if let (Some(pid), Syscall::Execve | Syscall::Execveat) = (k.process.pid, k.syscall) {
+                p.first_exec.entry(pid).or_insert(k.t_ns);
+            }
+        }
+        // After an exec, the process is the new command (named by the program
+        // that ran, when argv[0] says otherwise).
+        for k in events {
+            if let (
+                Some(pid),
+                Target::Exec {
+                    argv,
+                    path,
+                    program,
+                    ..
+                },
+            ) = (k.process.pid, &k.target)
+                && !argv.is_empty()
+            {
+                p.commands.insert(
+                    pid,
+                    super::program::exec_line(path, program.as_ref(), argv, 120),
+                );
+            }
+        }
+        p
+    }
+
+    /// Finding 1: a kernel event, explained by its audit event where one
+    /// matches (and by what the process did last where none does).
+    fn kernel_finding(
+        &mut self,
+        k: &KernelEvent,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> Option<Finding> {
+        let ctx = self.ctx;
+        let kind = kernel_kind(k)?;
+        let pid = k.process.pid.unwrap_or(0);
+        let blocked = k.verdict != Verdict::Allowed;
+        let verdict = if blocked {
+            FindingVerdict::Blocked
+        } else {
+            FindingVerdict::Allowed
+        };
+        let decided_by = kernel_decided_by(ctx, kind, k, blocked);
+        let counterpart = self.counterpart(k);
+        let mut seen_by = vec!["kernel"];
+        let (origin, mut severity, mut message) = match counterpart {
+            Some(i) => {
+                seen_by.push("audit-hook");
+                self.explained(i, blocked)
+            }
+            None => self.unexplained(k, kind, pid, blocked, unhooked_reported),
+        };
+        if kind == OpKind::Exec
+            && k.process.argv.first().map(String::as_str) == Some(crate::sandbox::init::INIT_ARGV0)
+        {
+            // The command sdist-box itself started.
+            return None;
+        }
+        if message.is_empty() {
+            message = kernel_message(kind, blocked, k);
+        }
+        if severity == Severity::Notice && blocked {
+            severity = Severity::Blocked;
+        }
+        Some(Finding {
+            severity,
+            kind,
+            target: kernel_target(k),
+            verdict,
+            decided_by,
+            origin,
+            process_chain: self.chain(pid),
+            seen_by,
+            message,
+            count: 1,
+            suggestion: if blocked {
+                suggest_kernel(ctx, kind, k)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// A kernel event with its audit event: that event's origin.
+    fn explained(&mut self, i: usize, blocked: bool) -> (Option<SourceLocation>, Severity, String) {
+        let a = &self.audit[i];
+        let origin = a.origin.as_ref().map(|o| self.location(o));
+        (
+            origin,
+            if blocked {
+                Severity::Blocked
+            } else {
+                Severity::Notice
+            },
+            String::new(),
+        )
+    }
+
+    /// A kernel event no audit event explains: evasion from a hooked or an
+    /// unhooked Python process, or a non-Python process placed by the
+    /// nearest audited ancestor.
+    fn unexplained(
+        &mut self,
+        k: &KernelEvent,
+        kind: OpKind,
+        pid: u32,
+        blocked: bool,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> (Option<SourceLocation>, Severity, String) {
+        // Python raises no audit event for listen: not an evasion.
+        let python = self.is_python(k) && k.syscall != Syscall::Listen;
+        if python && self.hooked.contains(&pid) && kind == OpKind::NetSocket {
+            // The hook does not report creating a socket; the
+            // newest origin of that process is the best guess.
+            let last = self
+                .audit
+                .iter()
+                .rev()
+                .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (last, Severity::Blocked, String::new())
+        } else if python && self.hooked.contains(&pid) {
+            // The last thing the hook saw that process do is the best
+            // guess at where it happened (ctypes lookups, usually).
+            let last = self
+                .audit
+                .iter()
+                .rev()
+                .find(|a| a.pid == pid && a.t_ns <= k.t_ns && a.origin.is_some())
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                last,
+                Severity::Evasion,
+                format!(
+                    "a Python process with the audit hook made this {} call with no matching audit event: ctypes or a raw system call got around the hook",
+                    kind.name()
+                ),
+            )
+        } else if python && kind != OpKind::Exec {
+            unhooked_reported.insert(pid);
+            let spawned_at = self
+                .ancestor_origin(pid)
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                spawned_at,
+                Severity::Evasion,
+                "a Python process running without the audit hook (started with -I, -S or -E, or with sitecustomize replaced)".to_string(),
+            )
+        } else {
+            let origin = self
+                .ancestor_origin(pid)
+                .and_then(|a| a.origin.clone())
+                .map(|o| self.location(&o));
+            (
+                origin,
+                if blocked {
+                    Severity::Blocked
+                } else {
+                    Severity::Notice
+                },
+                String::new(),
+            )
+        }
+    }
+
+    /// Finding 2: a Python interpreter the kernel saw started with flags
+    /// that skip the audit hook.
+    fn hook_missing(
+        &mut self,
+        k: &KernelEvent,
+        unhooked_reported: &mut HashSet<u32>,
+    ) -> Option<Finding> {
+        let pid = k.process.pid?;
+        let Target::Exec {
+            path,
+            argv,
+            program,
+            ..
+        } = &k.target
+        else {
+            return None;
+        };
+        // By the name it was called and by the program that ran: a
+        // symlink named `cc` to python is python.
+        let resolved = program.as_ref().and_then(|p| p.path()).unwrap_or("");
+        let looks_python = [path.as_str(), resolved]
+            .iter()
+            .any(|p| p.rsplit('/').next().unwrap_or("").starts_with("python"));
+        let flags_off = argv
+            .iter()
+            .skip(1)
+            .take_while(|a| a.starts_with('-'))
+            .any(|a| {
+                a.starts_with("-I")
+                    || a.starts_with("-S")
+                    || a.starts_with("-E")
+                    || (a.len() > 1
+                        && !a.starts_with("--")
+                        && (a.contains('I') || a.contains('S') || a.contains('E')))
+            });
+        if !(looks_python && flags_off && !unhooked_reported.contains(&pid)) {
+            return None;
+        }
+        unhooked_reported.insert(pid);
+        let origin = self
+            .ancestor_origin(pid)
+            .or_else(|| {
+                self.audit.iter().rev().find(|a| {
+                    Some(a.pid) == k.process.pid.or(self.parents.get(&pid).copied())
+                        && a.event.starts_with("subprocess")
+                })
+            })
+            .and_then(|a| a.origin.clone())
+            .map(|o| self.location(&o));
+        Some(Finding {
+            severity: Severity::Evasion,
+            kind: OpKind::HookMissing,
+            target: super::program::exec_line(path, program.as_ref(), argv, 200),
+            verdict: FindingVerdict::Allowed,
+            decided_by: None,
+            origin,
+            process_chain: self.chain(pid),
+            seen_by: vec!["kernel"],
+            message: "a Python interpreter was started with flags that skip the audit hook (-I, -S or -E); the kernel layers still applied".into(),
+            count: 1,
+            suggestion: None,
+        })
+    }
+}
+
+/// Finding 2b: an exec allowed at the `--ask` prompt after which another
+/// program ran (the package changed what the path named).
+fn ran_instead(d: &super::ask::Decision) -> Option<Finding> {
+    let ran = d.ran_instead.as_ref()?;
+    Some(Finding {
+        severity: Severity::Evasion,
+        kind: OpKind::Exec,
+        target: ran.clone(),
+        verdict: FindingVerdict::Allowed,
+        decided_by: Some("sdist-box --ask, checking after the exec".into()),
+        origin: None,
+        process_chain: d.process_chain.clone(),
+        seen_by: vec!["kernel"],
+        message: format!(
+            "this program ran instead of {}, which was allowed at the --ask prompt: the package changed what the path names between the question and the exec",
+            d.program.as_deref().unwrap_or("the program shown")
+        ),
+        count: 1,
+        suggestion: None,
+    })
+}
+
+/// Finding 4: what is wrong with the audit stream itself.
+fn stream_finding(issue: &StreamIssue) -> Finding {
+    let (target, message) = match issue {
+        StreamIssue::Malformed { line_no, excerpt } => (
+            format!("line {line_no}: {}", crate::text::one_line(excerpt, 80)),
+            "the audit stream carries a line the hook never writes: forged or corrupted".to_string(),
+        ),
+        StreamIssue::SequenceGap { pid, expected, got } => (
+            format!("pid {pid}: expected #{expected}, got #{got}"),
+            "audit events are missing or out of order: the stream was tampered with or closed early".to_string(),
+        ),
+        StreamIssue::TooLong { line_no } => (
+            format!("line {line_no}"),
+            "the audit stream carries an over-long line: forged".to_string(),
+        ),
+        StreamIssue::NoStart { pid } => (
+            format!("pid {pid}"),
+            "events from a process that never announced the hook: forged lines".to_string(),
+        ),
+    };
+    Finding {
+        severity: Severity::Evasion,
+        kind: OpKind::StreamTampered,
+        target,
+        verdict: FindingVerdict::Allowed,
+        decided_by: None,
+        origin: None,
+        process_chain: vec![],
+        seen_by: vec!["audit-hook"],
+        message,
+        count: 1,
+        suggestion: None,
+    }
+}
+
+/// Who decided a kernel event: the degraded mode's supervisor, a person
+/// at the `--ask` prompt, or the layer [`decided_by_kernel`] names.
+fn kernel_decided_by(
+    ctx: &Context,
+    kind: OpKind,
+    k: &KernelEvent,
+    blocked: bool,
+) -> Option<String> {
+    let decided_by = match kind {
+        OpKind::NetSocket => Some("seccomp supervisor (degraded mode: no network namespace, so no network socket may be made)".to_string()),
+        _ if !ctx.mount_view && matches!(&k.target, Target::Socket { addr: Some(SockAddr::Unix { .. }), .. }) => Some("seccomp supervisor (degraded mode: the host's unix sockets are visible by path, so none may be reached)".to_string()),
+        _ => decided_by_kernel(ctx, kind, blocked),
+    };
+    // A person decided at the --ask prompt: say so, whatever the kind.
+    match &k.decided_at_prompt {
+        Some(said) => Some(format!("{said} (sdist-box --ask)")),
+        None => decided_by,
+    }
+}
+
+/// The message of a kernel finding nothing else explained.
+fn kernel_message(kind: OpKind, blocked: bool, k: &KernelEvent) -> String {
+    match (kind, blocked) {
+        (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
+        (OpKind::Exec, true) if k.decided_at_prompt.is_some() => "a program was refused".into(),
+        (OpKind::Exec, true) => {
+            "a program the profile may not execute was started, and refused".into()
+        }
+        (OpKind::Exec, false) => "a program was executed".into(),
+        (OpKind::NetSocket, _) => {
+            "a network socket was refused (the degraded mode allows only unix sockets)".into()
+        }
+        (_, true) => format!("a {} was attempted and refused", kind.name()),
+        (_, false) => format!("a {} was allowed", kind.name()),
+    }
 }
 
 /// Distinct forged origin files reported one by one; past this, one
@@ -978,216 +1051,258 @@ fn absolute(cwd: &Path, path: &str) -> String {
 fn audit_finding(p: &mut Pairing<'_>, a: &AuditEvent) -> Option<Finding> {
     let ctx = p.ctx;
     let origin = a.origin.as_ref().map(|o| p.location(o));
-    let base =
-        |kind, target: String, verdict, decided_by: Option<String>, message: String, severity| {
-            Finding {
-                severity,
-                kind,
-                target,
-                verdict,
-                decided_by,
-                origin: origin.clone(),
-                process_chain: p.chain(a.pid),
-                seen_by: vec!["audit-hook"],
-                message,
-                count: 1,
-                suggestion: None,
-            }
-        };
-    match a.event.as_str() {
-        "open" => {
-            let raw = arg_str(a, 0)?;
-            let path = absolute(&ctx.inside_src, raw);
-            let mode = arg_str(a, 1).unwrap_or("r");
-            let flags = a.args.get(2).and_then(|v| v.as_i64()).unwrap_or(0);
-            let write = mode.contains(['w', 'a', 'x', '+'])
-                || flags & (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT) as i64 != 0;
-            let display = if path.starts_with(&ctx.home.display().to_string()) {
-                path.replacen(&ctx.home.display().to_string(), "~", 1)
-            } else {
-                path.clone()
-            };
-            if write {
-                if writable(&path, ctx) {
-                    if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
-                        return Some(base(
-                            OpKind::FsWrite,
-                            display,
-                            FindingVerdict::Allowed,
-                            Some("the sandbox's HOME is a throw-away tmpfs".into()),
-                            "a persistence file was written in the sandbox's private HOME (discarded after the build)".into(),
-                            Severity::Notice,
-                        ));
-                    }
-                    return None;
-                }
-                let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
-                    (true, true) => "read-only mount and landlock (read-only rule set)",
-                    (true, false) => "landlock (read-only rule set)",
-                    (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
-                    (false, false) => "landlock (no rule; degraded mode: the path is visible)",
-                };
-                return Some(base(
+    let judged = match a.event.as_str() {
+        "open" => judge_open(ctx, a)?,
+        "os.kill" | "os.killpg" => judge_kill(a)?,
+        "ctypes.dlopen" => judge_dlopen(ctx, a)?,
+        "ctypes.dlsym" => judge_dlsym(a)?,
+        "exec" | "compile" => judge_dynamic_code(a)?,
+        _ => return None,
+    };
+    Some(Finding {
+        severity: judged.severity,
+        kind: judged.kind,
+        target: judged.target,
+        verdict: judged.verdict,
+        decided_by: judged.decided_by,
+        origin,
+        process_chain: p.chain(a.pid),
+        seen_by: vec!["audit-hook"],
+        message: judged.message,
+        count: 1,
+        suggestion: None,
+    })
+}
+
+/// What an audit event alone says: the finding but for where and who.
+struct Judged {
+    kind: OpKind,
+    target: String,
+    verdict: FindingVerdict,
+    decided_by: Option<String>,
+    message: String,
+    severity: Severity,
+}
+
+impl Judged {
+    fn new(
+        kind: OpKind,
+        target: String,
+        verdict: FindingVerdict,
+        decided_by: Option<String>,
+        message: String,
+        severity: Severity,
+    ) -> Judged {
+        Judged {
+            kind,
+            target,
+            verdict,
+            decided_by,
+            message,
+            severity,
+        }
+    }
+}
+
+/// `open`: a write outside the writable tree, a read outside what the build
+/// may see, a credential probed, a persistence file in the private HOME.
+fn judge_open(ctx: &Context, a: &AuditEvent) -> Option<Judged> {
+    let raw = arg_str(a, 0)?;
+    let path = absolute(&ctx.inside_src, raw);
+    let mode = arg_str(a, 1).unwrap_or("r");
+    let flags = a.args.get(2).and_then(|v| v.as_i64()).unwrap_or(0);
+    let write = mode.contains(['w', 'a', 'x', '+'])
+        || flags & (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT) as i64 != 0;
+    let display = if path.starts_with(&ctx.home.display().to_string()) {
+        path.replacen(&ctx.home.display().to_string(), "~", 1)
+    } else {
+        path.clone()
+    };
+    if write {
+        if writable(&path, ctx) {
+            if path.starts_with(&ctx.home.display().to_string()) && is_persistence(&path) {
+                return Some(Judged::new(
                     OpKind::FsWrite,
                     display,
-                    FindingVerdict::Blocked,
-                    Some(decided.into()),
-                    if is_persistence(&path) {
-                        "a persistence file (.pth, shell rc, autostart) outside the build tree was targeted and refused".into()
-                    } else {
-                        "a write outside the build tree was refused".into()
-                    },
-                    Severity::Blocked,
-                ));
-            }
-            let readable = beneath(&path, &ctx.readable) || beneath(&path, &ctx.writable);
-            if !readable {
-                return Some(base(
-                    OpKind::FsRead,
-                    display,
-                    FindingVerdict::Blocked,
-                    Some(if ctx.mount_view {
-                        "mount view (path not in the sandbox) and landlock (no rule)".into()
-                    } else {
-                        "landlock (no rule; degraded mode: the path is visible)".into()
-                    }),
-                    "a read outside what the build may see was refused".into(),
-                    Severity::Blocked,
-                ));
-            }
-            if is_sensitive(&path) {
-                let in_home = path.starts_with(&ctx.home.display().to_string());
-                return Some(base(
-                    OpKind::FsRead,
-                    display,
-                    if in_home {
-                        FindingVerdict::Blocked
-                    } else {
-                        FindingVerdict::Allowed
-                    },
-                    Some(if in_home {
-                        "mount view (the sandbox's HOME is empty: the user's secrets are not there)"
-                            .into()
-                    } else {
-                        "landlock (read rule)".into()
-                    }),
-                    "a credential file was read or probed".into(),
-                    if in_home {
-                        Severity::Blocked
-                    } else {
-                        Severity::Notice
-                    },
-                ));
-            }
-            None
-        }
-        "os.kill" | "os.killpg" => {
-            let pid = a.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
-            let sig = a.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
-            if sig == 0 {
-                return None;
-            }
-            let outside = pid <= 1;
-            Some(base(
-                OpKind::Signal,
-                format!("signal {sig} to pid {pid}"),
-                if outside {
-                    FindingVerdict::Blocked
-                } else {
-                    FindingVerdict::Allowed
-                },
-                Some(if outside {
-                    "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
-                } else {
-                    "pid namespace (only the build's own processes are reachable)".into()
-                }),
-                "a process tried to signal another process".into(),
-                if outside {
-                    Severity::Blocked
-                } else {
-                    Severity::Notice
-                },
-            ))
-        }
-        "ctypes.dlopen" => {
-            // Only a library named by path can be outside the allowed
-            // directories; the hook refused it (the same rule, re-applied
-            // here rather than trusted from the stream).
-            let allow = ctx.ctypes_allow.as_ref()?;
-            let name = arg_str(a, 0)?;
-            if !name.contains('/') {
-                return None;
-            }
-            let path = absolute(&ctx.inside_src, name);
-            if beneath(&path, allow) {
-                return None;
-            }
-            Some(base(
-                OpKind::NativeCode,
-                format!("ctypes load of {}", crate::text::one_line(&path, 200)),
-                FindingVerdict::Blocked,
-                Some("audit hook (profile: [python] ctypes = \"system\")".into()),
-                "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
-                Severity::Blocked,
-            ))
-        }
-        "ctypes.dlsym" => {
-            let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
-            let dangerous = [
-                "ptrace",
-                "process_vm_writev",
-                "process_vm_readv",
-                "syscall",
-                "connect",
-                "sendto",
-                "execve",
-                "socket",
-            ];
-            if name == "ptrace" || name.starts_with("process_vm") {
-                return Some(base(
-                    OpKind::Ptrace,
-                    format!("libc {name}()"),
-                    FindingVerdict::Blocked,
-                    Some("seccomp deny filter (ptrace, process_vm_*: EPERM)".into()),
-                    "native code looked up a process-tampering function".into(),
-                    Severity::Blocked,
-                ));
-            }
-            if dangerous.contains(&name) {
-                return Some(base(
-                    OpKind::NativeCode,
-                    format!("libc {name}() through ctypes"),
                     FindingVerdict::Allowed,
-                    None,
-                    "ctypes looked up a system-call wrapper: calls through it bypass the audit hook (the kernel stream still sees them)".into(),
+                    Some("the sandbox's HOME is a throw-away tmpfs".into()),
+                    "a persistence file was written in the sandbox's private HOME (discarded after the build)".into(),
                     Severity::Notice,
                 ));
             }
-            None
+            return None;
         }
-        "exec" | "compile" => {
-            // Only reported by the hook for code given as a string by the
-            // package (not for module imports).
-            let what = a.args.first().and_then(|v| v.as_str()).unwrap_or("");
-            if !what.starts_with("sha256:") {
-                return None;
-            }
-            Some(base(
-                OpKind::DynamicCode,
-                format!("{} of a string ({what})", a.event),
-                FindingVerdict::Allowed,
-                None,
-                "code built at run time was executed (an obfuscated payload?)".into(),
-                Severity::Notice,
-            ))
-        }
-        _ => None,
+        let decided = match (beneath(&path, &ctx.readable), ctx.mount_view) {
+            (true, true) => "read-only mount and landlock (read-only rule set)",
+            (true, false) => "landlock (read-only rule set)",
+            (false, true) => "mount view (path not in the sandbox) and landlock (no rule)",
+            (false, false) => "landlock (no rule; degraded mode: the path is visible)",
+        };
+        return Some(Judged::new(
+            OpKind::FsWrite,
+            display,
+            FindingVerdict::Blocked,
+            Some(decided.into()),
+            if is_persistence(&path) {
+                "a persistence file (.pth, shell rc, autostart) outside the build tree was targeted and refused".into()
+            } else {
+                "a write outside the build tree was refused".into()
+            },
+            Severity::Blocked,
+        ));
     }
+    let readable = beneath(&path, &ctx.readable) || beneath(&path, &ctx.writable);
+    if !readable {
+        return Some(Judged::new(
+            OpKind::FsRead,
+            display,
+            FindingVerdict::Blocked,
+            Some(if ctx.mount_view {
+                "mount view (path not in the sandbox) and landlock (no rule)".into()
+            } else {
+                "landlock (no rule; degraded mode: the path is visible)".into()
+            }),
+            "a read outside what the build may see was refused".into(),
+            Severity::Blocked,
+        ));
+    }
+    if is_sensitive(&path) {
+        let in_home = path.starts_with(&ctx.home.display().to_string());
+        return Some(Judged::new(
+            OpKind::FsRead,
+            display,
+            if in_home {
+                FindingVerdict::Blocked
+            } else {
+                FindingVerdict::Allowed
+            },
+            Some(if in_home {
+                "mount view (the sandbox's HOME is empty: the user's secrets are not there)".into()
+            } else {
+                "landlock (read rule)".into()
+            }),
+            "a credential file was read or probed".into(),
+            if in_home {
+                Severity::Blocked
+            } else {
+                Severity::Notice
+            },
+        ));
+    }
+    None
+}
+
+/// `os.kill`: a signal to the sandbox's init or beyond, or to the build's own.
+fn judge_kill(a: &AuditEvent) -> Option<Judged> {
+    let pid = a.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
+    let sig = a.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+    if sig == 0 {
+        return None;
+    }
+    let outside = pid <= 1;
+    Some(Judged::new(
+        OpKind::Signal,
+        format!("signal {sig} to pid {pid}"),
+        if outside {
+            FindingVerdict::Blocked
+        } else {
+            FindingVerdict::Allowed
+        },
+        Some(if outside {
+            "pid namespace (the sandbox's init ignores signals; nothing outside is visible) and landlock signal scoping".into()
+        } else {
+            "pid namespace (only the build's own processes are reachable)".into()
+        }),
+        "a process tried to signal another process".into(),
+        if outside {
+            Severity::Blocked
+        } else {
+            Severity::Notice
+        },
+    ))
+}
+
+/// `ctypes.dlopen` of a library by path outside the allowed directories.
+fn judge_dlopen(ctx: &Context, a: &AuditEvent) -> Option<Judged> {
+    // Only a library named by path can be outside the allowed
+    // directories; the hook refused it (the same rule, re-applied
+    // here rather than trusted from the stream).
+    let allow = ctx.ctypes_allow.as_ref()?;
+    let name = arg_str(a, 0)?;
+    if !name.contains('/') {
+        return None;
+    }
+    let path = absolute(&ctx.inside_src, name);
+    if beneath(&path, allow) {
+        return None;
+    }
+    Some(Judged::new(
+        OpKind::NativeCode,
+        format!("ctypes load of {}", crate::text::one_line(&path, 200)),
+        FindingVerdict::Blocked,
+        Some("audit hook (profile: [python] ctypes = \"system\")".into()),
+        "ctypes tried to load a library from outside the build environment, the interpreter and the system library directories; the audit hook refused it".into(),
+        Severity::Blocked,
+    ))
+}
+
+/// `ctypes.dlsym` of a process-tampering or system-call function.
+fn judge_dlsym(a: &AuditEvent) -> Option<Judged> {
+    let name = a.args.get(1).and_then(|v| v.as_str()).unwrap_or("");
+    let dangerous = [
+        "ptrace",
+        "process_vm_writev",
+        "process_vm_readv",
+        "syscall",
+        "connect",
+        "sendto",
+        "execve",
+        "socket",
+    ];
+    if name == "ptrace" || name.starts_with("process_vm") {
+        return Some(Judged::new(
+            OpKind::Ptrace,
+            format!("libc {name}()"),
+            FindingVerdict::Blocked,
+            Some("seccomp deny filter (ptrace, process_vm_*: EPERM)".into()),
+            "native code looked up a process-tampering function".into(),
+            Severity::Blocked,
+        ));
+    }
+    if dangerous.contains(&name) {
+        return Some(Judged::new(
+            OpKind::NativeCode,
+            format!("libc {name}() through ctypes"),
+            FindingVerdict::Allowed,
+            None,
+            "ctypes looked up a system-call wrapper: calls through it bypass the audit hook (the kernel stream still sees them)".into(),
+            Severity::Notice,
+        ));
+    }
+    None
+}
+
+/// `exec`/`compile` of code the package built as a string.
+fn judge_dynamic_code(a: &AuditEvent) -> Option<Judged> {
+    // Only reported by the hook for code given as a string by the
+    // package (not for module imports).
+    let what = a.args.first().and_then(|v| v.as_str()).unwrap_or("");
+    if !what.starts_with("sha256:") {
+        return None;
+    }
+    Some(Judged::new(
+        OpKind::DynamicCode,
+        format!("{} of a string ({what})", a.event),
+        FindingVerdict::Allowed,
+        None,
+        "code built at run time was executed (an obfuscated payload?)".into(),
+        Severity::Notice,
+    ))
 }
 
 /// Which layer decided a kernel-stream finding, by the profile's network mode.
 fn decided_by_kernel(ctx: &Context, kind: OpKind, blocked: bool) -> Option<String> {
-    use crate::policy::NetworkMode;
+    use crate::sandbox::NetworkMode;
     let mode = ctx.network;
     Some(match (kind, mode, blocked) {
         (OpKind::Exec, _, false) => return None,
@@ -1231,7 +1346,7 @@ fn toml_str(s: &str) -> String {
 
 /// The profile lines that would allow a blocked kernel-stream finding.
 fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String> {
-    use crate::policy::NetworkMode;
+    use crate::sandbox::NetworkMode;
     match kind {
         OpKind::Exec => {
             let Target::Exec { path, .. } = &k.target else {

@@ -28,165 +28,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::ask::{Call, HookHandle, Review, Ticket};
+pub use super::syscall::{ProcessInfo, SockAddr, Syscall, Target, Verdict, family_name};
 use super::verdicts::{self, NetCall, NetPolicy, NetVerdict, OnBehalf};
-use crate::sandbox::sys;
-
-/// Which system call was notified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Syscall {
-    Connect,
-    Bind,
-    Sendto,
-    Sendmsg,
-    Sendmmsg,
-    Execve,
-    Execveat,
-    Open,
-    /// `socket(2)` of a family other than unix (the degraded mode only).
-    Socket,
-    /// `listen` (notified when the build shares the host's network
-    /// namespace: an unbound socket's listen binds it to every address).
-    Listen,
-    Other,
-}
-
-impl Syscall {
-    fn from_nr(nr: i64) -> Syscall {
-        match nr {
-            libc::SYS_connect => Syscall::Connect,
-            libc::SYS_bind => Syscall::Bind,
-            libc::SYS_sendto => Syscall::Sendto,
-            libc::SYS_sendmsg => Syscall::Sendmsg,
-            libc::SYS_sendmmsg => Syscall::Sendmmsg,
-            libc::SYS_execve => Syscall::Execve,
-            libc::SYS_execveat => Syscall::Execveat,
-            libc::SYS_socket => Syscall::Socket,
-            libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
-                Syscall::Open
-            }
-            libc::SYS_listen => Syscall::Listen,
-            _ => Syscall::Other,
-        }
-    }
-}
-
-/// A decoded socket address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "family", rename_all = "kebab-case")]
-pub enum SockAddr {
-    Inet {
-        ip: IpAddr,
-        port: u16,
-    },
-    Unix {
-        path: String,
-        #[serde(rename = "abstract")]
-        is_abstract: bool,
-    },
-    Netlink,
-    Unknown {
-        number: u16,
-    },
-}
-
-impl SockAddr {
-    pub fn is_inet(&self) -> bool {
-        matches!(self, SockAddr::Inet { .. })
-    }
-
-    pub fn is_loopback(&self) -> bool {
-        matches!(self, SockAddr::Inet { ip, .. } if ip.is_loopback())
-    }
-}
-
-impl std::fmt::Display for SockAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SockAddr::Inet {
-                ip: IpAddr::V6(ip),
-                port,
-            } => write!(f, "[{ip}]:{port}"),
-            SockAddr::Inet { ip, port } => write!(f, "{ip}:{port}"),
-            SockAddr::Unix { path, is_abstract } => {
-                write!(f, "unix:{}{}", if *is_abstract { "@" } else { "" }, path)
-            }
-            SockAddr::Netlink => write!(f, "netlink"),
-            SockAddr::Unknown { number } => match family_name(*number) {
-                Some(name) => write!(f, "{name}"),
-                None => write!(f, "address family {number}"),
-            },
-        }
-    }
-}
-
-/// The name of a socket address family sdist-box meets.
-pub fn family_name(number: u16) -> Option<&'static str> {
-    Some(match number as i32 {
-        libc::AF_INET => "AF_INET",
-        libc::AF_INET6 => "AF_INET6",
-        libc::AF_NETLINK => "AF_NETLINK",
-        libc::AF_PACKET => "AF_PACKET",
-        libc::AF_UNIX => "AF_UNIX",
-        _ => return None,
-    })
-}
-
-/// What the call was about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Target {
-    Socket {
-        addr: Option<SockAddr>,
-        /// `stream`, `dgram`, … of the socket, when it could be read.
-        socket_type: Option<String>,
-        /// The DNS question in a datagram or stream to port 53.
-        dns_query: Option<String>,
-    },
-    Exec {
-        /// The path as the caller named it (execveat: `(fd N)` for an
-        /// empty one).
-        path: String,
-        /// What the kernel was to run, resolved in the sandbox's view
-        /// ([`super::program`]); `None` for events kept without detail.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        program: Option<super::program::Program>,
-        /// As the caller chose it: `argv[0]` need not name the program.
-        argv: Vec<String>,
-        /// Names only, never values.
-        env_names: Vec<String>,
-    },
-    File {
-        path: String,
-        flags: u64,
-    },
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// The call went on in the kernel.
-    Allowed,
-    /// The call failed with `errno`.
-    Denied,
-    /// The call was answered "success" without doing anything (a UDP
-    /// connect, so that the datagram after it can be seen and denied).
-    Faked,
-}
-
-/// The process that made the call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ProcessInfo {
-    /// Pid in the host's (sdist-box's) pid namespace.
-    pub host_pid: u32,
-    /// Pid inside the sandbox.
-    pub pid: Option<u32>,
-    /// Parent's pid inside the sandbox.
-    pub ppid: Option<u32>,
-    pub exe: Option<String>,
-    pub argv: Vec<String>,
-}
+use crate::sandbox::supervise::{
+    ReceivedStream, Serving, Supervise, SupervisorHandle, SupervisorLog,
+};
+use crate::sandbox::{Mode, RunOutcome, SandboxPlan, sys};
 
 /// One notified system call.
 #[derive(Debug, Clone, Serialize)]
@@ -306,12 +153,77 @@ impl Supervisor {
     }
 }
 
+/// The kernel stream's supervisor for [`crate::sandbox::run`]: the plan's
+/// network (and exec) verdicts, and `hook` (`--ask`) for connects and execs.
+#[derive(Clone, Default)]
+pub struct KernelSupervisor {
+    pub hook: Option<HookHandle>,
+}
+
+impl KernelSupervisor {
+    /// As [`RunOptions::supervisor`](crate::sandbox::RunOptions) holds it.
+    pub fn handle(hook: Option<HookHandle>) -> SupervisorHandle {
+        SupervisorHandle(Arc::new(KernelSupervisor { hook }))
+    }
+}
+
+impl Supervise for KernelSupervisor {
+    fn python_stream(&self, received: ReceivedStream) {
+        // So a decision hook can show where in the package a call it asks
+        // about came from.
+        if let Some(hook) = &self.hook {
+            hook.0.python_stream(Arc::new(move |pid| {
+                super::ask::latest_origin(&received.lock().unwrap(), pid)
+            }));
+        }
+    }
+
+    fn serve(&self, listener: OwnedFd, plan: &SandboxPlan) -> Box<dyn Serving> {
+        // Without a mount view the host's unix sockets are visible by path;
+        // the supervisor refuses them.
+        let hook = if plan.mode == Mode::Degraded {
+            Some(HookHandle(Arc::new(super::ask::UnixPathGuard {
+                inner: self.hook.clone(),
+            })))
+        } else {
+            self.hook.clone()
+        };
+        Box::new(Supervisor::spawn_with(
+            listener,
+            SupervisorLimits::default(),
+            SupervisorOptions {
+                policy: NetPolicy::from_plan(plan),
+                hook,
+            },
+        ))
+    }
+}
+
+impl Serving for Supervisor {
+    fn finish(self: Box<Self>) -> SupervisorLog {
+        Arc::new(Supervisor::finish(*self))
+    }
+}
+
+/// Options for `sandbox::run` supervised by the kernel stream's
+/// supervisor with no decision hook (the doctor's probes, library users).
+pub fn run_options() -> crate::sandbox::RunOptions {
+    crate::sandbox::RunOptions::new(KernelSupervisor::handle(None))
+}
+
+/// The kernel stream of a run [`KernelSupervisor`] supervised.
+pub fn log_of(outcome: &RunOutcome) -> Option<&KernelLog> {
+    outcome.supervision.as_deref()?.downcast_ref()
+}
+
 fn monotonic_ns() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
+/// The supervisor thread: answer every notification until the filter has
+/// no process left or `stop` (with a byte on `wake`), and return the log.
 fn supervise(
     listener: OwnedFd,
     wake: OwnedFd,
@@ -320,43 +232,144 @@ fn supervise(
     stop: &AtomicBool,
     hook: Option<HookHandle>,
 ) -> KernelLog {
-    let listener = Arc::new(listener);
-    let mut log = KernelLog::default();
-    let mut procs: HashMap<u32, ProcessInfo> = HashMap::new();
-    let mut fake_peers: HashMap<(u32, i32), SockAddr> = HashMap::new();
-    let mut bytes = 0usize;
+    let mut supervision = Supervision {
+        listener: Arc::new(listener),
+        limits,
+        policy,
+        hook,
+        log: KernelLog::default(),
+        procs: HashMap::new(),
+        fake_peers: HashMap::new(),
+        bytes: 0,
+    };
     loop {
-        let (revents, woken) =
-            sys::poll_two(listener.as_fd(), wake.as_fd(), Duration::from_millis(500));
-        if revents & libc::POLLIN == 0 && (woken != 0 || stop.load(Ordering::SeqCst)) {
-            break;
+        match next_notification(&supervision.listener, &wake, stop) {
+            Next::Done => break,
+            Next::Again => continue,
+            Next::Call(notif) => supervision.handle(notif),
         }
-        if revents == 0 {
-            continue;
+    }
+    supervision.log
+}
+
+/// What waiting on the listener gave.
+enum Next {
+    /// Stopped, the filter has no process left, or the listener failed.
+    Done,
+    /// Nothing yet, or a call whose caller is gone.
+    Again,
+    Call(sys::Notification),
+}
+
+fn next_notification(listener: &OwnedFd, wake: &OwnedFd, stop: &AtomicBool) -> Next {
+    let (revents, woken) =
+        sys::poll_two(listener.as_fd(), wake.as_fd(), Duration::from_millis(500));
+    if revents & libc::POLLIN == 0 && (woken != 0 || stop.load(Ordering::SeqCst)) {
+        return Next::Done;
+    }
+    if revents == 0 {
+        return Next::Again;
+    }
+    if revents & libc::POLLIN == 0 {
+        // POLLHUP: no process uses the filter any more.
+        return Next::Done;
+    }
+    match sys::notif_recv(listener.as_fd()) {
+        Ok(n) => Next::Call(n),
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => Next::Again,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Next::Again, // the caller died
+        Err(_) => Next::Done,
+    }
+}
+
+/// The supervisor's state across notifications.
+struct Supervision<'a> {
+    listener: Arc<OwnedFd>,
+    limits: SupervisorLimits,
+    policy: &'a NetPolicy,
+    hook: Option<HookHandle>,
+    log: KernelLog,
+    /// Callers, read once per image (an exec forgets its entry).
+    procs: HashMap<u32, ProcessInfo>,
+    /// The peer of each faked UDP connect, by (pid, fd).
+    fake_peers: HashMap<(u32, i32), SockAddr>,
+    /// Approximate size of the events kept.
+    bytes: usize,
+}
+
+/// One notification on its way through the supervisor.
+struct Pending {
+    notif: sys::Notification,
+    t_ns: u64,
+    syscall: Syscall,
+    /// Kept in detail (within the limits), or only counted.
+    keep_detail: bool,
+    /// Goes to the decision hook.
+    reviewed: bool,
+    process: ProcessInfo,
+    target: Target,
+    verdict: Verdict,
+    errno: Option<i32>,
+    on_behalf: Option<(OwnedFd, OnBehalf)>,
+}
+
+impl Supervision<'_> {
+    /// Decode, decide, let the hook review, answer, record: in that order,
+    /// so that the caller's memory is read while it still waits and the
+    /// build never waits on the bookkeeping.
+    fn handle(&mut self, notif: sys::Notification) {
+        let mut call = self.decode(notif);
+        // Everything read from the caller's memory is read by now, while it
+        // still waits; only then is it answered (and may reuse that memory).
+        if !sys::notif_id_valid(self.listener.as_fd(), call.notif.id) {
+            self.log.errors += 1;
+            return;
         }
-        if revents & libc::POLLIN == 0 {
-            // POLLHUP: no process uses the filter any more.
-            break;
+        // The decision hook may change the verdict, or take the call over
+        // and answer it later from its own thread.
+        if let Some(hook) = self.hook.clone().filter(|_| call.reviewed)
+            && self.review(&hook, &mut call) == Reviewed::Later
+        {
+            if call.keep_detail {
+                self.record(call);
+            } else {
+                self.log.dropped += 1;
+            }
+            return;
         }
-        let notif = match sys::notif_recv(listener.as_fd()) {
-            Ok(n) => n,
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue, // the caller died
-            Err(_) => break,
-        };
+        if !call.keep_detail {
+            call.process = ProcessInfo::default();
+        }
+        self.answer(&mut call);
+        if !call.keep_detail {
+            self.log.dropped += 1;
+            return;
+        }
+        self.record(call);
+        if self.procs.len() > 4096 {
+            self.procs.clear();
+        }
+    }
+
+    /// Count the call, decode it and decide by the profile; read who
+    /// called while the caller is still blocked.
+    fn decode(&mut self, notif: sys::Notification) -> Pending {
         let t_ns = monotonic_ns();
-        log.notifications += 1;
+        self.log.notifications += 1;
         let syscall = Syscall::from_nr(notif.nr as i64);
-        *log.counts
+        *self
+            .log
+            .counts
             .entry(format!("{syscall:?}").to_lowercase())
             .or_default() += 1;
-        let keep_detail = log.events.len() < limits.max_events && bytes < limits.max_bytes;
+        let keep_detail =
+            self.log.events.len() < self.limits.max_events && self.bytes < self.limits.max_bytes;
         let key = (notif.pid, notif.args[0] as i32);
-        let fake_peer = fake_peers.get(&key).cloned();
-        let (mut target, mut verdict, mut errno, mut on_behalf) =
-            decide(&notif, syscall, policy, fake_peer.as_ref());
+        let fake_peer = self.fake_peers.get(&key).cloned();
+        let (target, verdict, errno, on_behalf) =
+            decide(&notif, syscall, self.policy, fake_peer.as_ref());
         let is_exec = matches!(syscall, Syscall::Execve | Syscall::Execveat);
-        let reviewed = hook.is_some()
+        let reviewed = self.hook.is_some()
             && matches!(
                 syscall,
                 Syscall::Execve
@@ -369,7 +382,7 @@ fn supervise(
         // Who called, read while the caller is still blocked (for an exec,
         // that is the image *before* the exec: the one that asked for it).
         let process = if keep_detail || reviewed {
-            procs
+            self.procs
                 .entry(notif.pid)
                 .or_insert_with(|| process_info(notif.pid))
                 .clone()
@@ -378,148 +391,148 @@ fn supervise(
         };
         if is_exec {
             // The image changes: read it afresh next time.
-            procs.remove(&notif.pid);
+            self.procs.remove(&notif.pid);
         }
-        // A faked UDP connect leaves no peer in the kernel: remember it, so
-        // the send that follows is shown with its destination.
-        if let Target::Socket {
-            addr, dns_query, ..
-        } = &mut target
-        {
-            match (syscall, verdict) {
-                (Syscall::Connect, Verdict::Faked) => {
-                    if let Some(a) = addr.clone()
-                        && fake_peers.len() < 4096
-                    {
-                        fake_peers.insert(key, a);
-                    }
-                }
-                (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) if addr.is_none() => {
-                    *addr = fake_peers.get(&key).cloned();
-                    if dns_query.is_none() {
-                        *dns_query = dns_from_payload(&notif, syscall, addr.as_ref());
-                    }
-                }
-                _ => {}
-            }
-        }
-        // Everything read from the caller's memory is read by now, while it
-        // still waits; only then is it answered (and may reuse that memory).
-        if !sys::notif_id_valid(listener.as_fd(), notif.id) {
-            log.errors += 1;
-            continue;
-        }
-        // The decision hook may change the verdict, or take the call over
-        // and answer it later from its own thread.
-        if let Some(hook) = hook.as_ref().filter(|_| reviewed) {
-            let event = keep_detail.then_some(log.events.len());
-            // Should the hook turn a refused connect into an allowed one,
-            // the supervisor connects on the build's behalf, to the address
-            // it decoded and showed (never a plain continue: the kernel
-            // would read the caller's memory again, which may have changed).
-            let refused_connect = syscall == Syscall::Connect && verdict == Verdict::Denied;
-            let allowed_connect = if refused_connect {
-                connect_on_behalf(&notif, &target)
-            } else {
-                None
-            };
-            let allowed_connect = Arc::new(std::sync::Mutex::new(allowed_connect));
-            let ticket = Ticket::new(
-                listener.clone(),
-                notif.id,
-                event,
-                allowed_connect.clone(),
-                refused_connect,
-            );
-            let call = Call {
-                syscall,
-                target: &target,
-                process: &process,
-                verdict,
-                errno,
-            };
-            match hook.0.review(&call, ticket) {
-                Review::Now(v, e) => {
-                    let behalf = allowed_connect.lock().ok().and_then(|mut b| b.take());
-                    if v == Verdict::Allowed && refused_connect {
-                        // Allowed by the hook: on the build's behalf, or
-                        // not at all (no socket to do it on).
-                        match behalf {
-                            Some(b) => {
-                                on_behalf = Some(b);
-                                verdict = Verdict::Allowed;
-                                errno = None;
-                            }
-                            None => log.errors += 1,
-                        }
-                    } else {
-                        if v == Verdict::Denied {
-                            on_behalf = None;
-                        }
-                        verdict = v;
-                        errno = e;
-                    }
-                }
-                Review::Later => {
-                    if keep_detail {
-                        bytes += approx_size(&process, &target);
-                        log.events.push(KernelEvent {
-                            t_ns,
-                            syscall,
-                            process,
-                            target,
-                            verdict,
-                            errno,
-                            decided_at_prompt: None,
-                        });
-                    } else {
-                        log.dropped += 1;
-                    }
-                    continue;
-                }
-            }
-        }
-        let process = if keep_detail {
-            process
-        } else {
-            ProcessInfo::default()
-        };
-        // Answer before the bookkeeping below: the build never waits on it.
-        // A call performed on the build's behalf runs on its own thread (a
-        // connect may take its time), which answers with its result.
-        let answered = match (on_behalf, verdict) {
-            (Some((socket, action)), _) => answer_on_behalf(&listener, notif.id, socket, action),
-            (None, Verdict::Allowed) => sys::notif_respond(listener.as_fd(), notif.id, true, 0),
-            (None, Verdict::Faked) => sys::notif_respond(listener.as_fd(), notif.id, false, 0),
-            (None, Verdict::Denied) => sys::notif_respond(
-                listener.as_fd(),
-                notif.id,
-                false,
-                errno.unwrap_or(libc::EACCES),
-            ),
-        };
-        if answered.is_err() {
-            log.errors += 1;
-        }
-        if !keep_detail {
-            log.dropped += 1;
-            continue;
-        }
-        bytes += approx_size(&process, &target);
-        log.events.push(KernelEvent {
+        let mut call = Pending {
+            notif,
             t_ns,
             syscall,
+            keep_detail,
+            reviewed,
             process,
             target,
             verdict,
             errno,
-            decided_at_prompt: None,
-        });
-        if procs.len() > 4096 {
-            procs.clear();
+            on_behalf,
+        };
+        self.follow_fake_peer(&mut call, key);
+        call
+    }
+
+    /// A faked UDP connect leaves no peer in the kernel: remember it, so
+    /// the send that follows is shown with its destination.
+    fn follow_fake_peer(&mut self, call: &mut Pending, key: (u32, i32)) {
+        let Target::Socket {
+            addr, dns_query, ..
+        } = &mut call.target
+        else {
+            return;
+        };
+        match (call.syscall, call.verdict) {
+            (Syscall::Connect, Verdict::Faked) => {
+                if let Some(a) = addr.clone()
+                    && self.fake_peers.len() < 4096
+                {
+                    self.fake_peers.insert(key, a);
+                }
+            }
+            (Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg, _) if addr.is_none() => {
+                *addr = self.fake_peers.get(&key).cloned();
+                if dns_query.is_none() {
+                    *dns_query = dns_from_payload(&call.notif, call.syscall, addr.as_ref());
+                }
+            }
+            _ => {}
         }
     }
-    log
+
+    /// Ask the decision hook: it answers now (possibly changing the
+    /// verdict) or takes the call over and answers later.
+    fn review(&mut self, hook: &HookHandle, call: &mut Pending) -> Reviewed {
+        let event = call.keep_detail.then_some(self.log.events.len());
+        // Should the hook turn a refused connect into an allowed one,
+        // the supervisor connects on the build's behalf, to the address
+        // it decoded and showed (never a plain continue: the kernel
+        // would read the caller's memory again, which may have changed).
+        let refused_connect = call.syscall == Syscall::Connect && call.verdict == Verdict::Denied;
+        let allowed_connect = if refused_connect {
+            connect_on_behalf(&call.notif, &call.target)
+        } else {
+            None
+        };
+        let allowed_connect = Arc::new(std::sync::Mutex::new(allowed_connect));
+        let ticket = Ticket::new(
+            self.listener.clone(),
+            call.notif.id,
+            event,
+            allowed_connect.clone(),
+            refused_connect,
+        );
+        let review = hook.0.review(
+            &Call {
+                syscall: call.syscall,
+                target: &call.target,
+                process: &call.process,
+                verdict: call.verdict,
+                errno: call.errno,
+            },
+            ticket,
+        );
+        let (v, e) = match review {
+            Review::Now(v, e) => (v, e),
+            Review::Later => return Reviewed::Later,
+        };
+        let behalf = allowed_connect.lock().ok().and_then(|mut b| b.take());
+        if v == Verdict::Allowed && refused_connect {
+            // Allowed by the hook: on the build's behalf, or
+            // not at all (no socket to do it on).
+            match behalf {
+                Some(b) => {
+                    call.on_behalf = Some(b);
+                    call.verdict = Verdict::Allowed;
+                    call.errno = None;
+                }
+                None => self.log.errors += 1,
+            }
+        } else {
+            if v == Verdict::Denied {
+                call.on_behalf = None;
+            }
+            call.verdict = v;
+            call.errno = e;
+        }
+        Reviewed::Now
+    }
+
+    /// Answer before the bookkeeping: the build never waits on it. A call
+    /// performed on the build's behalf runs on its own thread (a connect
+    /// may take its time), which answers with its result.
+    fn answer(&mut self, call: &mut Pending) {
+        let (listener, id) = (&self.listener, call.notif.id);
+        let answered = match (call.on_behalf.take(), call.verdict) {
+            (Some((socket, action)), _) => verdicts::answer_on_behalf(listener, id, socket, action),
+            (None, Verdict::Allowed) => sys::notif_respond(listener.as_fd(), id, true, 0),
+            (None, Verdict::Faked) => sys::notif_respond(listener.as_fd(), id, false, 0),
+            (None, Verdict::Denied) => sys::notif_respond(
+                listener.as_fd(),
+                id,
+                false,
+                call.errno.unwrap_or(libc::EACCES),
+            ),
+        };
+        if answered.is_err() {
+            self.log.errors += 1;
+        }
+    }
+
+    fn record(&mut self, call: Pending) {
+        self.bytes += approx_size(&call.process, &call.target);
+        self.log.events.push(KernelEvent {
+            t_ns: call.t_ns,
+            syscall: call.syscall,
+            process: call.process,
+            target: call.target,
+            verdict: call.verdict,
+            errno: call.errno,
+            decided_at_prompt: None,
+        });
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Reviewed {
+    Now,
+    Later,
 }
 
 /// A connect the supervisor would perform itself, should it be allowed
@@ -537,27 +550,6 @@ fn connect_on_behalf(n: &sys::Notification, target: &Target) -> Option<(OwnedFd,
         sock.fd,
         OnBehalf::Connect(std::net::SocketAddr::new(*ip, *port)),
     ))
-}
-
-/// Perform `action` on a thread of its own and answer the notification
-/// with its result (a connect may block as long as the peer takes).
-pub(crate) fn answer_on_behalf(
-    listener: &OwnedFd,
-    id: u64,
-    socket: OwnedFd,
-    action: OnBehalf,
-) -> std::io::Result<()> {
-    let listener = listener.try_clone()?;
-    std::thread::Builder::new()
-        .name("sdist-box-on-behalf".into())
-        .spawn(move || {
-            let answer = match verdicts::perform(&socket, &action) {
-                Ok(value) => sys::notif_respond_value(listener.as_fd(), id, value),
-                Err(errno) => sys::notif_respond(listener.as_fd(), id, false, errno),
-            };
-            drop(answer);
-        })?;
-    Ok(())
 }
 
 fn approx_size(p: &ProcessInfo, t: &Target) -> usize {
@@ -596,180 +588,202 @@ fn decide(
         | Syscall::Bind
         | Syscall::Sendto
         | Syscall::Sendmsg
-        | Syscall::Sendmmsg => {
-            let fd = n.args[0] as i32;
-            let (addr_ptr, addr_len, flags) = match syscall {
-                Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, 0),
-                Syscall::Sendto => (n.args[4], n.args[5] as usize, n.args[3]),
-                // sendmsg(fd, msg, flags); sendmmsg(fd, msgvec, vlen, flags).
-                _ => {
-                    let flags = if syscall == Syscall::Sendmmsg {
-                        n.args[3]
-                    } else {
-                        n.args[2]
-                    };
-                    match read_msghdr(n.pid, n.args[1]) {
-                        Some(m) => (m.name, m.namelen, flags),
-                        None => (0, 0, flags),
-                    }
-                }
-            };
-            let has_address_arg = addr_ptr != 0 && addr_len > 0;
-            let explicit = if has_address_arg {
-                sys::read_process_memory(n.pid, addr_ptr, addr_len.min(128))
-                    .ok()
-                    .and_then(|b| decode_sockaddr(&b))
-            } else {
-                None
-            };
-            let sock = SocketPeek::new(n.pid, fd);
-            let peer = sock.as_ref().and_then(|s| s.peer());
-            let socket_type = sock.as_ref().and_then(|s| s.kind());
-            let socket_inet = sock.as_ref().is_some_and(|s| s.is_inet());
-            let addr = explicit.clone().or_else(|| peer.clone());
-            let dns_query = dns_from_payload(n, syscall, addr.as_ref());
-            // The bytes of a datagram, read now (while the caller waits), in
-            // case the supervisor sends it itself.
-            let payload = if policy.mode != crate::policy::NetworkMode::None
-                && socket_type.as_deref() == Some("dgram")
-            {
-                verdicts::read_payload(n.pid, syscall, &n.args)
-            } else {
-                None
-            };
-            let verdict = verdicts::network_verdict(
-                policy,
-                NetCall {
-                    syscall,
-                    explicit: explicit.as_ref(),
-                    has_address_arg,
-                    peer: peer.as_ref(),
-                    fake_peer,
-                    socket_type: socket_type.as_deref(),
-                    socket_inet,
-                    flags,
-                    payload,
-                },
-            );
-            let target = Target::Socket {
-                addr,
-                socket_type,
-                dns_query,
-            };
-            match verdict {
-                NetVerdict::Continue => (target, Verdict::Allowed, None, None),
-                NetVerdict::Fake => (target, Verdict::Faked, None, None),
-                NetVerdict::Deny(errno) => (target, Verdict::Denied, Some(errno), None),
-                NetVerdict::OnBehalf(action) => match sock {
-                    Some(s) => (target, Verdict::Allowed, None, Some((s.fd, action))),
-                    None => (target, Verdict::Denied, Some(libc::EACCES), None),
-                },
-            }
-        }
-        Syscall::Execve | Syscall::Execveat => {
-            let (path_ptr, argv_ptr, envp_ptr) = if syscall == Syscall::Execve {
-                (n.args[0], n.args[1], n.args[2])
-            } else {
-                (n.args[1], n.args[2], n.args[3])
-            };
-            let raw = read_cbytes(n.pid, path_ptr, 4096);
-            let (dirfd, flags) = if syscall == Syscall::Execve {
-                (libc::AT_FDCWD, 0)
-            } else {
-                (n.args[0] as i32, n.args[4])
-            };
-            let program = raw.as_ref().map(|(bytes, truncated)| {
-                super::program::resolve(
-                    n.pid,
-                    &super::program::ExecCall {
-                        dirfd,
-                        path: bytes,
-                        flags,
-                        truncated: *truncated,
-                    },
-                )
-            });
-            let mut path = raw.map(lossy).unwrap_or_default();
-            if syscall == Syscall::Execveat && path.is_empty() {
-                path = format!("(fd {})", n.args[0] as i32);
-            }
-            let argv = read_string_array(n.pid, argv_ptr, 32, 256);
-            let env_names = read_string_array(n.pid, envp_ptr, 64, 256)
-                .into_iter()
-                .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
-                .collect();
-            let refused = verdicts::exec_verdict(policy, n.pid, &path);
-            (
-                Target::Exec {
-                    path,
-                    program,
-                    argv,
-                    env_names,
-                },
-                if refused.is_some() {
-                    Verdict::Denied
-                } else {
-                    Verdict::Allowed
-                },
-                refused,
-                None,
-            )
-        }
+        | Syscall::Sendmmsg => decide_network(n, syscall, policy, fake_peer),
+        Syscall::Execve | Syscall::Execveat => decide_exec(n, syscall, policy),
         // Only notified in the degraded mode, and only for families other
         // than unix: there is no network namespace, so refuse them all.
-        Syscall::Socket => {
-            let kind = match (n.args[1] as i32) & 0xf {
-                libc::SOCK_STREAM => "stream",
-                libc::SOCK_DGRAM => "dgram",
-                libc::SOCK_RAW => "raw",
-                libc::SOCK_SEQPACKET => "seqpacket",
-                _ => "other",
+        Syscall::Socket => decide_socket(n),
+        Syscall::Open => decide_open(n),
+        Syscall::Listen => decide_listen(n, policy),
+        Syscall::Other => (Target::Unknown, Verdict::Allowed, None, None),
+    }
+}
+
+/// connect, bind and the send family: the address (given, or the
+/// socket's peer), a DNS question in the payload, and the profile's verdict.
+fn decide_network(
+    n: &sys::Notification,
+    syscall: Syscall,
+    policy: &NetPolicy,
+    fake_peer: Option<&SockAddr>,
+) -> Decision {
+    let fd = n.args[0] as i32;
+    let (addr_ptr, addr_len, flags) = match syscall {
+        Syscall::Connect | Syscall::Bind => (n.args[1], n.args[2] as usize, 0),
+        Syscall::Sendto => (n.args[4], n.args[5] as usize, n.args[3]),
+        // sendmsg(fd, msg, flags); sendmmsg(fd, msgvec, vlen, flags).
+        _ => {
+            let flags = if syscall == Syscall::Sendmmsg {
+                n.args[3]
+            } else {
+                n.args[2]
             };
-            (
-                Target::Socket {
-                    addr: Some(SockAddr::Unknown {
-                        number: n.args[0] as u16,
-                    }),
-                    socket_type: Some(kind.into()),
-                    dns_query: None,
-                },
-                Verdict::Denied,
-                Some(libc::EACCES),
-                None,
-            )
-        }
-        Syscall::Open => {
-            let (path_ptr, flags) = match n.nr as i64 {
-                libc::SYS_open => (n.args[0], n.args[1]),
-                libc::SYS_creat => (n.args[0], libc::O_CREAT as u64 | libc::O_WRONLY as u64),
-                libc::SYS_openat2 => (
-                    n.args[1],
-                    sys::read_process_memory(n.pid, n.args[2], 8)
-                        .ok()
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_ne_bytes)
-                        .unwrap_or(0),
-                ),
-                _ => (n.args[1], n.args[2]),
-            };
-            let path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
-            (Target::File { path, flags }, Verdict::Allowed, None, None)
-        }
-        Syscall::Listen => {
-            let sock = SocketPeek::new(n.pid, n.args[0] as i32);
-            let local = sock.as_ref().and_then(|s| s.local());
-            let refused = verdicts::listen_verdict(policy, local.as_ref());
-            let target = Target::Socket {
-                addr: local,
-                socket_type: sock.as_ref().and_then(|s| s.kind()),
-                dns_query: None,
-            };
-            match refused {
-                Some(errno) => (target, Verdict::Denied, Some(errno), None),
-                None => (target, Verdict::Allowed, None, None),
+            match read_msghdr(n.pid, n.args[1]) {
+                Some(m) => (m.name, m.namelen, flags),
+                None => (0, 0, flags),
             }
         }
-        Syscall::Other => (Target::Unknown, Verdict::Allowed, None, None),
+    };
+    let has_address_arg = addr_ptr != 0 && addr_len > 0;
+    let explicit = if has_address_arg {
+        sys::read_process_memory(n.pid, addr_ptr, addr_len.min(128))
+            .ok()
+            .and_then(|b| decode_sockaddr(&b))
+    } else {
+        None
+    };
+    let sock = SocketPeek::new(n.pid, fd);
+    let peer = sock.as_ref().and_then(|s| s.peer());
+    let socket_type = sock.as_ref().and_then(|s| s.kind());
+    let socket_inet = sock.as_ref().is_some_and(|s| s.is_inet());
+    let addr = explicit.clone().or_else(|| peer.clone());
+    let dns_query = dns_from_payload(n, syscall, addr.as_ref());
+    // The bytes of a datagram, read now (while the caller waits), in
+    // case the supervisor sends it itself.
+    let payload = if policy.mode != crate::sandbox::NetworkMode::None
+        && socket_type.as_deref() == Some("dgram")
+    {
+        verdicts::read_payload(n.pid, syscall, &n.args)
+    } else {
+        None
+    };
+    let verdict = verdicts::network_verdict(
+        policy,
+        NetCall {
+            syscall,
+            explicit: explicit.as_ref(),
+            has_address_arg,
+            peer: peer.as_ref(),
+            fake_peer,
+            socket_type: socket_type.as_deref(),
+            socket_inet,
+            flags,
+            payload,
+        },
+    );
+    let target = Target::Socket {
+        addr,
+        socket_type,
+        dns_query,
+    };
+    match verdict {
+        NetVerdict::Continue => (target, Verdict::Allowed, None, None),
+        NetVerdict::Fake => (target, Verdict::Faked, None, None),
+        NetVerdict::Deny(errno) => (target, Verdict::Denied, Some(errno), None),
+        NetVerdict::OnBehalf(action) => match sock {
+            Some(s) => (target, Verdict::Allowed, None, Some((s.fd, action))),
+            None => (target, Verdict::Denied, Some(libc::EACCES), None),
+        },
+    }
+}
+
+/// execve and execveat: the program the kernel is to run, argv, the
+/// environment's names, and the profile's exec verdict.
+fn decide_exec(n: &sys::Notification, syscall: Syscall, policy: &NetPolicy) -> Decision {
+    let (path_ptr, argv_ptr, envp_ptr) = if syscall == Syscall::Execve {
+        (n.args[0], n.args[1], n.args[2])
+    } else {
+        (n.args[1], n.args[2], n.args[3])
+    };
+    let raw = read_cbytes(n.pid, path_ptr, 4096);
+    let (dirfd, flags) = if syscall == Syscall::Execve {
+        (libc::AT_FDCWD, 0)
+    } else {
+        (n.args[0] as i32, n.args[4])
+    };
+    let program = raw.as_ref().map(|(bytes, truncated)| {
+        super::program::resolve(
+            n.pid,
+            &super::program::ExecCall {
+                dirfd,
+                path: bytes,
+                flags,
+                truncated: *truncated,
+            },
+        )
+    });
+    let mut path = raw.map(lossy).unwrap_or_default();
+    if syscall == Syscall::Execveat && path.is_empty() {
+        path = format!("(fd {})", n.args[0] as i32);
+    }
+    let argv = read_string_array(n.pid, argv_ptr, 32, 256);
+    let env_names = read_string_array(n.pid, envp_ptr, 64, 256)
+        .into_iter()
+        .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
+        .collect();
+    let refused = verdicts::exec_verdict(policy, n.pid, &path);
+    (
+        Target::Exec {
+            path,
+            program,
+            argv,
+            env_names,
+        },
+        if refused.is_some() {
+            Verdict::Denied
+        } else {
+            Verdict::Allowed
+        },
+        refused,
+        None,
+    )
+}
+
+/// socket(2) of a family other than unix (the degraded mode): refused.
+fn decide_socket(n: &sys::Notification) -> Decision {
+    let kind = match (n.args[1] as i32) & 0xf {
+        libc::SOCK_STREAM => "stream",
+        libc::SOCK_DGRAM => "dgram",
+        libc::SOCK_RAW => "raw",
+        libc::SOCK_SEQPACKET => "seqpacket",
+        _ => "other",
+    };
+    (
+        Target::Socket {
+            addr: Some(SockAddr::Unknown {
+                number: n.args[0] as u16,
+            }),
+            socket_type: Some(kind.into()),
+            dns_query: None,
+        },
+        Verdict::Denied,
+        Some(libc::EACCES),
+        None,
+    )
+}
+
+/// The open family (`--trace-files`): recorded, never refused here.
+fn decide_open(n: &sys::Notification) -> Decision {
+    let (path_ptr, flags) = match n.nr as i64 {
+        libc::SYS_open => (n.args[0], n.args[1]),
+        libc::SYS_creat => (n.args[0], libc::O_CREAT as u64 | libc::O_WRONLY as u64),
+        libc::SYS_openat2 => (
+            n.args[1],
+            sys::read_process_memory(n.pid, n.args[2], 8)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .unwrap_or(0),
+        ),
+        _ => (n.args[1], n.args[2]),
+    };
+    let path = read_cstring(n.pid, path_ptr, 4096).unwrap_or_default();
+    (Target::File { path, flags }, Verdict::Allowed, None, None)
+}
+
+/// listen: only on a socket bound where the profile allows.
+fn decide_listen(n: &sys::Notification, policy: &NetPolicy) -> Decision {
+    let sock = SocketPeek::new(n.pid, n.args[0] as i32);
+    let local = sock.as_ref().and_then(|s| s.local());
+    let refused = verdicts::listen_verdict(policy, local.as_ref());
+    let target = Target::Socket {
+        addr: local,
+        socket_type: sock.as_ref().and_then(|s| s.kind()),
+        dns_query: None,
+    };
+    match refused {
+        Some(errno) => (target, Verdict::Denied, Some(errno), None),
+        None => (target, Verdict::Allowed, None, None),
     }
 }
 

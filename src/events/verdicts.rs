@@ -28,12 +28,12 @@
 //! undecodable is refused in the shared-namespace modes.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::kernel::{SockAddr, Syscall};
-use crate::policy::NetworkMode;
-use crate::sandbox::SandboxPlan;
+use super::syscall::{SockAddr, Syscall};
+use crate::sandbox::NetworkMode;
+use crate::sandbox::{SandboxPlan, sys};
 
 /// What the supervisor knows of the profile.
 #[derive(Debug, Clone, Default)]
@@ -424,6 +424,27 @@ pub fn exec_verdict(policy: &NetPolicy, pid: u32, path: &str) -> Option<i32> {
     } else {
         Some(libc::EACCES)
     }
+}
+
+/// Perform `action` on a thread of its own and answer the notification
+/// with its result (a connect may block as long as the peer takes).
+pub(crate) fn answer_on_behalf(
+    listener: &OwnedFd,
+    id: u64,
+    socket: OwnedFd,
+    action: OnBehalf,
+) -> std::io::Result<()> {
+    let listener = listener.try_clone()?;
+    std::thread::Builder::new()
+        .name("sdist-box-on-behalf".into())
+        .spawn(move || {
+            let answer = match perform(&socket, &action) {
+                Ok(value) => sys::notif_respond_value(listener.as_fd(), id, value),
+                Err(errno) => sys::notif_respond(listener.as_fd(), id, false, errno),
+            };
+            drop(answer);
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@
 //! the build's paths, it decides every mount, Landlock rule, limit and
 //! environment variable. The kernel is not involved, so all of it is
 //! unit-tested without root.
+//!
+//! Layering: `policy` depends on `sandbox` for the plan's types (and the
+//! network modes and uid it re-exports, which are the plan's own), never
+//! the reverse and never on `events`; inside, `mod` compiles what
+//! `profile` parses.
 
 pub mod profile;
 
@@ -25,9 +30,7 @@ pub mod inside {
     pub const TMP: &str = "/tmp";
 }
 
-/// The host uid/gid the sandbox maps to when sdist-box runs as root:
-/// an unprivileged id that owns nothing on a normal system.
-pub const ROOT_MAPS_TO: u32 = 4_000_000;
+pub use crate::sandbox::plan::ROOT_MAPS_TO;
 /// The uid/gid of the build inside the sandbox.
 pub const INNER_ID: u32 = 1000;
 
@@ -127,9 +130,6 @@ fn detect_toolchain() -> Vec<PathBuf> {
     found
 }
 
-const SYSTEM_DIRS: &[&str] = &[
-    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-];
 const DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
@@ -164,7 +164,7 @@ impl HostLayout {
                 Vec::new()
             },
         };
-        for dir in SYSTEM_DIRS {
+        for dir in profile::SYSTEM_DIRS {
             let p = Path::new(dir);
             match std::fs::symlink_metadata(p) {
                 Ok(m) if m.file_type().is_symlink() => {
@@ -275,6 +275,10 @@ pub struct Compiled {
 }
 
 /// Compile `profile` for one command. Pure.
+///
+/// The steps: the system's view, the profile's and the build's own paths
+/// (with their Landlock rights), the network, Landlock, then the
+/// environment, limits and required layers.
 pub fn compile(
     profile: &Profile,
     host: &HostLayout,
@@ -285,6 +289,58 @@ pub fn compile(
     if let Some(private) = &paths.without_namespaces {
         return compile_degraded(profile, host, paths, private, argv, host_env);
     }
+    let mut mounts = system_mounts(profile, host);
+    let rights = bind_paths(profile, host, paths, &mut mounts);
+    // Parents before children: a mount must exist before one beneath it.
+    mounts.sort_by_key(|m| m.target().components().count());
+    mounts.dedup();
+    let network = network_plan(&profile.network);
+    let landlock = landlock_plan(profile, host, paths, rights);
+    let fs = &profile.filesystem;
+
+    let (env, dropped_env) = plan_env(profile, paths, host_env);
+    let limits = limits_of(profile);
+    // Sharing the host's network namespace leaves the supervisor as the
+    // wall that says which addresses: it is then required, whatever the
+    // event streams.
+    let mut required = profile.require.clone();
+    let supervise = paths.supervise || network.shares_host_netns();
+    if network.shares_host_netns() && !required.contains(&Layer::SeccompNotify) {
+        required.push(Layer::SeccompNotify);
+    }
+    let cwd = if paths.src.is_some() {
+        PathBuf::from(inside::SRC)
+    } else {
+        PathBuf::from(inside::HOME)
+    };
+    Compiled {
+        plan: SandboxPlan {
+            mode: Mode::Namespaces,
+            argv,
+            env,
+            cwd,
+            hostname: "sdist-box".into(),
+            mounts,
+            landlock,
+            limits,
+            required,
+            inner_uid: INNER_ID,
+            inner_gid: INNER_ID,
+            root_maps_to: ROOT_MAPS_TO,
+            notify: crate::sandbox::plan::NotifyPlan {
+                enabled: supervise,
+                trace_files: paths.trace_files || fs.record_opens,
+            },
+            events_fd: None,
+            network,
+        },
+        dropped_env,
+    }
+}
+
+/// The system's view: private `/tmp`, HOME, `/dev` and `/dev/shm`, the
+/// sandbox's `/proc`, the host's system directories and devices.
+fn system_mounts(profile: &Profile, host: &HostLayout) -> Vec<MountEntry> {
     let mut mounts = Vec::new();
     let tmp_size = profile.limits.tmp_size.unwrap_or(4 << 30);
     mounts.push(MountEntry::Tmpfs {
@@ -340,6 +396,24 @@ pub fn compile(
             link_to: to.into(),
         });
     }
+    mounts
+}
+
+/// What Landlock lets the build do beneath the paths of its view.
+struct Rights {
+    read_exec: Vec<PathBuf>,
+    read_only: Vec<PathBuf>,
+    read_write: Vec<PathBuf>,
+}
+
+/// The profile's extra paths and the build's own directories, bound into
+/// `mounts`, with the Landlock rights each gets.
+fn bind_paths(
+    profile: &Profile,
+    host: &HostLayout,
+    paths: &BuildPaths,
+    mounts: &mut Vec<MountEntry>,
+) -> Rights {
     let covered_by_system =
         |p: &Path| host.dirs.iter().any(|d| p.starts_with(d)) && !p.starts_with("/etc");
     let fs = &profile.filesystem;
@@ -393,19 +467,41 @@ pub fn compile(
             }
         }
     }
-    // Parents before children: a mount must exist before one beneath it.
-    mounts.sort_by_key(|m| m.target().components().count());
-    mounts.dedup();
-    read_exec.dedup();
+    Rights {
+        read_exec,
+        read_only,
+        read_write,
+    }
+}
 
-    let net = &profile.network;
-    let network = NetworkPlan {
+/// The network as the profile says; the allowlist is resolved later
+/// (`resolve_network`), outside the sandbox.
+fn network_plan(net: &profile::NetworkPolicy) -> NetworkPlan {
+    NetworkPlan {
         mode: net.mode,
         allow_names: net.allow.iter().map(|a| a.to_string()).collect(),
         allow: Vec::new(),
         resolved: Vec::new(),
         bind_ports: net.bind.clone(),
-    };
+    }
+}
+
+/// The Landlock plan: `rights`, the devices, the TCP ports and the
+/// execute rights.
+fn landlock_plan(
+    profile: &Profile,
+    host: &HostLayout,
+    paths: &BuildPaths,
+    rights: Rights,
+) -> LandlockPlan {
+    let Rights {
+        mut read_exec,
+        read_only,
+        read_write,
+    } = rights;
+    read_exec.dedup();
+    let fs = &profile.filesystem;
+    let net = &profile.network;
     // Landlock's TCP rules name ports only: an allowlist's ports are its
     // second wall; loopback mode (any port) leaves connect to the supervisor.
     let mut tcp_connect: Vec<u16> = match net.mode {
@@ -414,7 +510,7 @@ pub fn compile(
     };
     tcp_connect.sort_unstable();
     tcp_connect.dedup();
-    let landlock = LandlockPlan {
+    LandlockPlan {
         read_exec,
         read_only,
         read_write,
@@ -424,45 +520,6 @@ pub fn compile(
         tcp_connect_by_supervisor: net.mode == NetworkMode::Loopback,
         restrict_exec: fs.restrict_exec,
         exec: exec_rights(profile, host, paths),
-    };
-
-    let (env, dropped_env) = plan_env(profile, paths, host_env);
-    let limits = limits_of(profile);
-    // Sharing the host's network namespace leaves the supervisor as the
-    // wall that says which addresses: it is then required, whatever the
-    // event streams.
-    let mut required = profile.require.clone();
-    let supervise = paths.supervise || network.shares_host_netns();
-    if network.shares_host_netns() && !required.contains(&Layer::SeccompNotify) {
-        required.push(Layer::SeccompNotify);
-    }
-    let cwd = if paths.src.is_some() {
-        PathBuf::from(inside::SRC)
-    } else {
-        PathBuf::from(inside::HOME)
-    };
-    Compiled {
-        plan: SandboxPlan {
-            mode: Mode::Namespaces,
-            argv,
-            env,
-            cwd,
-            hostname: "sdist-box".into(),
-            mounts,
-            landlock,
-            limits,
-            required,
-            inner_uid: INNER_ID,
-            inner_gid: INNER_ID,
-            root_maps_to: ROOT_MAPS_TO,
-            notify: crate::sandbox::plan::NotifyPlan {
-                enabled: supervise,
-                trace_files: paths.trace_files || fs.record_opens,
-            },
-            events_fd: None,
-            network,
-        },
-        dropped_env,
     }
 }
 

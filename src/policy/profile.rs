@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use crate::sandbox::Layer;
+pub use crate::sandbox::plan::NetworkMode;
 
 /// The profiles shipped with sdist-box, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -107,28 +108,10 @@ pub struct FilesystemPolicy {
     pub record_opens: bool,
 }
 
-/// Where the build may connect.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NetworkMode {
-    /// An empty network namespace: nothing, not even the host's loopback.
-    #[default]
-    None,
-    /// The host's loopback addresses (127.0.0.0/8, ::1), any port.
-    Loopback,
-    /// Only the `host:port` pairs of `allow`.
-    Allowlist,
-}
-
-impl NetworkMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            NetworkMode::None => "none",
-            NetworkMode::Loopback => "loopback",
-            NetworkMode::Allowlist => "allowlist",
-        }
-    }
-}
+/// The host's system directories, read-only (and executable) in every sandbox.
+pub(super) const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
 
 /// One `host:port` of an allowlist, as written (resolved at run time, by
 /// sdist-box itself, outside the sandbox).
@@ -470,7 +453,7 @@ impl Profile {
         let fs = &profile.filesystem;
         for dir in &profile.environment.path {
             let executable = fs.exec.iter().any(|e| dir.starts_with(e))
-                || super::SYSTEM_DIRS
+                || SYSTEM_DIRS
                     .iter()
                     .any(|s| *s != "/etc" && dir.starts_with(s));
             if executable {

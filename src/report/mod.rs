@@ -151,6 +151,9 @@ pub struct BuildEnvInfo {
     pub path: PathBuf,
     pub requirements: Vec<String>,
     pub reused: bool,
+    /// Set when the cached environment was found damaged and made anew:
+    /// what was wrong with it.
+    pub repaired: Option<String>,
     /// What `get_requires_for_build_wheel` asked for at run time.
     pub dynamic_requirements: Vec<String>,
     /// `(name, version)` of every distribution installed in it.

@@ -16,7 +16,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -74,7 +74,98 @@ impl Init {
 const STAGING: &str = "/tmp";
 
 /// Entry point when argv[0] is [`INIT_ARGV0`]. Never returns.
+///
+/// The steps are numbered as the sandbox is built; each is a function
+/// named for its purpose, and any that fails ends init with
+/// `InitMessage::Failed` (see [`Init::fail`]).
 pub fn main(args: &[String]) -> ! {
+    let (mut init, mut control, req) = receive_plan(args);
+    let plan = &req.plan;
+    let mut layers: Vec<LayerStatus> = Vec::new();
+
+    // 1. Die with the parent: if sdist-box is killed, the sandbox goes too.
+    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
+        init.fail("set the parent-death signal", e, None);
+    }
+    let degraded = plan.mode == Mode::Degraded;
+    // The degraded mode has no network namespace at all; its own filter
+    // refuses every socket family but unix.
+    let host_netns = !degraded && plan.network.shares_host_netns();
+    if degraded {
+        // 2–9 without namespaces: see `degraded_layers`.
+        if let Err((step, e)) = enter_degraded() {
+            init.fail(step, e, None);
+        }
+        layers.extend(degraded_layers(plan, req.host_uid));
+    } else {
+        // 2–9: the namespaces' hostname, mount view, network and uid.
+        layers.extend(build_namespaces(&mut init, &req, host_netns));
+    }
+    // 10. No capabilities, in any set, for us or anything we start.
+    layers.push(drop_privileges(&mut init, degraded));
+    // 11. Resource limits, inherited by everything below.
+    match apply_rlimits(plan) {
+        Ok(detail) => layers.push(enforced(Layer::Rlimits, detail)),
+        Err(e) => init.fail("set resource limits", e, Some(Layer::Rlimits)),
+    }
+    // 12. Landlock.
+    let landlock_abi = match landlock::apply(&plan.landlock) {
+        Ok(outcome) => {
+            layers.extend(outcome.layers);
+            outcome.abi
+        }
+        Err(e) => init.fail("apply landlock rules", e, Some(Layer::LandlockFs)),
+    };
+    // 13. seccomp: the deny filter, then clone3 → ENOSYS.
+    layers.push(install_deny_filters(&mut init, plan, degraded, host_netns));
+    // 14. The kernel stream: the notify filter, installed last so that the
+    //     deny filter's verdicts take precedence; its listener goes to the
+    //     parent before the command starts.
+    let listener = if plan.notify.enabled {
+        let (fd, layer) = install_notify_filter(&mut init, plan, degraded, host_netns);
+        layers.push(layer);
+        Some(fd)
+    } else {
+        None
+    };
+    layers.push(enforced(
+        Layer::Environment,
+        format!("{} variables passed, all others dropped", plan.env.len()),
+    ));
+    let enforcement = Enforcement {
+        layers,
+        landlock_abi,
+        inner_uid: plan.inner_uid,
+        host_uid: req.host_uid,
+    };
+    report_ready(
+        &mut init,
+        &mut control,
+        plan,
+        enforcement,
+        listener.as_ref(),
+    );
+    drop(control);
+    // The parent holds its own copy now; ours must not reach the command.
+    drop(listener);
+
+    // 15. Start the command and reap everything until it ends.
+    let child = start_command(&mut init, &req, degraded);
+    finish(&mut init, child, degraded)
+}
+
+fn enforced(layer: Layer, detail: String) -> LayerStatus {
+    LayerStatus {
+        layer,
+        state: LayerState::Enforced,
+        detail,
+    }
+}
+
+/// Take the status and control pipes named on the command line, read the
+/// plan, and close every descriptor but ours (close-on-exec set again, so
+/// none of them reaches the command: it could forge our messages).
+fn receive_plan(args: &[String]) -> (Init, BufReader<fs::File>, InitRequest) {
     let fd_arg = |name: &str| -> Option<RawFd> {
         let pos = args.iter().position(|a| a == name)?;
         args.get(pos + 1)?.parse().ok()
@@ -114,156 +205,150 @@ pub fn main(args: &[String]) -> ! {
             init.fail("protect the sandbox's own descriptors", e, None);
         }
     }
+    (init, control, req)
+}
 
+/// Steps 2–9 in the new namespaces: what each enforces.
+fn build_namespaces(init: &mut Init, req: &InitRequest, host_netns: bool) -> Vec<LayerStatus> {
     let plan = &req.plan;
-    let mut layers: Vec<LayerStatus> = Vec::new();
-    let enforced = |layer, detail: String| LayerStatus {
-        layer,
-        state: LayerState::Enforced,
-        detail,
-    };
-
-    // 1. Die with the parent: if sdist-box is killed, the sandbox goes too.
-    if let Err(e) = sys::set_parent_death_signal(libc::SIGKILL) {
-        init.fail("set the parent-death signal", e, None);
+    let mut layers = Vec::new();
+    // 2. Hostname of the new uts namespace.
+    if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
+        init.fail("set the hostname", e, Some(Layer::Namespaces));
     }
-    let degraded = plan.mode == Mode::Degraded;
-    // The degraded mode has no network namespace at all; its own filter
-    // refuses every socket family but unix.
-    let host_netns = !degraded && plan.network.shares_host_netns();
-    if degraded {
-        // 2–9 without namespaces: see `degraded_layers`.
-        if let Err((step, e)) = enter_degraded() {
-            init.fail(step, e, None);
-        }
-        layers.extend(degraded_layers(plan, req.host_uid));
-    } else {
-        // 2. Hostname of the new uts namespace.
-        if let Err(e) = nix::unistd::sethostname(&plan.hostname) {
-            init.fail("set the hostname", e, Some(Layer::Namespaces));
-        }
-        layers.push(enforced(
-            Layer::Namespaces,
-            if host_netns {
-                "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
-            } else {
-                "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
-            },
-        ));
-        // 3. Mounts: nothing we do may propagate back to the host.
-        if let Err(e) = mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        ) {
-            init.fail("make the mount tree private", e, Some(Layer::Mounts));
-        }
-        // 4. The new root: an empty tmpfs. Bind sources were opened by the parent
-        //    before we started, so covering the host's /tmp hides nothing we need.
-        let root = Path::new(STAGING);
-        if let Err(e) = mount(
-            Some("tmpfs"),
-            root,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=0755,size=16m"),
-        ) {
-            init.fail("mount the new root", e, Some(Layer::Mounts));
-        }
-        // 5. The view, entry by entry.
-        for (i, entry) in plan.mounts.iter().enumerate() {
-            let fd = req.source_fds.get(i).copied().unwrap_or(-1);
-            if let Err(e) = apply_mount(root, entry, fd) {
-                init.fail(
-                    &format!("mount {}", entry.target().display()),
-                    e,
-                    Some(Layer::Mounts),
-                );
-            }
-        }
-        // 6. Switch to it and drop the host's tree for good.
-        if let Err(e) = switch_root(root) {
-            init.fail("switch to the new root", e, Some(Layer::Mounts));
-        }
-        // 7. The root itself read-only: the build may write only where a
-        //    read-write mount says so.
-        if let Err(e) = sys::mount_setattr(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY) {
-            init.fail("make the root read-only", e, Some(Layer::Mounts));
-        }
-        layers.push(enforced(
-            Layer::Mounts,
-            format!(
-                "{} entries on a read-only root; host /home, /root, /sys, /var hidden",
-                plan.mounts.len()
-            ),
-        ));
-        // 8. Loopback up, or even loopback traffic fails. In the host's network
-        //    namespace (loopback, allowlist modes) the walls are the socket
-        //    family filter, the supervisor's connect verdicts and Landlock's
-        //    TCP rules (steps 12–14).
+    layers.push(enforced(
+        Layer::Namespaces,
         if host_netns {
-            layers.push(enforced(
-                Layer::Network,
-                format!(
-                    "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
-                    plan.network.mode.name(),
-                    match plan.network.mode {
-                        crate::policy::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
-                        _ => "loopback addresses".to_string(),
-                    }
-                ),
-            ));
+            "user, mount, pid, ipc and uts namespaces (the host's network namespace, for the profile's network mode); the command's init is pid 1".into()
         } else {
-            if let Err(e) = sys::loopback_up() {
-                init.fail("bring up the loopback interface", e, Some(Layer::Network));
-            }
-            layers.push(enforced(
-                Layer::Network,
-                "empty network namespace: only `lo`, no route out".into(),
-            ));
-        }
-        // 9. An unprivileged uid inside: a nested user namespace maps the
-        //    command's uid to our root (which is the unprivileged host uid).
-        if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
-            init.fail("switch to the unprivileged uid", e, Some(Layer::Uid));
-        }
-        layers.push(enforced(
-            Layer::Uid,
-            format!(
-                "uid {} inside, host uid {} outside",
-                plan.inner_uid, req.host_uid
-            ),
-        ));
+            "user, mount, pid, network, ipc and uts namespaces; the command's init is pid 1".into()
+        },
+    ));
+    // 3–7. The mount view.
+    build_mount_view(init, req);
+    layers.push(enforced(
+        Layer::Mounts,
+        format!(
+            "{} entries on a read-only root; host /home, /root, /sys, /var hidden",
+            plan.mounts.len()
+        ),
+    ));
+    // 8. The network.
+    layers.push(set_up_network(init, plan, host_netns));
+    // 9. An unprivileged uid inside: a nested user namespace maps the
+    //    command's uid to our root (which is the unprivileged host uid).
+    if let Err(e) = enter_inner_user(plan.inner_uid, plan.inner_gid) {
+        init.fail("switch to the unprivileged uid", e, Some(Layer::Uid));
     }
-    // 10. No capabilities, in any set, for us or anything we start.
-    //     Without namespaces and without privilege the bounding set cannot
-    //     be cleared; no_new_privs (next) makes it ineffective.
+    layers.push(enforced(
+        Layer::Uid,
+        format!(
+            "uid {} inside, host uid {} outside",
+            plan.inner_uid, req.host_uid
+        ),
+    ));
+    layers
+}
+
+/// Steps 3–7: a private mount tree, a new root built entry by entry, and
+/// that root read-only.
+fn build_mount_view(init: &mut Init, req: &InitRequest) {
+    let plan = &req.plan;
+    // 3. Mounts: nothing we do may propagate back to the host.
+    if let Err(e) = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    ) {
+        init.fail("make the mount tree private", e, Some(Layer::Mounts));
+    }
+    // 4. The new root: an empty tmpfs. Bind sources were opened by the parent
+    //    before we started, so covering the host's /tmp hides nothing we need.
+    let root = Path::new(STAGING);
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=16m"),
+    ) {
+        init.fail("mount the new root", e, Some(Layer::Mounts));
+    }
+    // 5. The view, entry by entry.
+    for (i, entry) in plan.mounts.iter().enumerate() {
+        let fd = req.source_fds.get(i).copied().unwrap_or(-1);
+        if let Err(e) = apply_mount(root, entry, fd) {
+            init.fail(
+                &format!("mount {}", entry.target().display()),
+                e,
+                Some(Layer::Mounts),
+            );
+        }
+    }
+    // 6. Switch to it and drop the host's tree for good.
+    if let Err(e) = switch_root(root) {
+        init.fail("switch to the new root", e, Some(Layer::Mounts));
+    }
+    // 7. The root itself read-only: the build may write only where a
+    //    read-write mount says so.
+    if let Err(e) = sys::mount_setattr(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY) {
+        init.fail("make the root read-only", e, Some(Layer::Mounts));
+    }
+}
+
+/// Step 8: loopback up, or even loopback traffic fails. In the host's
+/// network namespace (loopback, allowlist modes) the walls are the socket
+/// family filter, the supervisor's connect verdicts and Landlock's TCP
+/// rules (steps 12–14).
+fn set_up_network(init: &mut Init, plan: &SandboxPlan, host_netns: bool) -> LayerStatus {
+    if host_netns {
+        return enforced(
+            Layer::Network,
+            format!(
+                "host network namespace, mode `{}`: sockets only AF_UNIX/AF_INET/AF_INET6; the supervisor connects only to {}; abstract unix sockets of the host refused",
+                plan.network.mode.name(),
+                match plan.network.mode {
+                    super::plan::NetworkMode::Allowlist => format!("{:?}", plan.network.allow),
+                    _ => "loopback addresses".to_string(),
+                }
+            ),
+        );
+    }
+    if let Err(e) = sys::loopback_up() {
+        init.fail("bring up the loopback interface", e, Some(Layer::Network));
+    }
+    enforced(
+        Layer::Network,
+        "empty network namespace: only `lo`, no route out".into(),
+    )
+}
+
+/// Step 10. Without namespaces and without privilege the bounding set
+/// cannot be cleared; no_new_privs (set here too) makes it ineffective.
+fn drop_privileges(init: &mut Init, degraded: bool) -> LayerStatus {
     if let Err(e) = drop_capabilities(degraded) {
         init.fail("drop capabilities", e, Some(Layer::Capabilities));
     }
-    layers.push(enforced(
+    let layer = enforced(
         Layer::Capabilities,
         "bounding, ambient, inheritable, permitted and effective sets empty".into(),
-    ));
+    );
     if let Err(e) = sys::set_no_new_privs() {
         init.fail("set no_new_privs", e, Some(Layer::Capabilities));
     }
-    // 11. Resource limits, inherited by everything below.
-    match apply_rlimits(plan) {
-        Ok(detail) => layers.push(enforced(Layer::Rlimits, detail)),
-        Err(e) => init.fail("set resource limits", e, Some(Layer::Rlimits)),
-    }
-    // 12. Landlock.
-    let landlock_abi = match landlock::apply(&plan.landlock) {
-        Ok(outcome) => {
-            layers.extend(outcome.layers);
-            outcome.abi
-        }
-        Err(e) => init.fail("apply landlock rules", e, Some(Layer::LandlockFs)),
-    };
-    // 13. seccomp: the deny filter, then clone3 → ENOSYS.
+    layer
+}
+
+/// Step 13: the deny filter, clone3 → ENOSYS, and the degraded mode's or
+/// the shared network namespace's socket filter.
+fn install_deny_filters(
+    init: &mut Init,
+    plan: &SandboxPlan,
+    degraded: bool,
+    host_netns: bool,
+) -> LayerStatus {
     let filters = seccomp::deny_filter().and_then(|d| {
         let extra = if degraded {
             Some(seccomp::degraded_filter(plan.notify.enabled)?)
@@ -274,85 +359,87 @@ pub fn main(args: &[String]) -> ! {
         };
         Ok((d, seccomp::clone3_filter()?, extra))
     });
-    match filters {
-        Ok((deny, clone3, extra)) => {
-            for program in [Some(&deny), Some(&clone3), extra.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                if let Err(e) = sys::seccomp_install_compiled(program) {
-                    init.fail("install the seccomp filter", e, Some(Layer::SeccompDeny));
-                }
-            }
-            layers.push(enforced(
-                Layer::SeccompDeny,
-                format!(
-                    "{} system calls refused, namespace-creating clone refused, x32 killed{}",
-                    seccomp::DENIED.len(),
-                    if degraded {
-                        "; degraded mode: sockets other than unix, TCP Fast Open, setsid and setpgid refused"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
+    let (deny, clone3, extra) = match filters {
+        Ok(f) => f,
         Err(e) => init.fail("compile the seccomp filter", e, Some(Layer::SeccompDeny)),
-    }
-    // 14. The kernel stream: the notify filter, installed last so that the
-    //     deny filter's verdicts take precedence; its listener goes to the
-    //     parent before the command starts.
-    let mut listener = None;
-    if plan.notify.enabled {
-        let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
-        if host_netns {
-            nrs.extend(seccomp::NOTIFIED_SHARED_NETNS.iter().map(|&(_, nr)| nr));
-        }
-        if plan.notify.trace_files {
-            nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
-        }
-        match seccomp::notify_filter_with(&nrs, degraded)
-            .map_err(|e| e.to_string())
-            .and_then(|p| sys::seccomp_install_notify(&p).map_err(|e| e.to_string()))
-        {
-            Ok(fd) => {
-                layers.push(enforced(
-                    Layer::SeccompNotify,
-                    format!(
-                        "supervisor sees {} system calls{}{}",
-                        nrs.len(),
-                        if degraded {
-                            " and network sockets, and refuses unix sockets by path"
-                        } else {
-                            ""
-                        },
-                        if plan.notify.trace_files {
-                            " (with the open family)"
-                        } else {
-                            ""
-                        }
-                    ),
-                ));
-                listener = Some(fd);
-            }
-            Err(e) => init.fail(
-                "install the seccomp notify filter",
-                e,
-                Some(Layer::SeccompNotify),
-            ),
-        }
-    }
-    layers.push(enforced(
-        Layer::Environment,
-        format!("{} variables passed, all others dropped", plan.env.len()),
-    ));
-
-    let enforcement = Enforcement {
-        layers,
-        landlock_abi,
-        inner_uid: plan.inner_uid,
-        host_uid: req.host_uid,
     };
+    for program in [Some(&deny), Some(&clone3), extra.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = sys::seccomp_install_compiled(program) {
+            init.fail("install the seccomp filter", e, Some(Layer::SeccompDeny));
+        }
+    }
+    enforced(
+        Layer::SeccompDeny,
+        format!(
+            "{} system calls refused, namespace-creating clone refused, x32 killed{}",
+            seccomp::DENIED.len(),
+            if degraded {
+                "; degraded mode: sockets other than unix, TCP Fast Open, setsid and setpgid refused"
+            } else {
+                ""
+            }
+        ),
+    )
+}
+
+/// Step 14: the notify filter for the calls the supervisor sees; its
+/// listener, for the parent.
+fn install_notify_filter(
+    init: &mut Init,
+    plan: &SandboxPlan,
+    degraded: bool,
+    host_netns: bool,
+) -> (OwnedFd, LayerStatus) {
+    let mut nrs: Vec<i64> = seccomp::NOTIFIED.iter().map(|&(_, nr)| nr).collect();
+    if host_netns {
+        nrs.extend(seccomp::NOTIFIED_SHARED_NETNS.iter().map(|&(_, nr)| nr));
+    }
+    if plan.notify.trace_files {
+        nrs.extend(seccomp::NOTIFIED_FILES.iter().map(|&(_, nr)| nr));
+    }
+    let fd = match seccomp::notify_filter_with(&nrs, degraded)
+        .map_err(|e| e.to_string())
+        .and_then(|p| sys::seccomp_install_notify(&p).map_err(|e| e.to_string()))
+    {
+        Ok(fd) => fd,
+        Err(e) => init.fail(
+            "install the seccomp notify filter",
+            e,
+            Some(Layer::SeccompNotify),
+        ),
+    };
+    let layer = enforced(
+        Layer::SeccompNotify,
+        format!(
+            "supervisor sees {} system calls{}{}",
+            nrs.len(),
+            if degraded {
+                " and network sockets, and refuses unix sockets by path"
+            } else {
+                ""
+            },
+            if plan.notify.trace_files {
+                " (with the open family)"
+            } else {
+                ""
+            }
+        ),
+    );
+    (fd, layer)
+}
+
+/// Refuse to go on without a required layer; else tell the parent what is
+/// enforced (and where the listener is) and wait for its `go`.
+fn report_ready(
+    init: &mut Init,
+    control: &mut BufReader<fs::File>,
+    plan: &SandboxPlan,
+    enforcement: Enforcement,
+    listener: Option<&OwnedFd>,
+) {
     if let Some(missing) = enforcement.missing(&plan.required).next() {
         let missing = missing.clone();
         init.fail(
@@ -363,18 +450,19 @@ pub fn main(args: &[String]) -> ! {
     }
     init.send(&InitMessage::Ready {
         enforcement,
-        listener_fd: listener.as_ref().map(|fd| fd.as_raw_fd()),
+        listener_fd: listener.map(|fd| fd.as_raw_fd()),
     });
     // The parent answers once it is ready for the command to start.
     let mut ack = String::new();
     if control.read_line(&mut ack).is_err() || ack.trim() != "go" {
         std::process::exit(125);
     }
-    drop(control);
-    // The parent holds its own copy now; ours must not reach the command.
-    drop(listener);
+}
 
-    // 15. Start the command and reap everything until it ends.
+/// Step 15: fork, and in the child exec the command in its own session,
+/// the event stream at the number the plan names, in its directory.
+fn start_command(init: &mut Init, req: &InitRequest, degraded: bool) -> Pid {
+    let plan = &req.plan;
     let argv: Vec<CString> = plan
         .argv
         .iter()
@@ -387,7 +475,7 @@ pub fn main(args: &[String]) -> ! {
         .collect();
     let cwd = plan.cwd.clone();
     // init never starts threads, so forking here is sound.
-    let child = match sys::fork_single_threaded() {
+    match sys::fork_single_threaded() {
         Ok(ForkResult::Child) => {
             // Its own session, away from any terminal; without namespaces
             // it stays in init's (setsid is refused there, and init has
@@ -419,7 +507,12 @@ pub fn main(args: &[String]) -> ! {
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => init.fail("start the command", e, None),
-    };
+    }
+}
+
+/// Reap everything until the command ends, report how, and end the
+/// sandbox with it.
+fn finish(init: &mut Init, child: Pid, degraded: bool) -> ! {
     let (code, signal, peak) = reap_until(child, degraded);
     let max_rss_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map(|u| u.max_rss() as u64)

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, LandlockStatus, NetPort,
-    PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus,
-    Scope,
+    PathBeneath, PathFd, RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError,
+    RulesetStatus, Scope,
 };
 
 use super::plan::LandlockPlan;
@@ -59,8 +59,15 @@ fn rules_for<'a>(
     })
 }
 
-/// Restrict this process (and every process it starts) with `plan`.
+/// Restrict this process (and every process it starts) with `plan`, and
+/// say what the kernel enforced of it.
 pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
+    let status = restrict_self(plan)?;
+    Ok(outcome_of(plan, status))
+}
+
+/// The ruleset for `plan`, applied to this process.
+fn restrict_self(plan: &LandlockPlan) -> Result<RestrictionStatus, LandlockError> {
     let abi = WANTED_ABI;
     let all = AccessFs::from_all(abi);
     let read_only = AccessFs::ReadFile | AccessFs::ReadDir;
@@ -110,8 +117,12 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     for &port in &plan.tcp_bind {
         ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::BindTcp))?;
     }
-    let status = ruleset.restrict_self()?;
+    Ok(ruleset.restrict_self()?)
+}
 
+/// The three layers Landlock gives (file system, TCP, scopes), each
+/// enforced, partial or not, by what the kernel's ABI had.
+fn outcome_of(plan: &LandlockPlan, status: RestrictionStatus) -> LandlockOutcome {
     let abi_num = match status.landlock {
         LandlockStatus::Available {
             effective_abi,
@@ -186,10 +197,10 @@ pub fn apply(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
         6,
         "signals and abstract unix sockets scoped to the sandbox",
     );
-    Ok(LandlockOutcome {
+    LandlockOutcome {
         abi: abi_num,
         layers: vec![fs, net, scope],
-    })
+    }
 }
 
 /// True when `path` lies beneath one of `roots` (lexically).

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The host uid/gid the sandbox maps to when sdist-box runs as root:
+/// an unprivileged id that owns nothing on a normal system.
+pub const ROOT_MAPS_TO: u32 = 4_000_000;
+
 /// One layer of the sandbox, named as the report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -153,10 +157,33 @@ pub struct LandlockPlan {
     pub exec: Vec<PathBuf>,
 }
 
-/// Where the build may connect (see `policy::profile::NetworkMode`).
+/// Where the build may connect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// An empty network namespace: nothing, not even the host's loopback.
+    #[default]
+    None,
+    /// The host's loopback addresses (127.0.0.0/8, ::1), any port.
+    Loopback,
+    /// Only the `host:port` pairs of `allow`.
+    Allowlist,
+}
+
+impl NetworkMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Loopback => "loopback",
+            NetworkMode::Allowlist => "allowlist",
+        }
+    }
+}
+
+/// Where the build may connect (see [`NetworkMode`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkPlan {
-    pub mode: crate::policy::profile::NetworkMode,
+    pub mode: NetworkMode,
     /// The allowlist as written (`host:port`), resolved by
     /// `policy::resolve_network` outside the sandbox before the run.
     pub allow_names: Vec<String>,
@@ -174,7 +201,7 @@ impl NetworkPlan {
     /// The build shares the host's network namespace (loopback, allowlist):
     /// everything network-related then goes through the supervisor.
     pub fn shares_host_netns(&self) -> bool {
-        self.mode != crate::policy::profile::NetworkMode::None
+        self.mode != NetworkMode::None
     }
 }
 

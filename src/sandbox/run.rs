@@ -27,8 +27,8 @@ use nix::fcntl::OFlag;
 use super::init::{INIT_ARGV0, InitRequest};
 use super::plan::{Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
+use super::supervise::{Serving, SupervisorHandle, SupervisorLog};
 use super::sys;
-use crate::events::kernel::{KernelLog, Supervisor, SupervisorLimits, SupervisorOptions};
 
 /// Why a run could not happen. The command's own failure is not an error:
 /// it is a [`RunOutcome`].
@@ -65,8 +65,10 @@ impl RunExit {
     }
 }
 
-/// Options that do not change what the sandbox enforces.
-#[derive(Debug, Clone, Default)]
+/// Options that do not change what the sandbox enforces. There is no
+/// default: whoever runs a sandbox names the supervisor that answers its
+/// notifications (`events::kernel::run_options()` gives the kernel stream's).
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Write the command's whole output (stdout and stderr) here.
     pub log_path: Option<PathBuf>,
@@ -78,8 +80,22 @@ pub struct RunOptions {
     pub append_log: bool,
     /// sdist-box's executable to run as init (default: this process's).
     pub init_exe: Option<PathBuf>,
-    /// Consulted by the supervisor for connects and execs (`--ask`).
-    pub decision_hook: Option<crate::events::ask::HookHandle>,
+    /// Answers the sandbox's seccomp notifications.
+    pub supervisor: SupervisorHandle,
+}
+
+impl RunOptions {
+    /// Options with nothing but `supervisor` set: no log, no echo.
+    pub fn new(supervisor: SupervisorHandle) -> RunOptions {
+        RunOptions {
+            log_path: None,
+            echo: false,
+            max_log_bytes: 0,
+            append_log: false,
+            init_exe: None,
+            supervisor,
+        }
+    }
 }
 
 /// What happened in a run.
@@ -96,8 +112,9 @@ pub struct RunOutcome {
     /// From the start of set-up until the command was started.
     pub setup: Duration,
     pub total: Duration,
-    /// The kernel stream, when the plan asked for it.
-    pub kernel: Option<KernelLog>,
+    /// What the supervisor saw (the kernel stream), when the plan had a
+    /// seccomp listener.
+    pub supervision: Option<SupervisorLog>,
     /// The raw Python stream (JSON lines), when the plan asked for it.
     pub python_events: Vec<u8>,
 }
@@ -178,12 +195,12 @@ pub fn choose_mode(
             // As root the degraded mode runs the build as an unprivileged
             // uid; root of a user namespace that maps none cannot.
             let euid = nix::unistd::geteuid();
-            if euid.is_root() && !uid_is_mapped(crate::policy::ROOT_MAPS_TO) {
+            if euid.is_root() && !uid_is_mapped(super::plan::ROOT_MAPS_TO) {
                 return Err(SandboxError::LayerUnavailable {
                     layer: Layer::Uid,
                     detail: format!(
                         "sdist-box runs as root of a user namespace that maps no unprivileged uid ({}), so the degraded mode cannot run the build as one; run sdist-box as an unprivileged user there",
-                        crate::policy::ROOT_MAPS_TO
+                        super::plan::ROOT_MAPS_TO
                     ),
                 });
             }
@@ -217,31 +234,133 @@ fn uid_map_contains(map: &str, uid: u32) -> bool {
 }
 
 /// Run `plan` in a new sandbox and wait for it to end.
+///
+/// The steps, in the order of the module header; each says why it comes
+/// where it does.
 pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxError> {
     let started = Instant::now();
     let degraded = plan.mode == super::plan::Mode::Degraded;
-    // Without a mount view the host's unix sockets are visible by path;
-    // the supervisor refuses them.
-    let decision_hook = if degraded {
-        Some(crate::events::ask::HookHandle(std::sync::Arc::new(
-            crate::events::ask::UnixPathGuard {
-                inner: opts.decision_hook.clone(),
-            },
-        )))
-    } else {
-        opts.decision_hook.clone()
+    let ids = HostIds::for_plan(plan);
+    // 1. Every bind source exists: a clear error now, before anything
+    //    starts (the clone child opens them, see sys::ChildExec::sources).
+    let sources = bind_sources(plan)?;
+    // 2. What the child inherits: sdist-box itself, /dev/null, the pipes.
+    let fds = ChildFds::open(plan, opts)?;
+    // 3. The clone child's whole job, prepared here: after the clone it
+    //    allocates nothing.
+    let base = fds.above_all();
+    let child = child_exec(&fds, &sources, base, degraded, &ids)?;
+    // 4. Clone into the namespaces (a plain child in the degraded mode).
+    let started_child =
+        sys::clone_into_namespaces(clone_flags(plan, degraded), &child).map_err(|source| {
+            let hint = namespace_hint(&source);
+            SandboxError::Namespaces { source, hint }
+        })?;
+    let pidfd = started_child.pidfd;
+    // 5. Ours are closed now, so EOF on the status and output pipes means
+    //    the sandbox is gone.
+    let ours = fds.close_child_ends();
+    // 6. Map the ids, release the child, hand it the plan.
+    let mut control_write = fs::File::from(ours.control_write);
+    let request = InitRequest {
+        plan: plan.clone(),
+        source_fds: source_fd_numbers(plan, &sources, base),
+        host_uid: ids.uid,
+        events_fd: ours.events_write_raw,
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    let egid = nix::unistd::getegid().as_raw();
-    let is_root = euid == 0;
-    let (host_uid, host_gid) = if is_root {
-        (plan.root_maps_to, plan.root_maps_to)
-    } else {
-        (euid, egid)
+    let handed = hand_over_plan(
+        &mut control_write,
+        started_child.pid,
+        degraded,
+        &ids,
+        &request,
+    );
+    if let Err(e) = handed {
+        kill(&pidfd);
+        return Err(io_err("hand the plan to the sandbox")(e));
+    }
+    // 7. The output, the Python stream and init's status, each on a thread.
+    let output_thread = spawn_output_reader(ours.output_read, opts)?;
+    let events_thread = ours
+        .events_read
+        .map(|read| spawn_events_reader(read, &opts.supervisor));
+    let (status, status_thread) = spawn_status_reader(ours.status_read);
+    // 8. Follow init: `Ready` → the supervisor takes the listener, `go`;
+    //    `Exited`; until its status pipe closes or the wall clock runs out.
+    let deadline = started + Duration::from_secs(plan.limits.wall_seconds);
+    let init = Init {
+        pidfd: &pidfd,
+        plan,
+        opts,
+        sources: &sources,
+        started,
     };
+    let followed = init.follow(&status, &mut control_write, deadline)?;
+    // 9. Past the wall clock, everything in the sandbox dies.
+    if followed.timed_out {
+        kill_all(started_child.pid, &pidfd, degraded);
+    }
+    // 10. Reap init, then collect what the threads and the supervisor have.
+    let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
+    drop(control_write);
+    let _ = status_thread.join();
+    let log = output_thread.join().unwrap_or_default();
+    let supervision = followed.supervisor.map(|s| s.finish());
+    let python_events = events_thread
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let Some(enforcement) = followed.enforcement else {
+        return Err(SandboxError::Setup {
+            step: "start the sandbox".into(),
+            error: format!("the sandbox init ended before it was ready ({init_status:?})"),
+        });
+    };
+    let (exit, peak_processes, max_rss_kib) = exit_of(
+        followed.timed_out,
+        followed.exited,
+        init_status,
+        plan.limits.wall_seconds,
+    );
+    Ok(RunOutcome {
+        enforcement,
+        exit,
+        peak_processes,
+        max_rss_kib,
+        output_tail: log.tail,
+        output_bytes: log.bytes,
+        output_truncated: log.truncated,
+        setup: followed.setup,
+        total: started.elapsed(),
+        supervision,
+        python_events,
+    })
+}
 
-    // Bind sources: checked here for a clear error, opened by the clone
-    // child (see sys::ChildExec::sources).
+/// The host ids the sandbox maps its root to: ours, or, when we are root,
+/// the plan's unprivileged one.
+struct HostIds {
+    is_root: bool,
+    uid: u32,
+    gid: u32,
+}
+
+impl HostIds {
+    fn for_plan(plan: &SandboxPlan) -> HostIds {
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let is_root = euid == 0;
+        let (uid, gid) = if is_root {
+            (plan.root_maps_to, plan.root_maps_to)
+        } else {
+            (euid, egid)
+        };
+        HostIds { is_root, uid, gid }
+    }
+}
+
+/// The plan's bind and device sources (with their mount's index), each
+/// checked to exist.
+fn bind_sources(plan: &SandboxPlan) -> Result<Vec<(usize, &Path)>, SandboxError> {
     let mut sources: Vec<(usize, &Path)> = Vec::new();
     for (i, entry) in plan.mounts.iter().enumerate() {
         if let MountEntry::Bind { source, .. } | MountEntry::Device { source, .. } = entry {
@@ -250,51 +369,127 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             sources.push((i, source));
         }
     }
-    let exe_path = opts
-        .init_exe
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
-    let exe = open_path(&exe_path, OFlag::O_RDONLY)?;
-    let devnull = open_path(Path::new("/dev/null"), OFlag::O_RDONLY)?;
-    let control = pipe()?;
-    let status = pipe()?;
-    let output = pipe()?;
-    let events = if plan.events_fd.is_some() {
-        Some(pipe()?)
-    } else {
-        None
-    };
+    Ok(sources)
+}
 
-    let raw = |fd: &OwnedFd| fd.as_raw_fd();
-    // Above every descriptor the child needs, so dup3 clobbers none of them.
-    let mut ours = vec![
-        &exe,
-        &devnull,
-        &control.read,
-        &control.write,
-        &status.read,
-        &status.write,
-        &output.read,
-        &output.write,
-    ];
-    if let Some(e) = &events {
-        ours.push(&e.read);
-        ours.push(&e.write);
+/// The descriptors a run opens before the clone.
+struct ChildFds {
+    exe: OwnedFd,
+    devnull: OwnedFd,
+    control: Pipe,
+    status: Pipe,
+    output: Pipe,
+    events: Option<Pipe>,
+}
+
+/// The parent's ends, once the child's are closed.
+struct ParentEnds {
+    control_write: OwnedFd,
+    status_read: OwnedFd,
+    output_read: OwnedFd,
+    events_read: Option<OwnedFd>,
+    /// The number the child (and so init) has the events pipe's write end at.
+    events_write_raw: Option<RawFd>,
+}
+
+impl ChildFds {
+    fn open(plan: &SandboxPlan, opts: &RunOptions) -> Result<ChildFds, SandboxError> {
+        let exe_path = opts
+            .init_exe
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+        let exe = open_path(&exe_path, OFlag::O_RDONLY)?;
+        let devnull = open_path(Path::new("/dev/null"), OFlag::O_RDONLY)?;
+        let control = pipe()?;
+        let status = pipe()?;
+        let output = pipe()?;
+        let events = if plan.events_fd.is_some() {
+            Some(pipe()?)
+        } else {
+            None
+        };
+        Ok(ChildFds {
+            exe,
+            devnull,
+            control,
+            status,
+            output,
+            events,
+        })
     }
-    let base = ours.iter().map(|fd| raw(fd)).max().unwrap_or(2) + 1;
+
+    /// Above every descriptor the child needs, so dup3 clobbers none of them.
+    fn above_all(&self) -> RawFd {
+        let mut ours = vec![
+            &self.exe,
+            &self.devnull,
+            &self.control.read,
+            &self.control.write,
+            &self.status.read,
+            &self.status.write,
+            &self.output.read,
+            &self.output.write,
+        ];
+        if let Some(e) = &self.events {
+            ours.push(&e.read);
+            ours.push(&e.write);
+        }
+        ours.iter().map(|fd| fd.as_raw_fd()).max().unwrap_or(2) + 1
+    }
+
+    fn close_child_ends(self) -> ParentEnds {
+        let events_write_raw = self.events.as_ref().map(|e| e.write.as_raw_fd());
+        let ChildFds {
+            exe,
+            devnull,
+            control,
+            status,
+            output,
+            events,
+        } = self;
+        drop((control.read, status.write, output.write, devnull, exe));
+        let events_read = events.map(|Pipe { read, write }| {
+            drop(write);
+            read
+        });
+        ParentEnds {
+            control_write: control.write,
+            status_read: status.read,
+            output_read: output.read,
+            events_read,
+            events_write_raw,
+        }
+    }
+}
+
+/// Where init finds each mount's source: `base + n` for the n-th source
+/// (the clone child dup3s them there), -1 for mounts without one.
+fn source_fd_numbers(plan: &SandboxPlan, sources: &[(usize, &Path)], base: RawFd) -> Vec<RawFd> {
     let mut source_raw: Vec<RawFd> = vec![-1; plan.mounts.len()];
     for (n, (i, _)) in sources.iter().enumerate() {
         source_raw[*i] = base + n as RawFd;
     }
-    let mut keep: Vec<RawFd> = vec![raw(&control.read), raw(&status.write)];
-    let events_write_raw = events.as_ref().map(|e| raw(&e.write));
-    keep.extend(events_write_raw);
+    source_raw
+}
+
+/// What the clone child does, as data: its descriptors, the ids it takes,
+/// and init's argv (an empty environment).
+fn child_exec(
+    fds: &ChildFds,
+    sources: &[(usize, &Path)],
+    base: RawFd,
+    degraded: bool,
+    ids: &HostIds,
+) -> Result<sys::ChildExec, SandboxError> {
+    let raw = |fd: &OwnedFd| fd.as_raw_fd();
+    let mut keep: Vec<RawFd> = vec![raw(&fds.control.read), raw(&fds.status.write)];
+    keep.extend(fds.events.as_ref().map(|e| raw(&e.write)));
     let cstr = |s: String| CString::new(s).expect("no NUL in generated argument");
-    let child = sys::ChildExec {
-        go_fd: raw(&control.read),
-        status_fd: raw(&status.write),
-        stdin_fd: raw(&devnull),
-        output_fd: raw(&output.write),
+    Ok(sys::ChildExec {
+        go_fd: raw(&fds.control.read),
+        status_fd: raw(&fds.status.write),
+        stdin_fd: raw(&fds.devnull),
+        output_fd: raw(&fds.output.write),
         keep_fds: keep,
         sources: sources
             .iter()
@@ -305,121 +500,109 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             })
             .collect::<Result<_, _>>()?,
         source_base_fd: base,
-        exe_fd: raw(&exe),
-        drop_groups: is_root,
-        ids: match (degraded, is_root) {
+        exe_fd: raw(&fds.exe),
+        drop_groups: ids.is_root,
+        ids: match (degraded, ids.is_root) {
             (false, _) => Some((0, 0)),
-            (true, true) => Some((host_uid, host_gid)),
+            (true, true) => Some((ids.uid, ids.gid)),
             (true, false) => None,
         },
         argv: vec![
             cstr(INIT_ARGV0.to_string()),
             cstr("--control-fd".into()),
-            cstr(raw(&control.read).to_string()),
+            cstr(raw(&fds.control.read).to_string()),
             cstr("--status-fd".into()),
-            cstr(raw(&status.write).to_string()),
+            cstr(raw(&fds.status.write).to_string()),
         ],
         envp: Vec::new(),
-    };
-    // The degraded mode: a plain child, no namespaces (init makes itself a
-    // session and process-group leader; the group is what gets killed).
-    let flags = if degraded {
-        0
-    } else {
-        let mut flags = libc::CLONE_NEWUSER
-            | libc::CLONE_NEWNS
-            | libc::CLONE_NEWPID
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUTS;
-        // Loopback and allowlist modes need the host's loopback: they share
-        // the host's network namespace, and the supervisor decides every
-        // address.
-        if !plan.network.shares_host_netns() {
-            flags |= libc::CLONE_NEWNET;
-        }
-        flags
-    };
-    let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
-        let hint = namespace_hint(&source);
-        SandboxError::Namespaces { source, hint }
-    })?;
-    let pidfd = started_child.pidfd;
-    let kill = |pidfd: &OwnedFd| {
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-        let _ = sys::wait_pidfd(pidfd.as_fd());
-    };
+    })
+}
 
-    // Child-side descriptors: ours are closed now, so EOF on the status and
-    // output pipes means the sandbox is gone.
-    let Pipe {
-        read: control_read,
-        write: control_write,
-    } = control;
-    let Pipe {
-        read: status_read,
-        write: status_write,
-    } = status;
-    let Pipe {
-        read: output_read,
-        write: output_write,
-    } = output;
-    drop((control_read, status_write, output_write, devnull, exe));
-    let events_read = events.map(|Pipe { read, write }| {
-        drop(write);
-        read
-    });
-
-    let mut control_write = fs::File::from(control_write);
-    let maps = if degraded {
-        Ok(())
-    } else {
-        write_id_maps(started_child.pid, is_root, host_uid, host_gid)
+/// The namespaces to clone into. The degraded mode: a plain child, no
+/// namespaces (init makes itself a session and process-group leader; the
+/// group is what gets killed).
+fn clone_flags(plan: &SandboxPlan, degraded: bool) -> libc::c_int {
+    if degraded {
+        return 0;
     }
-    .and_then(|()| control_write.write_all(b"G"));
-    let request = InitRequest {
-        plan: plan.clone(),
-        source_fds: source_raw,
-        host_uid,
-        events_fd: events_write_raw,
-    };
-    let send_plan = maps.and_then(|()| {
-        let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
-        line.push(b'\n');
-        control_write.write_all(&line)
-    });
-    if let Err(e) = send_plan {
-        kill(&pidfd);
-        return Err(io_err("hand the plan to the sandbox")(e));
+    let mut flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    // Loopback and allowlist modes need the host's loopback: they share
+    // the host's network namespace, and the supervisor decides every
+    // address.
+    if !plan.network.shares_host_netns() {
+        flags |= libc::CLONE_NEWNET;
     }
+    flags
+}
 
-    let output_thread = spawn_output_reader(output_read, opts)?;
-    let events_thread = events_read.map(|read| {
-        // Shared while it arrives, so a decision hook can show where in the
-        // package a call it asks about came from.
-        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        if let Some(hook) = &decision_hook {
-            let r = received.clone();
-            hook.0.python_stream(std::sync::Arc::new(move |pid| {
-                crate::events::ask::latest_origin(&r.lock().unwrap(), pid)
-            }));
-        }
-        std::thread::spawn(move || {
-            let mut file = fs::File::from(read).take(MAX_EVENT_BYTES);
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                match file.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => received.lock().unwrap().extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                }
+/// Write the child's id maps, release it (one byte), then send the plan
+/// (one JSON line).
+fn hand_over_plan(
+    control: &mut fs::File,
+    pid: libc::pid_t,
+    degraded: bool,
+    ids: &HostIds,
+    request: &InitRequest,
+) -> io::Result<()> {
+    if !degraded {
+        write_id_maps(pid, ids.is_root, ids.uid, ids.gid)?;
+    }
+    control.write_all(b"G")?;
+    let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
+    line.push(b'\n');
+    control.write_all(&line)
+}
+
+fn kill(pidfd: &OwnedFd) {
+    let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+    let _ = sys::wait_pidfd(pidfd.as_fd());
+}
+
+/// Kill init and with it the sandbox: its pid namespace, or in the
+/// degraded mode (no pid namespace) its process group.
+fn kill_all(pid: libc::pid_t, pidfd: &OwnedFd, degraded: bool) {
+    if degraded {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+}
+
+/// Collect the Python stream, shared with the supervisor while it arrives.
+fn spawn_events_reader(
+    read: OwnedFd,
+    supervisor: &SupervisorHandle,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    // Shared while it arrives, so a decision hook can show where in the
+    // package a call it asks about came from.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    supervisor.0.python_stream(received.clone());
+    std::thread::spawn(move || {
+        let mut file = fs::File::from(read).take(MAX_EVENT_BYTES);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => received.lock().unwrap().extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
             }
-            std::mem::take(&mut *received.lock().unwrap())
-        })
-    });
+        }
+        std::mem::take(&mut *received.lock().unwrap())
+    })
+}
+
+/// Init's status lines, one by one, until its pipe closes.
+fn spawn_status_reader(read: OwnedFd) -> (mpsc::Receiver<Vec<u8>>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
-    let status_thread = std::thread::spawn(move || {
-        let reader = BufReader::new(fs::File::from(status_read));
+    let thread = std::thread::spawn(move || {
+        let reader = BufReader::new(fs::File::from(read));
         for line in reader.split(b'\n') {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
@@ -427,142 +610,167 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             }
         }
     });
+    (rx, thread)
+}
 
-    let deadline = started + Duration::from_secs(plan.limits.wall_seconds);
-    let mut enforcement = None;
-    let mut supervisor: Option<Supervisor> = None;
-    let mut exited = None;
-    let mut setup = Duration::ZERO;
-    let mut timed_out = false;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            break;
-        }
-        let line = match rx.recv_timeout(deadline - now) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
+/// The running init, as the parent follows it.
+struct Init<'a> {
+    pidfd: &'a OwnedFd,
+    plan: &'a SandboxPlan,
+    opts: &'a RunOptions,
+    sources: &'a [(usize, &'a Path)],
+    started: Instant,
+}
+
+/// What following init found.
+struct Followed {
+    enforcement: Option<Enforcement>,
+    supervisor: Option<Box<dyn Serving>>,
+    exited: Option<InitMessage>,
+    setup: Duration,
+    timed_out: bool,
+}
+
+impl Init<'_> {
+    /// Read init's status lines until its pipe closes or `deadline`. A
+    /// failed set-up kills init and is the error.
+    fn follow(
+        &self,
+        status: &mpsc::Receiver<Vec<u8>>,
+        control: &mut fs::File,
+        deadline: Instant,
+    ) -> Result<Followed, SandboxError> {
+        let mut followed = Followed {
+            enforcement: None,
+            supervisor: None,
+            exited: None,
+            setup: Duration::ZERO,
+            timed_out: false,
+        };
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                followed.timed_out = true;
                 break;
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        if let [b'E', a, b, ..] = line[..] {
-            let code = (a.wrapping_sub(b'0')) * 10 + b.wrapping_sub(b'0');
-            let fields: Vec<usize> = String::from_utf8_lossy(&line[3..])
-                .split_whitespace()
-                .filter_map(|f| f.parse().ok())
-                .collect();
-            let (index, errno) = (
-                fields.first().copied().unwrap_or(0),
-                fields.get(1).copied().unwrap_or(0),
-            );
-            let mut error = format!(
-                "{}: {}",
-                sys::pre_exec_failure(code),
-                io::Error::from_raw_os_error(errno as i32)
-            );
-            if (code == 7 || code == 8)
-                && let Some((_, p)) = sources.get(index)
-            {
-                error = format!("{error} (`{}`)", p.display());
+            let line = match status.recv_timeout(deadline - now) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    followed.timed_out = true;
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if let [b'E', a, b, ..] = line[..] {
+                kill(self.pidfd);
+                return Err(self.pre_exec_error(a, b, &line[3..]));
             }
-            kill(&pidfd);
-            return Err(SandboxError::Setup {
-                step: "start the sandbox init".into(),
-                error,
-            });
-        }
-        let msg: InitMessage = match serde_json::from_slice(&line) {
-            Ok(m) => m,
-            Err(e) => {
-                kill(&pidfd);
-                return Err(SandboxError::Setup {
-                    step: "read the sandbox's status".into(),
-                    error: e.to_string(),
-                });
-            }
-        };
-        match msg {
-            InitMessage::Failed { step, error, layer } => {
-                kill(&pidfd);
-                return Err(match layer {
-                    Some(layer) if step.starts_with("enforce the required layer") => {
-                        SandboxError::LayerUnavailable {
-                            layer,
-                            detail: error,
-                        }
+            let msg: InitMessage = match serde_json::from_slice(&line) {
+                Ok(m) => m,
+                Err(e) => {
+                    kill(self.pidfd);
+                    return Err(SandboxError::Setup {
+                        step: "read the sandbox's status".into(),
+                        error: e.to_string(),
+                    });
+                }
+            };
+            match msg {
+                InitMessage::Failed { step, error, layer } => {
+                    kill(self.pidfd);
+                    return Err(setup_failure(step, error, layer));
+                }
+                InitMessage::Ready {
+                    enforcement,
+                    listener_fd,
+                } => {
+                    followed.enforcement = Some(enforcement);
+                    if let Some(fd) = listener_fd {
+                        followed.supervisor = Some(self.supervise(fd)?);
                     }
-                    _ => SandboxError::Setup { step, error },
-                });
-            }
-            InitMessage::Ready {
-                enforcement: e,
-                listener_fd,
-            } => {
-                enforcement = Some(e);
-                if let Some(fd) = listener_fd {
-                    match sys::pidfd_getfd(pidfd.as_fd(), fd) {
-                        Ok(listener) => {
-                            supervisor = Some(Supervisor::spawn_with(
-                                listener,
-                                SupervisorLimits::default(),
-                                SupervisorOptions {
-                                    policy: crate::events::verdicts::NetPolicy::from_plan(plan),
-                                    hook: decision_hook.clone(),
-                                },
-                            ))
-                        }
-                        Err(e) => {
-                            kill(&pidfd);
-                            return Err(SandboxError::LayerUnavailable {
-                                layer: Layer::SeccompNotify,
-                                detail: format!("could not take the seccomp listener: {e}"),
-                            });
-                        }
+                    followed.setup = self.started.elapsed();
+                    if let Err(e) = control.write_all(b"go\n") {
+                        kill(self.pidfd);
+                        return Err(io_err("start the command in the sandbox")(e));
                     }
                 }
-                setup = started.elapsed();
-                if let Err(e) = control_write.write_all(b"go\n") {
-                    kill(&pidfd);
-                    return Err(io_err("start the command in the sandbox")(e));
+                InitMessage::Exited { .. } => {
+                    followed.exited = Some(msg);
                 }
             }
-            InitMessage::Exited { .. } => {
-                exited = Some(msg);
-            }
         }
+        Ok(followed)
     }
-    if timed_out {
-        if degraded {
-            // No pid namespace: the process group is the sandbox.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(started_child.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-    }
-    let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
-    drop(control_write);
-    let _ = status_thread.join();
-    let log = output_thread.join().unwrap_or_default();
-    let kernel = supervisor.map(Supervisor::finish);
-    let python_events = events_thread
-        .map(|t| t.join().unwrap_or_default())
-        .unwrap_or_default();
 
-    let Some(enforcement) = enforcement else {
-        return Err(SandboxError::Setup {
-            step: "start the sandbox".into(),
-            error: format!("the sandbox init ended before it was ready ({init_status:?})"),
-        });
-    };
-    let (exit, peak_processes, max_rss_kib) = match (timed_out, exited) {
+    /// The clone child's pre-exec failure (`E<code> <index> <errno>`).
+    fn pre_exec_error(&self, a: u8, b: u8, rest: &[u8]) -> SandboxError {
+        let code = (a.wrapping_sub(b'0')) * 10 + b.wrapping_sub(b'0');
+        let fields: Vec<usize> = String::from_utf8_lossy(rest)
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let (index, errno) = (
+            fields.first().copied().unwrap_or(0),
+            fields.get(1).copied().unwrap_or(0),
+        );
+        let mut error = format!(
+            "{}: {}",
+            sys::pre_exec_failure(code),
+            io::Error::from_raw_os_error(errno as i32)
+        );
+        if (code == 7 || code == 8)
+            && let Some((_, p)) = self.sources.get(index)
+        {
+            error = format!("{error} (`{}`)", p.display());
+        }
+        SandboxError::Setup {
+            step: "start the sandbox init".into(),
+            error,
+        }
+    }
+
+    /// Take init's seccomp listener and hand it to the supervisor, before
+    /// `go`, so no notification of the command waits for one.
+    fn supervise(&self, fd: i32) -> Result<Box<dyn Serving>, SandboxError> {
+        match sys::pidfd_getfd(self.pidfd.as_fd(), fd) {
+            Ok(listener) => Ok(self.opts.supervisor.0.serve(listener, self.plan)),
+            Err(e) => {
+                kill(self.pidfd);
+                Err(SandboxError::LayerUnavailable {
+                    layer: Layer::SeccompNotify,
+                    detail: format!("could not take the seccomp listener: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// Init's own report of a failed step: a required layer it could not
+/// enforce, or any other step.
+fn setup_failure(step: String, error: String, layer: Option<Layer>) -> SandboxError {
+    match layer {
+        Some(layer) if step.starts_with("enforce the required layer") => {
+            SandboxError::LayerUnavailable {
+                layer,
+                detail: error,
+            }
+        }
+        _ => SandboxError::Setup { step, error },
+    }
+}
+
+/// How the command ended, and its peak processes and memory: past the
+/// wall clock, a time-out; else what init reported; else init's own exit.
+fn exit_of(
+    timed_out: bool,
+    exited: Option<InitMessage>,
+    init_status: sys::ExitStatus,
+    wall_seconds: u64,
+) -> (RunExit, u64, u64) {
+    match (timed_out, exited) {
         (true, _) => (
             RunExit::TimedOut {
-                seconds: plan.limits.wall_seconds,
+                seconds: wall_seconds,
             },
             0,
             0,
@@ -593,20 +801,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             0,
             0,
         ),
-    };
-    Ok(RunOutcome {
-        enforcement,
-        exit,
-        peak_processes,
-        max_rss_kib,
-        output_tail: log.tail,
-        output_bytes: log.bytes,
-        output_truncated: log.truncated,
-        setup,
-        total: started.elapsed(),
-        kernel,
-        python_events,
-    })
+    }
 }
 
 fn write_id_maps(pid: libc::pid_t, is_root: bool, uid: u32, gid: u32) -> io::Result<()> {

@@ -110,6 +110,57 @@ pub fn clone_into_namespaces(flags: libc::c_int, child: &ChildExec) -> io::Resul
     })
 }
 
+/// The clone child's report of a failure before exec, then `_exit(127)`.
+///
+/// # Safety
+/// Only in the clone child: async-signal-safe, allocates nothing.
+unsafe fn fail_with(status_fd: RawFd, code: u8, index: usize, errno: i32) -> ! {
+    // "E<code> <index> <errno>\n": the parent reads it as a pre-exec
+    // failure. Formatted by hand into a stack buffer: no allocation.
+    let mut msg = [0u8; 48];
+    let mut len = 0;
+    let mut push = |b: u8| {
+        msg[len] = b;
+        len += 1;
+    };
+    push(b'E');
+    push(b'0' + code / 10);
+    push(b'0' + code % 10);
+    for value in [index as u64, errno.unsigned_abs() as u64] {
+        push(b' ');
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        let mut v = value;
+        loop {
+            digits[n] = b'0' + (v % 10) as u8;
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for i in (0..n).rev() {
+            push(digits[i]);
+        }
+    }
+    push(b'\n');
+    // SAFETY: writing a stack buffer to an fd and exiting are
+    // async-signal-safe.
+    unsafe {
+        libc::write(status_fd, msg.as_ptr().cast(), len);
+        libc::_exit(127)
+    }
+}
+
+/// [`fail_with`] for the current errno.
+///
+/// # Safety
+/// As [`fail_with`].
+unsafe fn fail(status_fd: RawFd, code: u8) -> ! {
+    // SAFETY: as fail_with.
+    unsafe { fail_with(status_fd, code, 0, *libc::__errno_location()) }
+}
+
 /// The child's side of the clone. Only async-signal-safe calls.
 ///
 /// # Safety
@@ -122,47 +173,6 @@ unsafe fn child_after_clone(
     envp: *const *const libc::c_char,
     empty: *const libc::c_char,
 ) -> ! {
-    unsafe fn fail_with(status_fd: RawFd, code: u8, index: usize, errno: i32) -> ! {
-        // "E<code> <index> <errno>\n": the parent reads it as a pre-exec
-        // failure. Formatted by hand into a stack buffer: no allocation.
-        let mut msg = [0u8; 48];
-        let mut len = 0;
-        let mut push = |b: u8| {
-            msg[len] = b;
-            len += 1;
-        };
-        push(b'E');
-        push(b'0' + code / 10);
-        push(b'0' + code % 10);
-        for value in [index as u64, errno.unsigned_abs() as u64] {
-            push(b' ');
-            let mut digits = [0u8; 20];
-            let mut n = 0;
-            let mut v = value;
-            loop {
-                digits[n] = b'0' + (v % 10) as u8;
-                n += 1;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
-            for i in (0..n).rev() {
-                push(digits[i]);
-            }
-        }
-        push(b'\n');
-        // SAFETY: writing a stack buffer to an fd and exiting are
-        // async-signal-safe.
-        unsafe {
-            libc::write(status_fd, msg.as_ptr().cast(), len);
-            libc::_exit(127)
-        }
-    }
-    unsafe fn fail(status_fd: RawFd, code: u8) -> ! {
-        // SAFETY: as fail_with.
-        unsafe { fail_with(status_fd, code, 0, *libc::__errno_location()) }
-    }
     // SAFETY: all calls below are async-signal-safe system calls on fds and
     // pointers prepared by the parent before the clone.
     unsafe {
@@ -420,6 +430,30 @@ pub fn set_no_new_privs() -> io::Result<()> {
 pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Make the process `cmd` starts receive SIGKILL when the thread that
+/// starts it ends (sdist-box killed included), for helpers of the trusted
+/// stage such as pip. A child whose parent is already gone by the time the
+/// signal is armed exits at once instead of running on unowned.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl and getppid (async-signal-safe, no allocation); an error
+    // is returned as the errno std reports, so nothing is allocated either.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Install a classic BPF seccomp filter. With `new_listener`, returns the
