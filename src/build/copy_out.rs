@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use super::{Failure, errored, refused};
+use super::failure::{Failure, errored, refused};
 use crate::files::open_untrusted;
 use crate::report::{Status, WheelInfo};
 use crate::{names, outputs};

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::failure::{Failure, errored, from_sandbox};
+use super::request::{BuildRequest, METADATA_SUBDIR, SHIPPED_DIR, Streams};
 use super::streams::{add_python_stream, explain_run};
-use super::{BuildRequest, Failure, METADATA_SUBDIR, SHIPPED_DIR, Streams, errored, from_sandbox};
 use crate::buildenv;
 use crate::files::{hand_over, open_untrusted};
 use crate::policy::{self, BuildPaths, HostLayout, inside};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::BuildRequest;
+use super::request::BuildRequest;
 use crate::events::findings::{Finding, FindingVerdict, OpKind, Severity};
 use crate::report::{BuildReport, Status};
 use crate::reproducible::{
@@ -25,7 +25,7 @@ fn key(f: &Finding) -> FindingKey {
 /// Build twice (the profile in `req` already carries the fixed epoch) and
 /// put the comparison into the first build's report.
 pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildReport {
-    let mut report = crate::build::build(req);
+    let mut report = super::steps::build(req);
     let mut result = Reproducibility {
         source_date_epoch: epoch.0,
         source_date_epoch_from: epoch.1,
@@ -65,7 +65,7 @@ pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildRep
     // second one is an internal check (its result is in the report).
     second_req.events = None;
     let started = std::time::Instant::now();
-    let second = crate::build::build(&second_req);
+    let second = super::steps::build(&second_req);
     result.second_build_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let known: BTreeSet<FindingKey> = report.findings.iter().map(key).collect();
