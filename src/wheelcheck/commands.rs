@@ -1,6 +1,6 @@
 //! Commands a wheel installs: its entry points, and those that shadow common tools.
 
-use super::{EntryPoint, module_name};
+use super::model::{EntryPoint, module_name};
 
 /// Commands a wheel's scripts would shadow on PATH: a package installing
 /// `pip` or `sudo` takes over whatever a user types next.

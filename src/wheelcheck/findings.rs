@@ -6,7 +6,7 @@ use crate::events::findings::{Finding, FindingVerdict, OpKind, Severity, SourceL
 use crate::text::one_line;
 
 use super::commands::plain_command_name;
-use super::{Provenance, WheelCheck};
+use super::model::{Provenance, WheelCheck};
 
 pub(super) const MAX_FINDINGS_PER_KIND: usize = 50;
 

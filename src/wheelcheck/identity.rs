@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::WheelContents;
+use super::model::WheelContents;
 
 /// Why a built wheel is not the sdist's own: a build failure, never a
 /// finding (installers would refuse such a wheel, or install it as

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{
-    MAX_LISTED, Outside, SHADOWED_MODULES, STARTUP_MODULES, SdistIndex, TopLevelSource, WheelCheck,
+use super::model::{
+    MAX_LISTED, Outside, SHADOWED_MODULES, STARTUP_MODULES, TopLevelSource, WheelCheck,
     WheelContents, module_name, unsafe_name,
 };
+use super::sdist::SdistIndex;
 
 /// The names a project's modules may have: `top_level.txt` when the wheel
 /// has one, else the project's own name and the names in the sdist.

@@ -1,6 +1,7 @@
 //! Native code in a wheel, recognised by its magic bytes.
 
-use super::{Member, NativeBinary, Provenance, SdistIndex, WheelContents, unsafe_name};
+use super::model::{Member, NativeBinary, Provenance, WheelContents, unsafe_name};
+use super::sdist::SdistIndex;
 
 /// Recognise native code by its first bytes, or by its name when short.
 pub(super) fn native_format(m: &Member) -> Option<&'static str> {

@@ -1,7 +1,8 @@
 //! `.pth` files: at the top of site-packages they are read at every
 //! interpreter start, and their `import` lines are executed.
 
-use super::{PthFile, SdistIndex, WheelContents, unsafe_name};
+use super::model::{PthFile, WheelContents, unsafe_name};
+use super::sdist::SdistIndex;
 
 /// The wheel's `.pth` files at the top of site-packages (its root, or its
 /// `.data` directory's `purelib` and `platlib`).

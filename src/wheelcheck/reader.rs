@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use super::parse_record;
+use super::model::{Member, WheelContents};
+use super::record::parse_record;
 
 /// Bounds on what reading a wheel may cost.
 #[derive(Debug, Clone, Copy)]
@@ -60,37 +61,6 @@ pub enum WheelError {
         member: String,
         source: std::io::Error,
     },
-}
-
-/// One member of a wheel, as read (content hashed, metadata kept for
-/// comparisons, the first bytes kept for recognising binaries).
-#[derive(Debug, Clone)]
-pub struct Member {
-    /// The name as stored (lossy UTF-8); never used as a path.
-    pub name: String,
-    pub is_dir: bool,
-    pub is_symlink: bool,
-    pub size: u64,
-    pub sha256: [u8; 32],
-    /// Digests RECORD asked for that are not sha256 (`sha384`, `sha512`).
-    pub other_digests: Vec<(String, Vec<u8>)>,
-    pub magic: Vec<u8>,
-    /// Full text for metadata files and `.pth` files (bounded).
-    pub text: Option<Vec<u8>>,
-    /// DOS date and time parts.
-    pub modified: Option<(u16, u8, u8, u8, u8, u8)>,
-    pub unix_mode: Option<u32>,
-    pub compression: String,
-    pub extra: Vec<u8>,
-}
-
-/// A wheel read under [`Limits`].
-#[derive(Debug, Clone)]
-pub struct WheelContents {
-    pub members: Vec<Member>,
-    pub duplicate_names: bool,
-    pub comment: Vec<u8>,
-    pub unpacked_bytes: u64,
 }
 
 pub(super) const MAGIC_BYTES: usize = 4;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{MAX_LISTED, Member, RecordCheck, RecordProblem, WheelContents};
+use super::model::{MAX_LISTED, Member, RecordCheck, RecordProblem, WheelContents};
 
 /// One row of `RECORD`.
 #[derive(Debug, Clone, PartialEq, Eq)]

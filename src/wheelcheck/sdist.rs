@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::module_name;
+use super::model::module_name;
 
 /// Names of directories and file stems in the sdist tree (what a derived
 /// top-level name must match), and a size → paths index of its files.
