@@ -70,8 +70,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::archive::Limits as ArchiveLimits;
+use crate::build::{self, BuildRequest, Streams};
 use crate::buildenv::{self, IndexOptions};
-use crate::pipeline::{self, BuildRequest, Streams};
 use crate::policy::Profile;
 use crate::report::BuildReport;
 use crate::stages::EventSink;
@@ -310,6 +310,6 @@ impl Build {
             init_exe: self.init_program,
             ask: None,
         };
-        Ok(pipeline::build(&req))
+        Ok(build::build(&req))
     }
 }

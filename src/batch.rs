@@ -23,13 +23,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::archive;
-use crate::cli::exit;
-use crate::pipeline::{self, BuildFlags, BuildRequest, FailOn, sdist_stem, write_atomic};
+use crate::build::{self, BuildRequest, sdist_stem};
+use crate::files::write_atomic;
+use crate::report::FailOn;
 use crate::report::{BuildReport, Status};
 
 /// Bumped on any incompatible change of `build-all.json`.
@@ -40,72 +40,6 @@ pub const SUMMARY_FILE: &str = "build-all.json";
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
 /// File names `build-all` takes from a directory.
 const SDIST_SUFFIXES: &[&str] = &[".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"];
-
-pub const AFTER_HELP: &str = "\
-INPUT is a directory (every .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar and .zip in it,
-not recursive) or a requirements-style file of local sdist paths, one per line,
-in pip's syntax: `# comments`, `\\` line continuations, ${VAR} expansion, and
-hash pins (`--hash=sha256:HEX`, repeatable; any one must match). A relative
-path is relative to the file; `file://` URLs work too. An entry whose hash
-does not match is refused and never extracted or built.
-
-In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
-`<sdist>.build.log`; for the run: `build-all.json` (schema_version 1; rewritten
-every few seconds while the run goes on, with `complete: false` until it ends). A rerun skips
-every sdist whose report in DIR says `built` for the same input sha256 and
-profile, and whose wheel is there with the hash that report names; the others (failed,
-refused, new, changed) are built again. --rebuild builds everything. One run
-at a time per DIR: a second one fails at once (DIR/.build-all.lock).
-
---shard I/N builds only the sdists whose shard is I (0 ≤ I < N). The shard is
-sha256 of the project name taken from the file name (`name-version.tar.gz`,
-normalized as in PEP 503), so N machines with I = 0..N-1 cover the input
-exactly once, every version of a project lands on the same machine, and the
-assignment never depends on the archive's content. --dry-run prints the plan
-(one line per sdist of this shard: action, shard, project key, path) and
-builds nothing. Names and paths on the terminal are escaped (control
-characters as \\u{1b}, bytes that are not UTF-8 as \\xff); an sdist whose path
-is not UTF-8 is refused (action `not-utf8`): rename it.
-
-Exit code: the worst outcome over the sdists of this run, in this order
-(worst first):
-  4  the sandbox could not be set up as the profile requires (see `sdist-box doctor`)
-  6  an error (I/O, build requirements not installable as wheels)
-  5  an input was refused (hash mismatch, hostile or corrupt archive, bad metadata)
-  3  a package's build failed (its log is in DIR)
-  1  every wheel was built, but a report has findings that match --fail-on
-  0  every wheel was built (or was already), nothing to report
-  2  usage error (also: INPUT unreadable or not in the syntax above)
-  130, 143  interrupted by SIGINT or SIGTERM: the builds in progress were finished
-     and recorded, no new ones started (a second signal stops at once); rerun
-     to build the rest";
-
-/// Flags for `build-all`: the build flags of `build` that apply to a set of
-/// sdists, plus how to run the set.
-#[derive(Debug, Clone, Args)]
-pub struct BuildAllArgs {
-    /// A directory of sdists, or a requirements-style file of sdist paths (see below).
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
-    /// Directory for the wheels, their reports and logs, and `build-all.json`.
-    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
-    pub out_dir: PathBuf,
-    /// How many sandboxes run at once (default: the number of cores).
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub jobs: Option<u32>,
-    /// Build only shard I of N (0-based), e.g. `--shard 0/4`.
-    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
-    /// Print the plan (action, shard, project key, path per sdist) and build nothing.
-    #[arg(long, visible_alias = "list")]
-    pub dry_run: bool,
-    /// Build every sdist again, even those already built in DIR.
-    #[arg(long)]
-    pub rebuild: bool,
-    /// How each sdist is built: the flags of `build` that apply to a set.
-    #[command(flatten)]
-    pub flags: BuildFlags,
-}
 
 /// `I/N`: this machine's share of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -268,21 +202,61 @@ fn expand_vars(s: &str, var: &dyn Fn(&str) -> Option<String>) -> String {
     out
 }
 
-/// Parse a requirements-style file of local sdist paths (see [`AFTER_HELP`]).
+/// Parse a requirements-style file of local sdist paths (see `build-all --help`).
 pub fn parse_requirements(
     text: &str,
     file: &Path,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Entry>, InputError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let syntax = |line: usize, problem: String| InputError::Syntax {
+    let syntax = |line: usize, problem: String| syntax_error(file, line, problem);
+    // 1. Join continuation lines as pip does.
+    let logical = logical_lines(text);
+    // 2. Comments, variables, then the tokens of each line.
+    let mut entries = Vec::new();
+    for (n, line) in logical {
+        let line = expand_vars(strip_comment(&line), var);
+        let mut tokens = line.split_whitespace();
+        let Some(first) = tokens.next() else {
+            continue;
+        };
+        if first.starts_with('-') {
+            return Err(syntax(
+                n,
+                format!(
+                    "the option `{}` is not supported here: build-all takes only sdist paths with --hash pins (give index options on the command line)",
+                    crate::text::one_line(first, 80)
+                ),
+            ));
+        }
+        let hashes = hash_pins(tokens, file, n)?;
+        let path = Path::new(sdist_path(first, file, n)?);
+        entries.push(Entry {
+            path: if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            },
+            origin: format!("{}:{n}", file.display()),
+            line: Some(n),
+            sha256: hashes,
+        });
+    }
+    Ok(entries)
+}
+
+fn syntax_error(file: &Path, line: usize, problem: String) -> InputError {
+    InputError::Syntax {
         file: file.to_path_buf(),
         line,
         problem,
-    };
-    // 1. Join continuation lines as pip does: a line ending in `\` joins the
-    //    next, except a comment line; the joined line keeps the number of
-    //    its first line.
+    }
+}
+
+/// The lines of `text` with continuations joined as pip does: a line
+/// ending in `\` joins the next, except a comment line; the joined line
+/// keeps the number of its first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -307,108 +281,88 @@ pub fn parse_requirements(
     if let Some(p) = pending {
         logical.push(p);
     }
-    // 2. Comments, variables, then the tokens of each line.
-    let mut entries = Vec::new();
-    for (n, line) in logical {
-        let line = expand_vars(strip_comment(&line), var);
-        let mut tokens = line.split_whitespace();
-        let Some(first) = tokens.next() else {
-            continue;
+    logical
+}
+
+/// The sha256 pins of line `n` (`--hash=ALGO:HEX` or `--hash ALGO:HEX`
+/// after the path): anything else after the path is refused, and so is a
+/// line pinned only by algorithms sdist-box does not check.
+fn hash_pins<'t>(
+    mut tokens: impl Iterator<Item = &'t str>,
+    file: &Path,
+    n: usize,
+) -> Result<Vec<String>, InputError> {
+    let syntax = |problem: String| syntax_error(file, n, problem);
+    let mut hashes = Vec::new();
+    let mut other_algorithms = false;
+    while let Some(tok) = tokens.next() {
+        let value = if let Some(v) = tok.strip_prefix("--hash=") {
+            v.to_string()
+        } else if tok == "--hash" {
+            tokens
+                .next()
+                .ok_or_else(|| syntax("`--hash` needs a value (sha256:HEX)".into()))?
+                .to_string()
+        } else {
+            return Err(syntax(format!(
+                "unexpected `{}` after the path (only --hash=sha256:HEX may follow; paths with spaces are not supported)",
+                crate::text::one_line(tok, 80)
+            )));
         };
-        if first.starts_with('-') {
-            return Err(syntax(
-                n,
-                format!(
-                    "the option `{}` is not supported here: build-all takes only sdist paths with --hash pins (give index options on the command line)",
-                    crate::text::one_line(first, 80)
-                ),
-            ));
-        }
-        let mut hashes = Vec::new();
-        let mut other_algorithms = false;
-        while let Some(tok) = tokens.next() {
-            let value = if let Some(v) = tok.strip_prefix("--hash=") {
-                v.to_string()
-            } else if tok == "--hash" {
-                tokens
-                    .next()
-                    .ok_or_else(|| syntax(n, "`--hash` needs a value (sha256:HEX)".into()))?
-                    .to_string()
-            } else {
-                return Err(syntax(
-                    n,
-                    format!(
-                        "unexpected `{}` after the path (only --hash=sha256:HEX may follow; paths with spaces are not supported)",
-                        crate::text::one_line(tok, 80)
-                    ),
-                ));
-            };
-            let (algo, hex) = value.split_once(':').ok_or_else(|| {
-                syntax(
-                    n,
-                    format!("`--hash={value}` is not ALGORITHM:HEX (e.g. sha256:…)"),
-                )
-            })?;
-            match algo {
-                "sha256" => {
-                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(syntax(
-                            n,
-                            format!("`{hex}` is not a sha256 (64 hex digits)"),
-                        ));
-                    }
-                    hashes.push(hex.to_ascii_lowercase());
+        let (algo, hex) = value.split_once(':').ok_or_else(|| {
+            syntax(format!(
+                "`--hash={value}` is not ALGORITHM:HEX (e.g. sha256:…)"
+            ))
+        })?;
+        match algo {
+            "sha256" => {
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(syntax(format!("`{hex}` is not a sha256 (64 hex digits)")));
                 }
-                "sha384" | "sha512" => other_algorithms = true,
-                _ => {
-                    return Err(syntax(
-                        n,
-                        format!(
-                            "unknown hash algorithm `{algo}` (pip knows sha256, sha384, sha512)"
-                        ),
-                    ));
-                }
+                hashes.push(hex.to_ascii_lowercase());
+            }
+            "sha384" | "sha512" => other_algorithms = true,
+            _ => {
+                return Err(syntax(format!(
+                    "unknown hash algorithm `{algo}` (pip knows sha256, sha384, sha512)"
+                )));
             }
         }
-        if other_algorithms && hashes.is_empty() {
-            return Err(syntax(
-                n,
-                "only sha256 pins are checked by sdist-box; add a --hash=sha256:… pin".into(),
-            ));
-        }
-        let path_text = first.strip_prefix("file://").unwrap_or(first);
-        if path_text.contains("://") {
-            return Err(syntax(
-                n,
-                format!(
-                    "`{}` is a URL: build-all builds local files only (download first, then pin with --hash)",
-                    crate::text::one_line(first, 200)
-                ),
-            ));
-        }
-        let looks_like_file = SDIST_SUFFIXES.iter().any(|s| path_text.ends_with(s));
-        if !looks_like_file {
-            return Err(syntax(
-                n,
-                format!(
-                    "`{}` is not a path to an sdist (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip); requirements on names are not resolved here",
-                    crate::text::one_line(first, 200)
-                ),
-            ));
-        }
-        let path = Path::new(path_text);
-        entries.push(Entry {
-            path: if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                base.join(path)
-            },
-            origin: format!("{}:{n}", file.display()),
-            line: Some(n),
-            sha256: hashes,
-        });
     }
-    Ok(entries)
+    if other_algorithms && hashes.is_empty() {
+        return Err(syntax(
+            "only sha256 pins are checked by sdist-box; add a --hash=sha256:… pin".into(),
+        ));
+    }
+    Ok(hashes)
+}
+
+/// The local sdist path line `n` names (`file://` allowed): never a URL,
+/// never a requirement on a name.
+fn sdist_path<'t>(first: &'t str, file: &Path, n: usize) -> Result<&'t str, InputError> {
+    let path_text = first.strip_prefix("file://").unwrap_or(first);
+    if path_text.contains("://") {
+        return Err(syntax_error(
+            file,
+            n,
+            format!(
+                "`{}` is a URL: build-all builds local files only (download first, then pin with --hash)",
+                crate::text::one_line(first, 200)
+            ),
+        ));
+    }
+    let looks_like_file = SDIST_SUFFIXES.iter().any(|s| path_text.ends_with(s));
+    if !looks_like_file {
+        return Err(syntax_error(
+            file,
+            n,
+            format!(
+                "`{}` is not a path to an sdist (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar, .zip); requirements on names are not resolved here",
+                crate::text::one_line(first, 200)
+            ),
+        ));
+    }
+    Ok(path_text)
 }
 
 /// An entry with what the plan decided about it.
@@ -468,7 +422,7 @@ pub fn plan(entries: Vec<Entry>, shard_count: u32) -> Vec<Planned> {
                 }
             };
             Planned {
-                not_utf8: crate::pipeline::not_utf8("its path", &entry.path),
+                not_utf8: crate::build::not_utf8("its path", &entry.path),
                 shard: shard_of(&key, shard_count),
                 filename,
                 stem,
@@ -545,40 +499,6 @@ pub struct EntryResult {
     pub log: Option<String>,
 }
 
-impl EntryResult {
-    fn exit_code(&self) -> u8 {
-        match self.status {
-            EntryStatus::Built | EntryStatus::Skipped if self.fails_on => exit::FINDINGS,
-            EntryStatus::Built | EntryStatus::Skipped => exit::OK,
-            EntryStatus::BuildFailed => exit::BUILD_FAILED,
-            EntryStatus::Refused => exit::INPUT_REFUSED,
-            EntryStatus::SandboxUnavailable => exit::SANDBOX_UNAVAILABLE,
-            EntryStatus::Error => exit::ERROR,
-        }
-    }
-}
-
-/// How bad an exit code is, for "the worst outcome wins" (see [`AFTER_HELP`]).
-pub fn severity_rank(code: u8) -> u8 {
-    match code {
-        exit::OK => 0,
-        exit::FINDINGS => 1,
-        exit::BUILD_FAILED => 2,
-        exit::INPUT_REFUSED => 3,
-        exit::ERROR => 4,
-        exit::SANDBOX_UNAVAILABLE => 5,
-        _ => 4,
-    }
-}
-
-/// The worst of a run's exit codes.
-pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
-    codes
-        .into_iter()
-        .max_by_key(|c| severity_rank(*c))
-        .unwrap_or(exit::OK)
-}
-
 /// `--fail-on` over the `severity` strings of a report's findings.
 fn fails_on(fail_on: FailOn, severities: impl IntoIterator<Item = String>) -> bool {
     severities.into_iter().any(|s| match fail_on {
@@ -591,29 +511,21 @@ fn fails_on(fail_on: FailOn, severities: impl IntoIterator<Item = String>) -> bo
 }
 
 /// Everything every build of the run shares.
-struct Settings {
-    out_dir: PathBuf,
-    fail_on: FailOn,
-    rebuild: bool,
+pub struct Settings {
+    pub out_dir: PathBuf,
+    pub fail_on: FailOn,
+    /// `--rebuild`: build again what an earlier run built.
+    pub rebuild: bool,
     /// `--check-reproducible`: the SOURCE_DATE_EPOCH of both builds.
-    reproducible: Option<(String, crate::reproducible::EpochSource)>,
+    pub reproducible: Option<(String, crate::reproducible::EpochSource)>,
     /// Every build's request but for its sdist, pin and list entry.
-    template: BuildRequest,
+    pub template: BuildRequest,
+    /// The exit code of the command for these results, recorded in the
+    /// summary (the command line decides the numbers).
+    pub exit_code: fn(&[&EntryResult]) -> u8,
 }
 
 impl Settings {
-    fn from_args(args: &BuildAllArgs) -> anyhow::Result<Settings> {
-        let out_dir = std::path::absolute(&args.out_dir).unwrap_or_else(|_| args.out_dir.clone());
-        let prepared = args.flags.prepare(PathBuf::new(), out_dir.clone())?;
-        Ok(Settings {
-            out_dir,
-            fail_on: prepared.fail_on,
-            rebuild: args.rebuild,
-            reproducible: prepared.epoch,
-            template: prepared.request,
-        })
-    }
-
     /// The one place a batch entry becomes a [`BuildRequest`].
     fn request(&self, entry: &Entry, sha256: Option<String>) -> BuildRequest {
         BuildRequest {
@@ -651,7 +563,7 @@ fn finished_report(
         return None;
     }
     let wheel = report["wheel"]["filename"].as_str()?;
-    if !pipeline::valid_wheel_name(wheel) {
+    if !build::valid_wheel_name(wheel) {
         return None;
     }
     let actual = archive::sha256_file(&out_dir.join(wheel)).ok()?;
@@ -773,8 +685,8 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
     let req = settings.request(&planned.entry, pin);
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         match &settings.reproducible {
-            Some(epoch) => crate::reproducible::build_twice(&req, epoch.clone()),
-            None => pipeline::build(&req),
+            Some(epoch) => crate::build::build_twice(&req, epoch.clone()),
+            None => build::build(&req),
         }
     }));
     let report: BuildReport = match built {
@@ -1027,67 +939,153 @@ fn utf8_lossy(p: &Path) -> PathBuf {
     PathBuf::from(p.to_string_lossy().into_owned())
 }
 
-/// `sdist-box build-all`.
-pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
-    let unusable = crate::pipeline::not_utf8("INPUT", &args.input)
-        .or_else(|| crate::pipeline::not_utf8("the output directory", &args.out_dir));
-    if let Some(why) = unusable {
-        eprintln!("sdist-box: error: {why}");
-        return Ok(exit::USAGE);
+/// What a run is over, besides its settings: for the banner and the summary.
+pub struct RunInput<'a> {
+    /// INPUT as given (a directory or a list).
+    pub input: &'a Path,
+    /// `--shard`, when given.
+    pub shard: Option<Shard>,
+    /// Entries in the input (before sharding).
+    pub input_count: usize,
+    /// `--jobs`, when given (default: the number of cores).
+    pub jobs: Option<u32>,
+}
+
+/// How a run ended: every entry's result (`None`: never started, when
+/// interrupted), the counts, and the signal that interrupted it.
+pub struct RunEnd {
+    pub results: Vec<Option<EntryResult>>,
+    counts: Counts,
+    pub interrupted: Option<nix::sys::signal::Signal>,
+    elapsed: Duration,
+    summary_path: PathBuf,
+}
+
+impl RunEnd {
+    /// The results of the entries that finished.
+    pub fn finished(&self) -> Vec<&EntryResult> {
+        self.results.iter().flatten().collect()
     }
-    let entries = match read_input(&args.input) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("sdist-box: error: {}", crate::text::shown(&e.to_string()));
-            return Ok(exit::USAGE);
+
+    /// The table of results and the closing lines, on stderr.
+    pub fn print(&self) {
+        let counts = &self.counts;
+        eprint!("\n{}", summary_table(&self.finished()));
+        eprintln!(
+            "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
+            counts.built,
+            counts.skipped,
+            counts.failed(),
+            counts.build_failed,
+            counts.refused,
+            counts.sandbox_unavailable,
+            counts.error,
+            counts.fails_on,
+            self.elapsed.as_secs_f64(),
+            crate::text::path(&self.summary_path)
+        );
+        if let Some(signal) = self.interrupted {
+            let pending = self.results.iter().filter(|r| r.is_none()).count();
+            eprintln!(
+                "sdist-box: interrupted by {signal}: {pending} sdist(s) not started; run the same command again to build them"
+            );
         }
-    };
-    let input_count = entries.len();
-    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let planned: Vec<Planned> = plan(entries, shard.count)
-        .into_iter()
-        .filter(|p| p.shard == shard.index)
-        .collect();
-    let settings = Settings::from_args(args)?;
-    if args.dry_run {
-        return dry_run(&planned, &settings, input_count, shard);
     }
-    std::fs::create_dir_all(&settings.out_dir).with_context(|| {
-        format!(
-            "cannot create the output directory `{}`",
-            settings.out_dir.display()
-        )
-    })?;
-    // One run per output directory: two would build the same sdists and
-    // overwrite each other's summary.
-    let _lock = lock_out_dir(&settings.out_dir)?;
-    remove_stale_temporaries(&settings.out_dir);
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1)
-        })
-        .clamp(1, planned.len().max(1) as u32);
+}
+
+/// Build every planned sdist, `jobs` at a time, keeping `build-all.json`
+/// current; SIGINT and SIGTERM end the run gracefully.
+pub fn run_all(
+    settings: Settings,
+    planned: Vec<Planned>,
+    run: &RunInput,
+) -> anyhow::Result<RunEnd> {
+    // 1. the output directory, ours alone for the run.
+    let _lock = take_out_dir(&settings.out_dir)?;
+    let jobs = job_count(run.jobs, planned.len());
+    announce(&planned, run, jobs, &settings.out_dir);
+    // 2. signals blocked before any thread exists, so every thread
+    // inherits the mask.
+    let interrupted = stop_on_signals()?;
+    // 3. the workers, taking entries off one queue.
+    let settings = Arc::new(settings);
+    let planned = Arc::new(planned);
+    let (rx, workers) = start_workers(jobs, &settings, &planned, &interrupted)?;
+    // 4. their results, as they come, into the summary and the progress.
+    let summary = SummaryWriter {
+        path: settings.out_dir.join(SUMMARY_FILE),
+        run,
+        jobs,
+        settings: &settings,
+        planned: &planned,
+        started: Instant::now(),
+        interrupted: &interrupted,
+    };
+    let (mut results, mut counts) = collect_results(&rx, &planned, run.input_count, &summary);
+    for w in workers {
+        let _ = w.join();
+    }
+    // 5. the last summary: complete unless interrupted (what was not
+    // started stays in `pending`, and a rerun builds it).
+    let signal = *interrupted.lock().unwrap_or_else(|e| e.into_inner());
+    if signal.is_none() {
+        never_finished(&mut results, &mut counts, &planned);
+    }
+    summary.write(&results, &counts, signal.is_none());
+    Ok(RunEnd {
+        results,
+        counts,
+        interrupted: signal,
+        elapsed: summary.started.elapsed(),
+        summary_path: summary.path.clone(),
+    })
+}
+
+/// Create the output directory, take its lock (one run per output
+/// directory: two would build the same sdists and overwrite each other's
+/// summary) and remove what an earlier run left half-written.
+fn take_out_dir(out_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the output directory `{}`", out_dir.display()))?;
+    let lock = lock_out_dir(out_dir)?;
+    remove_stale_temporaries(out_dir);
+    Ok(lock)
+}
+
+/// `--jobs`, else the number of cores; never more than there are builds.
+fn job_count(jobs: Option<u32>, builds: usize) -> u32 {
+    jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    })
+    .clamp(1, builds.max(1) as u32)
+}
+
+fn announce(planned: &[Planned], run: &RunInput, jobs: u32, out_dir: &Path) {
     eprintln!(
         "sdist-box: {} sdist(s){} from {}, {jobs} at a time, into {}",
         planned.len(),
-        match args.shard {
-            Some(s) => format!(" of {input_count} in shard {}/{}", s.index, s.count),
+        match run.shard {
+            Some(s) => format!(" of {} in shard {}/{}", run.input_count, s.index, s.count),
             None => String::new(),
         },
-        crate::text::path(&args.input),
-        crate::text::path(&settings.out_dir)
+        crate::text::path(run.input),
+        crate::text::path(out_dir)
     );
+}
 
-    // SIGINT and SIGTERM end the run gracefully: no new builds start, the
-    // ones in progress finish and are recorded, the summary says the run was
-    // interrupted, and nothing is left in the work directories. They are
-    // blocked here, before any thread exists, so every thread inherits the
-    // mask and only the waiter below takes them; children start with an
-    // empty mask again (std's Command resets it, and so does the sandbox's
-    // clone child). A second signal ends the process at once.
+/// The signal that interrupted the run, once one has.
+type Interrupted = Arc<Mutex<Option<nix::sys::signal::Signal>>>;
+
+/// SIGINT and SIGTERM end the run gracefully: no new builds start, the
+/// ones in progress finish and are recorded, the summary says the run was
+/// interrupted, and nothing is left in the work directories. They are
+/// blocked here, before any thread exists, so every thread inherits the
+/// mask and only the waiter started here takes them; children start with
+/// an empty mask again (std's Command resets it, and so does the sandbox's
+/// clone child). A second signal ends the process at once.
+fn stop_on_signals() -> anyhow::Result<Interrupted> {
     let stop_signals = {
         use nix::sys::signal::{SigSet, Signal};
         let mut set = SigSet::empty();
@@ -1098,48 +1096,51 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     stop_signals
         .thread_block()
         .context("cannot block SIGINT and SIGTERM")?;
-    let interrupted: Arc<Mutex<Option<nix::sys::signal::Signal>>> = Arc::new(Mutex::new(None));
-    {
-        let interrupted = interrupted.clone();
-        std::thread::Builder::new()
-            .name("build-all-signals".into())
-            .spawn(move || {
-                let Ok(signal) = stop_signals.wait() else {
-                    return;
-                };
-                if let Ok(mut slot) = interrupted.lock() {
-                    *slot = Some(signal);
-                }
-                eprintln!(
-                    "\nsdist-box: {signal} received: finishing the builds in progress, starting no new ones (again to stop at once)"
-                );
-                if stop_signals.wait().is_ok() {
-                    std::process::exit(128 + signal as i32);
-                }
-            })
-            .context("cannot start the signal thread")?;
-    }
-    let stopping = {
-        let interrupted = interrupted.clone();
-        move || interrupted.lock().map(|s| s.is_some()).unwrap_or(true)
-    };
+    let interrupted: Interrupted = Arc::new(Mutex::new(None));
+    let slot = interrupted.clone();
+    std::thread::Builder::new()
+        .name("build-all-signals".into())
+        .spawn(move || {
+            let Ok(signal) = stop_signals.wait() else {
+                return;
+            };
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(signal);
+            }
+            eprintln!(
+                "\nsdist-box: {signal} received: finishing the builds in progress, starting no new ones (again to stop at once)"
+            );
+            if stop_signals.wait().is_ok() {
+                std::process::exit(128 + signal as i32);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(interrupted)
+}
 
-    let settings = Arc::new(settings);
-    let planned = Arc::new(planned);
+/// Start `jobs` workers over one queue of the planned entries; each
+/// stops taking entries once the run is interrupted.
+fn start_workers(
+    jobs: u32,
+    settings: &Arc<Settings>,
+    planned: &Arc<Vec<Planned>>,
+    interrupted: &Interrupted,
+) -> anyhow::Result<(mpsc::Receiver<Event>, Vec<std::thread::JoinHandle<()>>)> {
     let queue = Arc::new(Mutex::new((0..planned.len()).collect::<VecDeque<usize>>()));
     let (tx, rx) = mpsc::channel::<Event>();
     let mut workers = Vec::new();
     for n in 0..jobs {
-        let (settings, planned, queue, tx, stopping) = (
+        let (settings, planned, queue, tx, interrupted) = (
             settings.clone(),
             planned.clone(),
             queue.clone(),
             tx.clone(),
-            stopping.clone(),
+            interrupted.clone(),
         );
+        let stopping = move || interrupted.lock().map(|s| s.is_some()).unwrap_or(true);
         // Each sandbox's init gets SIGKILL when the thread that started it
         // ends (PR_SET_PDEATHSIG follows the thread); a worker outlives its
-        // builds, since `pipeline::build` waits for the sandbox to end.
+        // builds, since `build::build` waits for the sandbox to end.
         let worker = std::thread::Builder::new()
             .name(format!("build-all-{n}"))
             .spawn(move || {
@@ -1161,9 +1162,19 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
             .context("cannot start a worker thread")?;
         workers.push(worker);
     }
-    drop(tx);
+    Ok((rx, workers))
+}
 
-    let started = Instant::now();
+/// Take the workers' events until the last worker is done: results and
+/// counts, the progress line, and the summary rewritten every
+/// [`SUMMARY_INTERVAL`] (current while the run goes on, but not rewritten
+/// after every one of thousands of packages).
+fn collect_results(
+    rx: &mpsc::Receiver<Event>,
+    planned: &[Planned],
+    input_count: usize,
+    summary: &SummaryWriter,
+) -> (Vec<Option<EntryResult>>, Counts) {
     let mut results: Vec<Option<EntryResult>> = vec![None; planned.len()];
     let mut running: BTreeMap<usize, String> = BTreeMap::new();
     let mut counts = Counts {
@@ -1173,49 +1184,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     };
     let mut progress = Progress::new(planned.len());
     let mut done = 0usize;
-    let summary_path = settings.out_dir.join(SUMMARY_FILE);
-    let interrupted_name = || {
-        interrupted
-            .lock()
-            .ok()
-            .and_then(|s| s.map(|sig| sig.as_str().to_string()))
-    };
-    let write_summary = |results: &[Option<EntryResult>], counts: &Counts, complete: bool| {
-        let finished: Vec<&EntryResult> = results.iter().flatten().collect();
-        let summary = Summary {
-            schema_version: SUMMARY_SCHEMA_VERSION,
-            tool: crate::report::Tool::default(),
-            input: &args.input,
-            out_dir: &settings.out_dir,
-            shard: args.shard,
-            jobs,
-            fail_on: {
-                use clap::ValueEnum;
-                settings
-                    .fail_on
-                    .to_possible_value()
-                    .map(|v| v.get_name().to_string())
-                    .unwrap_or_default()
-            },
-            complete,
-            interrupted: interrupted_name(),
-            elapsed_seconds: started.elapsed().as_secs_f64(),
-            counts: counts.clone(),
-            exit_code: worst_exit(finished.iter().map(|r| r.exit_code())),
-            pending: results
-                .iter()
-                .zip(planned.iter())
-                .filter(|(r, _)| r.is_none())
-                .map(|(_, p)| utf8_lossy(&p.entry.path))
-                .collect(),
-            entries: finished,
-        };
-        let text = serde_json::to_string_pretty(&summary).expect("the summary serializes");
-        if let Err(e) = write_atomic(&summary_path, &text) {
-            tracing::warn!("{e:#}");
-        }
-    };
-    write_summary(&results, &counts, false);
+    summary.write(&results, &counts, false);
     let mut last_summary = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
@@ -1231,10 +1200,8 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
                 counts.add(&result);
                 progress.finished(done, &result);
                 results[i] = Some(*result);
-                // Current while the run goes on, but not rewritten after
-                // every one of thousands of packages.
                 if last_summary.elapsed() >= SUMMARY_INTERVAL {
-                    write_summary(&results, &counts, false);
+                    summary.write(&results, &counts, false);
                     last_summary = Instant::now();
                 }
             }
@@ -1248,48 +1215,72 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         progress.status(&counts, done, &names);
     }
     progress.clear();
-    for w in workers {
-        let _ = w.join();
-    }
-    let signal = *interrupted.lock().unwrap_or_else(|e| e.into_inner());
-    if signal.is_none() {
-        // A worker that died (it cannot: every build is caught) would leave
-        // entries unfinished; say so rather than report success.
-        for (slot, p) in results.iter_mut().zip(planned.iter()) {
-            if slot.is_none() {
-                let r = failed_result(p, EntryStatus::Error, "never finished".into());
-                counts.add(&r);
-                *slot = Some(r);
-            }
+    (results, counts)
+}
+
+/// A worker that died (it cannot: every build is caught) would leave
+/// entries unfinished; say so rather than report success.
+fn never_finished(results: &mut [Option<EntryResult>], counts: &mut Counts, planned: &[Planned]) {
+    for (slot, p) in results.iter_mut().zip(planned.iter()) {
+        if slot.is_none() {
+            let r = failed_result(p, EntryStatus::Error, "never finished".into());
+            counts.add(&r);
+            *slot = Some(r);
         }
     }
-    // Interrupted, the run is not complete: what was not started stays in
-    // `pending`, and a rerun builds it.
-    write_summary(&results, &counts, signal.is_none());
-    let finished: Vec<&EntryResult> = results.iter().flatten().collect();
-    let code = worst_exit(finished.iter().map(|r| r.exit_code()));
-    eprint!("\n{}", summary_table(&finished));
-    eprintln!(
-        "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
-        counts.built,
-        counts.skipped,
-        counts.failed(),
-        counts.build_failed,
-        counts.refused,
-        counts.sandbox_unavailable,
-        counts.error,
-        counts.fails_on,
-        started.elapsed().as_secs_f64(),
-        crate::text::path(&summary_path)
-    );
-    if let Some(signal) = signal {
-        let pending = results.iter().filter(|r| r.is_none()).count();
-        eprintln!(
-            "sdist-box: interrupted by {signal}: {pending} sdist(s) not started; run the same command again to build them"
-        );
-        return Ok((128 + signal as i32) as u8);
+}
+
+/// Writes `build-all.json` for one run.
+struct SummaryWriter<'a> {
+    path: PathBuf,
+    run: &'a RunInput<'a>,
+    jobs: u32,
+    settings: &'a Settings,
+    planned: &'a [Planned],
+    started: Instant,
+    interrupted: &'a Interrupted,
+}
+
+impl SummaryWriter<'_> {
+    fn write(&self, results: &[Option<EntryResult>], counts: &Counts, complete: bool) {
+        let finished: Vec<&EntryResult> = results.iter().flatten().collect();
+        let summary = Summary {
+            schema_version: SUMMARY_SCHEMA_VERSION,
+            tool: crate::report::Tool::default(),
+            input: self.run.input,
+            out_dir: &self.settings.out_dir,
+            shard: self.run.shard,
+            jobs: self.jobs,
+            fail_on: {
+                use clap::ValueEnum;
+                self.settings
+                    .fail_on
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default()
+            },
+            complete,
+            interrupted: self
+                .interrupted
+                .lock()
+                .ok()
+                .and_then(|s| s.map(|sig| sig.as_str().to_string())),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+            counts: counts.clone(),
+            exit_code: (self.settings.exit_code)(&finished),
+            pending: results
+                .iter()
+                .zip(self.planned.iter())
+                .filter(|(r, _)| r.is_none())
+                .map(|(_, p)| utf8_lossy(&p.entry.path))
+                .collect(),
+            entries: finished,
+        };
+        let text = serde_json::to_string_pretty(&summary).expect("the summary serializes");
+        if let Err(e) = write_atomic(&self.path, &text) {
+            tracing::warn!("{e:#}");
+        }
     }
-    Ok(code)
 }
 
 /// The lock file that keeps a second `build-all` out of an output directory.
@@ -1337,12 +1328,12 @@ fn remove_stale_temporaries(out_dir: &Path) {
 }
 
 /// `--dry-run`: the plan on stdout, one line per sdist of this shard.
-fn dry_run(
+pub fn dry_run(
     planned: &[Planned],
     settings: &Settings,
     input_count: usize,
     shard: Shard,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for p in planned {
         let action = if p.duplicate_of.is_some() {
@@ -1385,7 +1376,7 @@ fn dry_run(
         shard.index,
         shard.count
     );
-    Ok(exit::OK)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1503,25 +1494,6 @@ mod tests {
         for bad in ["3/3", "1/0", "x/2", "1", "-1/2"] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_worst_outcome_decides_the_exit_code() {
-        assert_eq!(worst_exit([]), exit::OK);
-        assert_eq!(worst_exit([exit::OK, exit::FINDINGS]), exit::FINDINGS);
-        assert_eq!(
-            worst_exit([exit::FINDINGS, exit::BUILD_FAILED, exit::OK]),
-            exit::BUILD_FAILED
-        );
-        assert_eq!(
-            worst_exit([exit::BUILD_FAILED, exit::INPUT_REFUSED]),
-            exit::INPUT_REFUSED
-        );
-        assert_eq!(worst_exit([exit::INPUT_REFUSED, exit::ERROR]), exit::ERROR);
-        assert_eq!(
-            worst_exit([exit::ERROR, exit::SANDBOX_UNAVAILABLE, exit::OK]),
-            exit::SANDBOX_UNAVAILABLE
-        );
     }
 
     /// An entry of a directory input.

@@ -12,61 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
 
 use crate::events::ask::{HookHandle, TerminalAsk};
-use crate::pipeline::{FailOn, Format};
 use crate::policy::{self, BuildPaths, HostLayout, Profile, inside};
 use crate::report::{
     BuildReport, HookRun, Input, Outcome, ProfileInfo, SandboxInfo, Status, Timings, Tool,
 };
 use crate::sandbox::{self, RunExit, RunOptions};
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Profile name (built-in) or path to a profile TOML file.
-    #[arg(long, default_value = "default")]
-    pub profile: String,
-    /// Make this host directory the read-write working directory (/build/src).
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
-    /// Also make these host directories readable at the same path.
-    #[arg(long = "read")]
-    pub read: Vec<PathBuf>,
-    /// Ask on this terminal before a network connect or a program runs:
-    /// [y] allow once, [n] deny, [a] always (this destination or program,
-    /// this run). Asked on sdist-box's controlling terminal, never through
-    /// the command's own output; without a terminal, every question is
-    /// answered "deny". Decisions go into the report.
-    #[arg(long)]
-    pub ask: bool,
-    /// Seconds to wait for an answer at the --ask prompt before denying.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub ask_timeout: u64,
-    /// Also write the report to this file: SARIF if it ends in .sarif, else JSON.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Exit with code 1 when the command succeeded but the report has findings of this kind
-    /// [default: the profile's `fail-on`, else blocked].
-    #[arg(long, value_enum)]
-    pub fail_on: Option<FailOn>,
-    /// What to print when done.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// Python interpreter whose audit hook explains Python commands
-    /// (default: `python3` on PATH). Without one, only the kernel stream runs.
-    #[arg(long)]
-    pub python: Option<OsString>,
-    /// Where the compiled audit hook is cached (default: $SDIST_BOX_CACHE or ~/.cache/sdist-box).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Also record every file open in the sandbox (slower).
-    #[arg(long)]
-    pub trace_files: bool,
-    /// The command and its arguments (the program is looked up on the sandbox's PATH).
-    #[arg(last = true, required = true)]
-    pub command: Vec<OsString>,
-}
 
 fn host_env() -> Vec<(String, String)> {
     std::env::vars_os()
@@ -106,44 +58,152 @@ fn system_python3() -> Option<(PathBuf, String)> {
         })
 }
 
-/// `sdist-box run`.
-pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
+/// One `sdist-box run`: the command and how its sandbox is made.
+pub struct RunRequest {
+    pub profile: Profile,
+    /// The command and its arguments (the program is looked up on the
+    /// sandbox's PATH).
+    pub argv: Vec<String>,
+    /// The host directory bound read-write at `/build/src`.
+    pub workdir: Option<PathBuf>,
+    /// Host directories readable at the same path.
+    pub read: Vec<PathBuf>,
+    /// `--ask`: put each connect and program start to the person at
+    /// sdist-box's terminal, waiting this long for each answer.
+    pub ask: Option<Duration>,
+    /// The interpreter whose audit hook explains Python commands.
+    pub python: Option<OsString>,
+    /// Where the compiled audit hook is cached.
+    pub cache_dir: Option<PathBuf>,
+    pub trace_files: bool,
+    /// Say on stderr how long set-up and the run took.
+    pub verbose: bool,
+}
+
+/// The scratch space of one run: the control directory (the Python
+/// stream's fallback file) and, in the degraded mode, a private HOME and
+/// TMPDIR.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    control: PathBuf,
+    private: Option<policy::PrivateDirs>,
+}
+
+/// Run `req`'s command in the sandbox; the report of what it tried.
+/// `Err` only when the run could not be prepared; a sandbox that cannot be
+/// set up is the report's outcome.
+pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
-    let profile = Profile::load(&args.profile)?;
-    let mut argv: Vec<String> = Vec::new();
-    for a in &args.command {
-        argv.push(
-            a.clone()
-                .into_string()
-                .map_err(|a| anyhow::anyhow!("argument {a:?} is not valid UTF-8"))?,
+    let profile = &req.profile;
+    let shown = crate::text::one_line(&req.argv.join(" "), 200);
+    // 1. the host paths the command sees, resolved before anything runs.
+    let (mut read_only, workdir) = resolve_paths(&req.read, req.workdir.as_deref())?;
+    // 2. namespaces, or (where there are none and the profile allows it)
+    // the degraded mode, with a private HOME and TMPDIR in the scratch space.
+    let mode = sandbox::choose_mode(profile.allow_degraded, &profile.origin);
+    let scratch = make_scratch(mode.as_ref().ok().copied())?;
+    if scratch.private.is_some() {
+        crate::build::warn_degraded(&profile.origin);
+    }
+    // 3. the Python stream, when an interpreter is at hand to compile the hook.
+    let (interp_paths, shim_dir) = python_stream(req);
+    read_only.extend(interp_paths);
+    // 4. the plan.
+    let paths = BuildPaths {
+        src: workdir.clone(),
+        control: Some(scratch.control.clone()),
+        shim: shim_dir.clone(),
+        read_only_same_path: read_only.clone(),
+        supervise: true,
+        trace_files: req.trace_files,
+        without_namespaces: scratch.private.clone(),
+        ..BuildPaths::default()
+    };
+    let places = policy::Places::of(&paths);
+    let mut compiled = compile_plan(req, &paths)?;
+    if shim_dir.is_some() {
+        let quiet: Vec<String> = read_only.iter().map(|p| p.display().to_string()).collect();
+        crate::build::add_python_stream(
+            &mut compiled.plan,
+            &places.shim,
+            &places.control,
+            &places.src,
+            &quiet,
         );
     }
-    let shown = crate::text::one_line(&argv.join(" "), 200);
+    // 5. the run, and what it tried.
+    let ask = req.ask.map(|timeout| {
+        let ask = std::sync::Arc::new(TerminalAsk::start("/dev/tty", timeout));
+        HookHandle(ask as std::sync::Arc<dyn crate::events::ask::DecisionHook>)
+    });
+    let opts = RunOptions {
+        echo: true,
+        ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(ask))
+    };
+    let mut report = new_report(&shown, profile, &compiled);
+    match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
+        Err(e) => {
+            report.outcome = Outcome {
+                status: Status::SandboxUnavailable,
+                reason: Some(format!("{e:#}")),
+                limit_hit: None,
+            };
+        }
+        Ok(outcome) => {
+            let ran = Ran {
+                outcome: &outcome,
+                compiled: &compiled,
+                places: &places,
+                control: &scratch.control,
+                workdir: workdir.as_deref(),
+            };
+            record_run(&mut report, &ran);
+            if req.verbose {
+                eprintln!(
+                    "sdist-box: set-up {:.1} ms, total {:.1} ms",
+                    outcome.setup.as_secs_f64() * 1e3,
+                    outcome.total.as_secs_f64() * 1e3
+                );
+            }
+            record_exit(&mut report, outcome.exit, &shown);
+        }
+    }
+    report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(report)
+}
+
+/// `--read` and `--workdir`, canonical.
+fn resolve_paths(
+    read: &[PathBuf],
+    workdir: Option<&Path>,
+) -> anyhow::Result<(Vec<PathBuf>, Option<PathBuf>)> {
     let mut read_only = Vec::new();
-    for p in &args.read {
+    for p in read {
         read_only.push(
             std::fs::canonicalize(p).map_err(|e| anyhow::anyhow!("--read {}: {e}", p.display()))?,
         );
     }
-    let workdir = match &args.workdir {
+    let workdir = match workdir {
         Some(w) => {
             Some(std::fs::canonicalize(w).with_context(|| format!("--workdir {}", w.display()))?)
         }
         None => None,
     };
-    // Our own scratch space: the Python stream's fallback file.
-    let scratch = tempfile::Builder::new()
+    Ok((read_only, workdir))
+}
+
+/// Our own scratch space; `mode` is `None` when no sandbox will run (the
+/// refusal is reported later), and its directories then stay ours.
+fn make_scratch(mode: Option<sandbox::Mode>) -> anyhow::Result<Scratch> {
+    let dir = tempfile::Builder::new()
         .prefix("sdist-box-run-")
         .tempdir()
         .context("cannot create a work directory")?;
-    let control = scratch.path().join("control");
-    // Namespaces, or (where there are none and the profile allows it) the
-    // degraded mode, with a private HOME and TMPDIR in the scratch space.
-    let mode = sandbox::choose_mode(profile.allow_degraded, &profile.origin);
+    let control = dir.path().join("control");
     let private = match mode {
-        Ok(sandbox::Mode::Degraded) => Some(policy::PrivateDirs {
-            home: scratch.path().join("home"),
-            tmp: scratch.path().join("tmp"),
+        Some(sandbox::Mode::Degraded) => Some(policy::PrivateDirs {
+            home: dir.path().join("home"),
+            tmp: dir.path().join("tmp"),
         }),
         _ => None,
     };
@@ -157,23 +217,29 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     {
         std::fs::create_dir(dir).context("cannot prepare the work directory")?;
         // Only for a sandbox that will run (a refusal is reported below).
-        if mode.is_ok() && nix::unistd::geteuid().is_root() {
+        if mode.is_some() && nix::unistd::geteuid().is_root() {
             let id = Some(policy::ROOT_MAPS_TO);
             std::os::unix::fs::chown(dir, id, id)
                 .with_context(|| format!("cannot hand `{}` to the sandbox", dir.display()))?;
         }
     }
-    if private.is_some() {
-        crate::pipeline::warn_degraded(&profile.origin);
-    }
+    Ok(Scratch {
+        _dir: dir,
+        control,
+        private,
+    })
+}
 
-    // The Python stream, when an interpreter is at hand to compile the hook.
-    let cache = args
+/// The audit hook compiled for the interpreter at hand: the paths that
+/// interpreter needs readable, and the hook's directory (`None`: no Python
+/// stream, said on stderr).
+fn python_stream(req: &RunRequest) -> (Vec<PathBuf>, Option<PathBuf>) {
+    let cache = req
         .cache_dir
         .clone()
         .unwrap_or_else(crate::buildenv::default_cache_dir);
     let cache = std::path::absolute(&cache).unwrap_or(cache);
-    let shim = match &args.python {
+    let shim = match &req.python {
         // Named: resolved (links, shims) and its tree made visible.
         Some(spec) => crate::buildenv::resolve_interpreter(Some(spec))
             .map_err(anyhow::Error::from)
@@ -198,30 +264,25 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 ))
             }),
     };
-    let (interp_paths, shim_dir) = match shim {
+    match shim {
         Ok((paths, dir)) => (paths, Some(dir)),
         Err(e) => {
             tracing::warn!("no Python stream (the audit hook could not be prepared): {e:#}");
             (Vec::new(), None)
         }
-    };
-    read_only.extend(interp_paths);
-    let paths = BuildPaths {
-        src: workdir.clone(),
-        control: Some(control.clone()),
-        shim: shim_dir.clone(),
-        read_only_same_path: read_only.clone(),
-        supervise: true,
-        trace_files: args.trace_files,
-        without_namespaces: private.clone(),
-        ..BuildPaths::default()
-    };
-    let places = policy::Places::of(&paths);
+    }
+}
+
+/// The profile compiled for this command: its network allowlist resolved,
+/// its program found on the sandbox's PATH (and allowed to run under
+/// `restrict-exec`), connects left to the supervisor with `--ask`.
+fn compile_plan(req: &RunRequest, paths: &BuildPaths) -> anyhow::Result<policy::Compiled> {
+    let profile = &req.profile;
     let mut compiled = policy::compile(
-        &profile,
-        &HostLayout::detect_for(&profile),
-        &paths,
-        argv,
+        profile,
+        &HostLayout::detect_for(profile),
+        paths,
+        req.argv.clone(),
         &host_env(),
     );
     policy::resolve_network(&mut compiled.plan.network)?;
@@ -235,36 +296,17 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
     }
     // With --ask, a person decides each connect in the supervisor (which
     // makes an allowed one itself); Landlock keeps refusing binds.
-    compiled.plan.landlock.tcp_connect_by_supervisor |= args.ask;
-    if shim_dir.is_some() {
-        let quiet: Vec<String> = read_only.iter().map(|p| p.display().to_string()).collect();
-        crate::pipeline::add_python_stream(
-            &mut compiled.plan,
-            &places.shim,
-            &places.control,
-            &places.src,
-            &quiet,
-        );
-    }
+    compiled.plan.landlock.tcp_connect_by_supervisor |= req.ask.is_some();
+    Ok(compiled)
+}
 
-    let ask = args.ask.then(|| {
-        std::sync::Arc::new(TerminalAsk::start(
-            "/dev/tty",
-            Duration::from_secs(args.ask_timeout),
-        ))
-    });
-    let opts = RunOptions {
-        echo: true,
-        ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(
-            ask.clone()
-                .map(|a| HookHandle(a as std::sync::Arc<dyn crate::events::ask::DecisionHook>)),
-        ))
-    };
-    let mut report = BuildReport {
+/// The report before the run: the command and the profile, status `ran`.
+fn new_report(shown: &str, profile: &Profile, compiled: &policy::Compiled) -> BuildReport {
+    BuildReport {
         schema_version: crate::report::SCHEMA_VERSION,
         tool: Tool::default(),
         input: Input {
-            filename: shown.clone(),
+            filename: shown.to_string(),
             ..Input::default()
         },
         project: None,
@@ -296,78 +338,71 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
         pre_build: None,
         wheel_check: None,
         reproducible: None,
+    }
+}
+
+/// A finished sandboxed run and where it ran.
+struct Ran<'a> {
+    outcome: &'a sandbox::RunOutcome,
+    compiled: &'a policy::Compiled,
+    places: &'a policy::Places,
+    control: &'a Path,
+    workdir: Option<&'a Path>,
+}
+
+/// What was enforced, what the command tried, and the run itself.
+fn record_run(report: &mut BuildReport, ran: &Ran) {
+    let outcome = ran.outcome;
+    report.sandbox = Some(SandboxInfo {
+        enforcement: outcome.enforcement.clone(),
+        dropped_env: ran.compiled.dropped_env.clone(),
+        limits: ran.compiled.plan.limits.clone(),
+    });
+    // No sdist here: the working directory is the user's own, and
+    // lines are quoted from it as the command left it (beneath it,
+    // no link or `..` at any depth, like any tree the sandbox wrote).
+    let sources = crate::events::sources::SourceTrees {
+        shipped: ran.workdir.map(Path::to_path_buf),
+        patched: Default::default(),
+        live: ran.workdir.map(Path::to_path_buf),
     };
-    match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
-        Err(e) => {
-            report.outcome = Outcome {
-                status: Status::SandboxUnavailable,
-                reason: Some(format!("{e:#}")),
-                limit_hit: None,
-            };
+    crate::build::explain_run(
+        report,
+        outcome,
+        Some(ran.control),
+        &ran.compiled.plan,
+        ran.places,
+        &sources,
+    );
+    report.hooks.push(HookRun {
+        phase: "run".into(),
+        result: None,
+        exit: outcome.exit,
+        peak_processes: outcome.peak_processes,
+        max_rss_kib: outcome.max_rss_kib,
+        setup_ms: outcome.setup.as_secs_f64() * 1e3,
+        total_ms: outcome.total.as_secs_f64() * 1e3,
+    });
+}
+
+/// The command's exit as the report's outcome.
+fn record_exit(report: &mut BuildReport, exit: RunExit, shown: &str) {
+    match exit {
+        RunExit::Exited { code: 0 } => {}
+        RunExit::Exited { code } => {
+            report.outcome.status = Status::BuildFailed;
+            report.outcome.reason = Some(format!("`{shown}` exited with code {code}"));
         }
-        Ok(outcome) => {
-            report.sandbox = Some(SandboxInfo {
-                enforcement: outcome.enforcement.clone(),
-                dropped_env: compiled.dropped_env.clone(),
-                limits: compiled.plan.limits.clone(),
-            });
-            // No sdist here: the working directory is the user's own, and
-            // lines are quoted from it as the command left it (beneath it,
-            // no link or `..` at any depth, like any tree the sandbox wrote).
-            let sources = crate::events::sources::SourceTrees {
-                shipped: workdir.clone(),
-                patched: Default::default(),
-                live: workdir.clone(),
-            };
-            crate::pipeline::explain_run(
-                &mut report,
-                &outcome,
-                Some(&control),
-                &compiled.plan,
-                &places,
-                &sources,
-            );
-            report.hooks.push(HookRun {
-                phase: "run".into(),
-                result: None,
-                exit: outcome.exit,
-                peak_processes: outcome.peak_processes,
-                max_rss_kib: outcome.max_rss_kib,
-                setup_ms: outcome.setup.as_secs_f64() * 1e3,
-                total_ms: outcome.total.as_secs_f64() * 1e3,
-            });
-            if verbose > 0 {
-                eprintln!(
-                    "sdist-box: set-up {:.1} ms, total {:.1} ms",
-                    outcome.setup.as_secs_f64() * 1e3,
-                    outcome.total.as_secs_f64() * 1e3
-                );
-            }
-            match outcome.exit {
-                RunExit::Exited { code: 0 } => {}
-                RunExit::Exited { code } => {
-                    report.outcome.status = Status::BuildFailed;
-                    report.outcome.reason = Some(format!("`{shown}` exited with code {code}"));
-                }
-                RunExit::Signaled { signal } => {
-                    report.outcome.status = Status::BuildFailed;
-                    report.outcome.reason =
-                        Some(format!("`{shown}` was killed by signal {signal}"));
-                }
-                RunExit::TimedOut { seconds } => {
-                    report.outcome.status = Status::BuildFailed;
-                    report.outcome.reason = Some(format!(
-                        "`{shown}` was killed at the wall-clock limit ({seconds} s)"
-                    ));
-                    report.outcome.limit_hit = Some(crate::report::LimitHit::WallClock);
-                }
-            }
+        RunExit::Signaled { signal } => {
+            report.outcome.status = Status::BuildFailed;
+            report.outcome.reason = Some(format!("`{shown}` was killed by signal {signal}"));
+        }
+        RunExit::TimedOut { seconds } => {
+            report.outcome.status = Status::BuildFailed;
+            report.outcome.reason = Some(format!(
+                "`{shown}` was killed at the wall-clock limit ({seconds} s)"
+            ));
+            report.outcome.limit_hit = Some(crate::report::LimitHit::WallClock);
         }
     }
-    report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
-    crate::pipeline::deliver(&report, args.report.as_deref(), args.format)?;
-    Ok(crate::pipeline::exit_code(
-        &report,
-        FailOn::effective(args.fail_on, &profile),
-    ))
 }

@@ -7,19 +7,8 @@
 
 use std::fs;
 
-use clap::Args;
-
-use crate::cli::exit;
 use crate::policy::{self, BuildPaths, HostLayout, Profile};
-use crate::sandbox::{self, LayerState, SandboxError};
-use crate::text;
-
-#[derive(Debug, Clone, Args)]
-pub struct DoctorArgs {
-    /// Check against this profile's required layers.
-    #[arg(long, default_value = "default")]
-    pub profile: String,
-}
+use crate::sandbox;
 
 fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
@@ -161,7 +150,7 @@ pub fn explain_missing_namespaces() -> String {
 }
 
 /// Run `/bin/true` in the degraded mode and return what it enforced.
-fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String> {
+pub fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String> {
     if let Err(e) = sandbox::choose_mode(true, &profile.origin) {
         return Err(e.to_string());
     }
@@ -196,131 +185,4 @@ fn probe_degraded(profile: &Profile) -> Result<Vec<sandbox::LayerStatus>, String
     sandbox::run(&plan, &crate::events::kernel::run_options())
         .map(|o| o.enforcement.layers)
         .map_err(|e| e.to_string())
-}
-
-pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
-    let profile = Profile::load(&args.profile)?;
-    // The profile may be named by a file's path; details quote host paths.
-    let profile_name = text::shown(&args.profile);
-    println!("sdist-box doctor — what this host can enforce\n");
-    for fact in host_facts() {
-        println!("  · {}", text::shown(&fact));
-    }
-    println!();
-    let compiled = policy::compile(
-        &profile,
-        &HostLayout::detect(),
-        &BuildPaths::default(),
-        vec!["/bin/true".into()],
-        &[],
-    );
-    let mut plan = compiled.plan;
-    // Probe everything; judge against the profile below.
-    plan.required.clear();
-    match sandbox::run(&plan, &crate::events::kernel::run_options()) {
-        Ok(outcome) => {
-            let mut missing = 0;
-            for l in &outcome.enforcement.layers {
-                let required = profile.require.contains(&l.layer);
-                let mark = match l.state {
-                    LayerState::Enforced => "ok  ",
-                    LayerState::Partial => "part",
-                    LayerState::NotEnforced => "NO  ",
-                };
-                if required && l.state != LayerState::Enforced {
-                    missing += 1;
-                }
-                println!(
-                    "  [{mark}] {:<15} {}{}",
-                    l.layer.name(),
-                    text::shown(&l.detail),
-                    if required {
-                        ""
-                    } else {
-                        "  (not required by this profile)"
-                    }
-                );
-            }
-            println!(
-                "\n  sandbox set-up took {:.1} ms",
-                outcome.setup.as_secs_f64() * 1e3
-            );
-            if missing == 0 {
-                println!(
-                    "\nverdict: every layer the `{}` profile requires is enforced here.",
-                    profile_name
-                );
-                Ok(exit::OK)
-            } else {
-                println!(
-                    "\nverdict: {missing} layer(s) the `{}` profile requires cannot be enforced here; builds will be refused.",
-                    profile_name
-                );
-                Ok(exit::SANDBOX_UNAVAILABLE)
-            }
-        }
-        Err(e) => {
-            println!(
-                "  [NO  ] the sandbox could not be started: {}",
-                text::shown(&e.to_string())
-            );
-            if let SandboxError::Setup { step, .. } = &e
-                && step.contains("/proc")
-            {
-                println!(
-                    "\n  The sandbox mounts a /proc of its own pid namespace. The kernel allows that"
-                );
-                println!(
-                    "  only where /proc is visible in full: a container runtime's masked /proc paths"
-                );
-                println!(
-                    "  forbid it. Fix: `--security-opt systempaths=unconfined` (docker/podman), or"
-                );
-                println!(
-                    "  `securityContext.procMount: Unmasked` (Kubernetes); see docs/container.md."
-                );
-            }
-            if let SandboxError::Namespaces { .. } = e {
-                print!("{}", explain_missing_namespaces());
-                let probe = probe_degraded(&profile);
-                match &probe {
-                    Ok(layers) => {
-                        println!("\n  The degraded mode, probed for real here:");
-                        for l in layers {
-                            let mark = match l.state {
-                                LayerState::Enforced => "ok  ",
-                                LayerState::Partial => "part",
-                                LayerState::NotEnforced => "NO  ",
-                            };
-                            println!(
-                                "  [{mark}] {:<15} {}",
-                                l.layer.name(),
-                                text::shown(&l.detail)
-                            );
-                        }
-                    }
-                    Err(why) => println!(
-                        "\n  The degraded mode cannot run here either: {}",
-                        text::shown(why)
-                    ),
-                }
-                if profile.allow_degraded && probe.is_ok() {
-                    println!(
-                        "\nverdict: the `{}` profile allows the degraded mode: builds run as probed above, and their reports say what was not enforced.",
-                        profile_name
-                    );
-                    return Ok(exit::OK);
-                }
-                if probe.is_ok() {
-                    println!(
-                        "\nverdict: the `{}` profile requires namespaces, so builds will be refused here. Fix the cause above, or use a profile with `allow-degraded = true` to build as probed above.",
-                        profile_name
-                    );
-                    return Ok(exit::SANDBOX_UNAVAILABLE);
-                }
-            }
-            println!("\nverdict: builds will be refused on this host.");
-            Ok(exit::SANDBOX_UNAVAILABLE)
-        }
-    }
 }

@@ -1,39 +1,52 @@
 //! sdist-box: build wheels from untrusted Python source distributions inside
 //! a kernel sandbox, and say what the package tried.
 //!
-//! The pipeline, one module per stage: [`archive`] (verify and safely
-//! extract), [`project`] (static metadata; [`names`] says what a valid
-//! name, version and file name is), [`buildenv`] (trusted build
-//! requirements, wheels only), [`policy`] (profile → sandbox plan, pure),
-//! [`sandbox`] (namespaces, mounts, Landlock, seccomp, rlimits), [`pipeline`]
-//! (one build end to end; [`outputs`] places the wheel where no other
-//! input's is) and [`report`]; [`batch`] runs many builds and
-//! [`index`] publishes their wheels as a simple index; [`fetch`] turns a lock
-//! file into verified sdists (not yet used by `build-all`, see docs/fetch.md).
-//! Only `sandbox::sys` may use `unsafe`.
+//! The pipeline is in the folder names. [`build`] builds one sdist as a
+//! short sequence of named stages: verify and extract ([`archive`]) →
+//! metadata ([`project`]; [`names`] says what a valid name, version and file
+//! name is) → pre-build ([`prebuild`]) → buildenv ([`buildenv`]: trusted,
+//! wheels only) → the PEP 517 hooks, each call one sandboxed run
+//! (`build::hook_call`: [`policy`] compiles the profile into a plan,
+//! [`sandbox`] enforces it, [`events`] pairs the two streams into findings)
+//! → copy-out (`build::copy_out`; [`outputs`] places the wheel where no
+//! other input's is) → wheel-check ([`wheelcheck`], one file per check;
+//! [`reproducible`]) → [`report`]. Beside it: [`stages`] (the stage
+//! events), [`files`] (atomic writes, reading what a sandbox wrote),
+//! [`batch`] (many builds), [`index`] (their wheels as a simple index),
+//! [`command`] (any command in the sandbox), [`doctor`] (what this host
+//! enforces) and [`fetch`] (a lock file into verified sdists; not yet used
+//! by `build-all`, see docs/fetch.md).
+//!
+//! Layering: [`cli`] (clap, one file per command, and the one place where
+//! outcomes become exit codes) → the library ([`api`], [`batch`],
+//! [`command`], [`build`] and the stages) → [`sandbox`] → `sandbox::sys`.
+//! Nothing in the library imports [`cli`]: it returns typed outcomes
+//! ([`Status`], [`report::FailOn`]) and thiserror errors. Only
+//! `sandbox::sys` may use `unsafe`.
 //!
 //! Other programs build through [`Build`] (see [`api`]): one builder, one
 //! call, one typed [`BuildReport`].
 #![deny(unsafe_code)]
 
 pub use api::{Build, Error};
-pub use pipeline::Streams;
+pub use build::Streams;
 pub use report::{BuildReport, Status};
 
 pub mod api;
 pub mod archive;
 pub mod batch;
 pub mod beneath;
+pub mod build;
 pub mod buildenv;
 pub mod cli;
 pub mod command;
 pub mod doctor;
 pub mod events;
 pub mod fetch;
+pub mod files;
 pub mod index;
 pub mod names;
 pub mod outputs;
-pub mod pipeline;
 pub mod policy;
 pub mod prebuild;
 pub mod project;

@@ -64,7 +64,7 @@ pub fn ensure_compiled(
         Compiled::Damaged => {
             tracing::warn!(
                 "the compiled shim in `{}` was changed since it was made; making it anew",
-                dir.display()
+                crate::text::path(&dir)
             );
             set_aside(&root, &dir);
         }

@@ -5,8 +5,11 @@
 //! hook output, error messages) is attacker text: the text renderer escapes
 //! it; the JSON renderer relies on JSON string escaping.
 
+mod fail_on;
 pub mod sarif;
 pub mod text;
+
+pub use fail_on::FailOn;
 
 use std::path::PathBuf;
 

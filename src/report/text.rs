@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{BuildReport, Status};
+use super::{BuildReport, SandboxInfo, Status};
 use crate::sandbox::LayerState;
 use crate::text::one_line;
 
@@ -87,66 +87,7 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         let _ = writeln!(out, "  pre-build `{}` {what}", one_line(&pre.command, 100));
     }
     if let Some(sb) = &report.sandbox {
-        let layers: Vec<String> = sb
-            .enforcement
-            .layers
-            .iter()
-            .map(|l| match l.state {
-                LayerState::Enforced => l.layer.name().to_string(),
-                LayerState::Partial => format!("{} (partial)", l.layer.name()),
-                LayerState::NotEnforced => format!("{} (NOT enforced)", l.layer.name()),
-            })
-            .collect();
-        let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
-        let _ = writeln!(out, "  profile  {}", one_line(&report.profile.name, 200));
-        if let Some(net) = report
-            .profile
-            .network
-            .as_ref()
-            .filter(|n| n.mode != crate::policy::NetworkMode::None)
-        {
-            let allow: Vec<String> = net
-                .allow
-                .iter()
-                .map(|a| {
-                    let addrs: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
-                    format!("{} → {}", one_line(&a.entry, 100), addrs.join(" "))
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "  network  {}{}",
-                net.mode.name(),
-                if allow.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", allow.join(", "))
-                }
-            );
-        }
-        // What was not (fully) enforced, in words: the degraded mode, or
-        // an older kernel under a profile that allows it.
-        for l in &sb.enforcement.layers {
-            let word = match l.state {
-                LayerState::Enforced => continue,
-                LayerState::Partial => "PARTIAL",
-                LayerState::NotEnforced => "NOT ENFORCED",
-            };
-            let _ = writeln!(
-                out,
-                "  {}  {}: {}",
-                style.paint("1;33", word),
-                l.layer.name(),
-                one_line(&l.detail, 300)
-            );
-        }
-        if !sb.dropped_env.is_empty() {
-            let _ = writeln!(
-                out,
-                "  env      {} host variables withheld from the build",
-                sb.dropped_env.len()
-            );
-        }
+        sandbox_lines(&mut out, report, sb, style);
     }
     let t = &report.timings;
     let _ = writeln!(
@@ -176,6 +117,71 @@ pub fn summary(report: &BuildReport, style: Style) -> String {
         );
     }
     out
+}
+
+/// What the sandbox enforced, under which profile and network, and what
+/// it did not enforce, in words.
+fn sandbox_lines(out: &mut String, report: &BuildReport, sb: &SandboxInfo, style: Style) {
+    let layers: Vec<String> = sb
+        .enforcement
+        .layers
+        .iter()
+        .map(|l| match l.state {
+            LayerState::Enforced => l.layer.name().to_string(),
+            LayerState::Partial => format!("{} (partial)", l.layer.name()),
+            LayerState::NotEnforced => format!("{} (NOT enforced)", l.layer.name()),
+        })
+        .collect();
+    let _ = writeln!(out, "  sandbox  {}", layers.join(", "));
+    let _ = writeln!(out, "  profile  {}", one_line(&report.profile.name, 200));
+    if let Some(net) = report
+        .profile
+        .network
+        .as_ref()
+        .filter(|n| n.mode != crate::policy::NetworkMode::None)
+    {
+        let allow: Vec<String> = net
+            .allow
+            .iter()
+            .map(|a| {
+                let addrs: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+                format!("{} → {}", one_line(&a.entry, 100), addrs.join(" "))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  network  {}{}",
+            net.mode.name(),
+            if allow.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", allow.join(", "))
+            }
+        );
+    }
+    // What was not (fully) enforced, in words: the degraded mode, or
+    // an older kernel under a profile that allows it.
+    for l in &sb.enforcement.layers {
+        let word = match l.state {
+            LayerState::Enforced => continue,
+            LayerState::Partial => "PARTIAL",
+            LayerState::NotEnforced => "NOT ENFORCED",
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {}: {}",
+            style.paint("1;33", word),
+            l.layer.name(),
+            one_line(&l.detail, 300)
+        );
+    }
+    if !sb.dropped_env.is_empty() {
+        let _ = writeln!(
+            out,
+            "  env      {} host variables withheld from the build",
+            sb.dropped_env.len()
+        );
+    }
 }
 
 /// The findings, one line each, most serious first, with the origin's

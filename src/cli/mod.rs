@@ -1,31 +1,24 @@
-//! The command line: clap definitions and the mapping of outcomes to exit
-//! codes. Everything it does is a call into the library.
+//! The command line: the clap definitions, one file per command (`build`,
+//! `build_all`, `index`, `inspect`, `run`, `doctor`, `profiles`), where a
+//! report goes (`output`) and the one place where outcomes become exit
+//! codes (`exit`). Everything it does is a call into the library; nothing
+//! outside this folder and `main.rs` imports it.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::policy::{self, Profile};
-use crate::sandbox;
+mod build;
+mod build_all;
+mod doctor;
+mod exit;
+mod index;
+mod inspect;
+mod output;
+mod profiles;
+mod run;
 
-/// Exit codes, distinct per outcome (also in `sdist-box --help`).
-pub mod exit {
-    /// Built (or ran) and nothing to report per `--fail-on`.
-    pub const OK: u8 = 0;
-    /// Built, but the report has findings that `--fail-on` fails on.
-    pub const FINDINGS: u8 = 1;
-    /// The command line was wrong.
-    pub const USAGE: u8 = 2;
-    /// The package's build (or the command) failed.
-    pub const BUILD_FAILED: u8 = 3;
-    /// The sandbox could not be set up as the profile requires.
-    pub const SANDBOX_UNAVAILABLE: u8 = 4;
-    /// The input was refused before anything ran (hash, hostile archive,
-    /// unreadable metadata).
-    pub const INPUT_REFUSED: u8 = 5;
-    /// Anything else went wrong (I/O, build requirements not installable).
-    pub const ERROR: u8 = 6;
-}
+use exit::exit_code_for;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -61,17 +54,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a wheel from an sdist inside the sandbox.
-    Build(Box<crate::pipeline::BuildArgs>),
+    Build(Box<build::BuildArgs>),
     /// Build many sdists (a directory or a hash-pinned list), each in its own
     /// sandbox, several at once; resumable and shardable across machines.
-    #[command(name = "build-all", after_help = crate::batch::AFTER_HELP)]
-    BuildAll(crate::batch::BuildAllArgs),
+    #[command(name = "build-all", after_help = build_all::AFTER_HELP)]
+    BuildAll(build_all::BuildAllArgs),
     /// Write a PEP 503 / PEP 691 simple index of the wheels in a directory
     /// (for `pip install --index-url file://DIR/simple`).
-    #[command(after_help = crate::index::AFTER_HELP)]
-    Index(crate::index::IndexArgs),
+    #[command(after_help = index::AFTER_HELP)]
+    Index(index::IndexArgs),
     /// Verify and safely extract an sdist, and show its static metadata. Runs nothing.
-    Inspect(crate::pipeline::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Run any command inside the sandbox, with the same streams and report as a build.
     ///
     /// For `python setup.py …` by hand, a test suite, or a backend author's
@@ -81,9 +74,9 @@ pub enum Command {
     /// to you on your terminal.
     ///
     /// Example: sdist-box run --ask --workdir . -- python3 setup.py bdist_wheel
-    Run(crate::command::RunArgs),
+    Run(run::RunArgs),
     /// Show, layer by layer, what this host can enforce.
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     /// List the built-in profiles.
     Profiles,
 }
@@ -133,46 +126,14 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Map an error chain to the exit code of its outcome.
-pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<sandbox::SandboxError>().is_some() {
-            return exit::SANDBOX_UNAVAILABLE;
-        }
-        if cause
-            .downcast_ref::<crate::archive::ArchiveError>()
-            .is_some()
-            || cause
-                .downcast_ref::<crate::project::ProjectError>()
-                .is_some()
-        {
-            return exit::INPUT_REFUSED;
-        }
-        if cause.downcast_ref::<policy::ProfileError>().is_some() {
-            return exit::USAGE;
-        }
-    }
-    exit::ERROR
-}
-
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Build(args) => crate::pipeline::build_command(&args, cli.verbose),
-        Command::BuildAll(args) => crate::batch::build_all_command(&args),
-        Command::Index(args) => crate::index::index_command(&args),
-        Command::Inspect(args) => crate::pipeline::inspect_command(&args),
-        Command::Run(args) => crate::command::run_command(&args, cli.verbose),
-        Command::Doctor(args) => crate::doctor::doctor_command(&args),
-        Command::Profiles => {
-            for (name, _) in policy::profile::BUILTIN {
-                let p = Profile::load(name)?;
-                println!("{name:<10} {}", p.description);
-            }
-            println!(
-                "\nUse one with --profile NAME, or your own with --profile FILE.toml \
-(start from profiles/site-example.toml; every setting: docs/profiles.md)."
-            );
-            Ok(exit::OK)
-        }
+        Command::Build(args) => build::build_command(&args, cli.verbose),
+        Command::BuildAll(args) => build_all::build_all_command(&args),
+        Command::Index(args) => index::index_command(&args),
+        Command::Inspect(args) => inspect::inspect_command(&args),
+        Command::Run(args) => run::run_command(&args, cli.verbose),
+        Command::Doctor(args) => doctor::doctor_command(&args),
+        Command::Profiles => profiles::profiles_command(),
     }
 }
