@@ -1111,6 +1111,9 @@ fn stop_on_signals() -> anyhow::Result<Interrupted> {
                 "\nsdist-box: {signal} received: finishing the builds in progress, starting no new ones (again to stop at once)"
             );
             if stop_signals.wait().is_ok() {
+                // At once now: the builds in progress end with us, and
+                // their work directories go first.
+                crate::workdir::abandon_all();
                 std::process::exit(128 + signal as i32);
             }
         })

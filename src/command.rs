@@ -84,7 +84,7 @@ pub struct RunRequest {
 /// stream's fallback file) and, in the degraded mode, a private HOME and
 /// TMPDIR.
 struct Scratch {
-    _dir: tempfile::TempDir,
+    _dir: crate::workdir::WorkDir,
     control: PathBuf,
     private: Option<policy::PrivateDirs>,
 }
@@ -141,7 +141,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
         ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(ask))
     };
     let mut report = new_report(&shown, profile, &compiled);
-    match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
+    let ran = mode.and_then(|_| sandbox::run(&compiled.plan, &opts));
+    crate::workdir::halt_if_abandoned();
+    match ran {
         Err(e) => {
             report.outcome = Outcome {
                 status: Status::SandboxUnavailable,
@@ -195,10 +197,8 @@ fn resolve_paths(
 /// Our own scratch space; `mode` is `None` when no sandbox will run (the
 /// refusal is reported later), and its directories then stay ours.
 fn make_scratch(mode: Option<sandbox::Mode>) -> anyhow::Result<Scratch> {
-    let dir = tempfile::Builder::new()
-        .prefix("sdist-box-run-")
-        .tempdir()
-        .context("cannot create a work directory")?;
+    let dir =
+        crate::workdir::WorkDir::create(None, "run-").context("cannot create a work directory")?;
     let control = dir.path().join("control");
     let private = match mode {
         Some(sandbox::Mode::Degraded) => Some(policy::PrivateDirs {

@@ -57,6 +57,7 @@ pub mod shim;
 pub mod stages;
 pub mod text;
 pub mod wheelcheck;
+pub mod workdir;
 
 /// If this process was started as the sandbox's init, run it (never
 /// returns). Call first thing in `main` of any program that uses

@@ -138,7 +138,9 @@ impl<'a> SandboxContext<'a> {
         ));
         let opts = self.run_options(&mut compiled.plan, log_path, append_log);
         // 4. the run, and what it tried.
-        let outcome = sandbox::run(&compiled.plan, &opts).map_err(from_sandbox)?;
+        let outcome = sandbox::run(&compiled.plan, &opts);
+        crate::workdir::halt_if_abandoned();
+        let outcome = outcome.map_err(from_sandbox)?;
         report.sandbox = Some(SandboxInfo {
             enforcement: outcome.enforcement.clone(),
             dropped_env: compiled.dropped_env.clone(),

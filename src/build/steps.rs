@@ -17,7 +17,6 @@ use super::wheel_check;
 use crate::archive;
 use crate::buildenv;
 use crate::events::sources::SourceTrees;
-use crate::files::force_remove;
 use crate::policy::inside;
 use crate::report::{
     BuildEnvInfo, BuildReport, Input, InterpreterInfo, Outcome, ProfileInfo, Status, Timings, Tool,
@@ -82,7 +81,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         decisions: Vec::new(),
         pre_build: None,
     };
-    let mut work: Option<tempfile::TempDir> = None;
+    let mut work: Option<crate::workdir::WorkDir> = None;
     let result = build_inner(req, &mut report, &mut work, &mut stages);
     if let Err(failure) = result {
         let reason = format!("{:#}", failure.error);
@@ -101,7 +100,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
                 crate::text::path(&kept)
             );
         } else {
-            force_remove(work.path());
+            drop(work);
         }
     }
     report.timings.total_ms = ms(started);
@@ -125,7 +124,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
 pub(super) fn build_inner(
     req: &BuildRequest,
     report: &mut BuildReport,
-    work_slot: &mut Option<tempfile::TempDir>,
+    work_slot: &mut Option<crate::workdir::WorkDir>,
     st: &mut Stages,
 ) -> Result<(), Failure> {
     let mut b = Steps { req, report, st };
@@ -207,15 +206,15 @@ impl Steps<'_> {
         let (req, report) = (self.req, &mut *self.report);
         let t = Instant::now();
         self.st.start("verify", None);
-        let meta = fs::metadata(&req.sdist)
-            .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
-            .map_err(refused)?;
-        if !meta.is_file() {
-            return Err(refused(anyhow::anyhow!(
-                "`{}` is not a regular file",
-                req.sdist.display()
-            )));
+        // Opened as every input is (no link followed, never blocking, a
+        // regular file only): a FIFO named like an sdist is refused here.
+        let meta = match archive::open_input(&req.sdist) {
+            Ok(file) => file.metadata(),
+            Err(archive::ArchiveError::Io(e)) => Err(e),
+            Err(e) => return Err(refused(e)),
         }
+        .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
+        .map_err(refused)?;
         report.input.size_bytes = meta.len();
         let sha = match &req.sha256 {
             Some(expected) => {
@@ -233,18 +232,16 @@ impl Steps<'_> {
         Ok(())
     }
 
-    fn extract(&mut self, work_slot: &mut Option<tempfile::TempDir>) -> Result<Trees, Failure> {
+    fn extract(
+        &mut self,
+        work_slot: &mut Option<crate::workdir::WorkDir>,
+    ) -> Result<Trees, Failure> {
         let req = self.req;
         let t = Instant::now();
         self.st.start("extract", None);
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("sdist-box-");
-        let work = match &req.work_parent {
-            Some(dir) => builder.tempdir_in(dir),
-            None => builder.tempdir(),
-        }
-        .context("cannot create a work directory")
-        .map_err(errored)?;
+        let work = crate::workdir::WorkDir::create(req.work_parent.as_deref(), "")
+            .context("cannot create a work directory")
+            .map_err(errored)?;
         let work_path = work.path().to_path_buf();
         *work_slot = Some(work);
         let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)

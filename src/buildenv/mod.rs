@@ -500,7 +500,9 @@ fn create(
         // pip must not outlive sdist-box (a killed build would leave it
         // installing into an environment nobody will use).
         crate::sandbox::sys::kill_with_parent(&mut cmd);
-        let out = cmd.output().map_err(io_err("run pip for", env))?;
+        let out = cmd.output();
+        crate::workdir::halt_if_abandoned();
+        let out = out.map_err(io_err("run pip for", env))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr).into_owned()
                 + &String::from_utf8_lossy(&out.stdout);
