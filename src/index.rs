@@ -2,7 +2,7 @@
 //! both forms pip and other installers read: PEP 503 HTML and PEP 691 JSON.
 //!
 //!   DIR/simple/index.html, index.json             the project list
-//!   DIR/simple/<normalized>/index.html, index.json  one project's wheels
+//!   DIR/simple/NORMALIZED/index.html, index.json    one project's wheels
 //!
 //! Links are relative (`../../<wheel>#sha256=…`), so the tree works as
 //! `file://DIR/simple` and behind any static web server, wherever DIR is

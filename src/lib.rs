@@ -61,7 +61,7 @@ pub mod workdir;
 
 /// If this process was started as the sandbox's init, run it (never
 /// returns). Call first thing in `main` of any program that uses
-/// [`sandbox::run`] with its own executable as init.
+/// [`sandbox::run()`] with its own executable as init.
 pub fn maybe_run_sandbox_init() {
     // `args_os`: the arguments of an ordinary run are paths, which need not
     // be UTF-8 (`std::env::args` would panic on them).

@@ -9,7 +9,7 @@
 //! environment. The sandbox mounts it read-only.
 //!
 //! The marker also records a manifest of the finished tree
-//! ([`manifest`]); an environment whose tree no longer matches it (a file
+//! (`manifest`); an environment whose tree no longer matches it (a file
 //! deleted, emptied, rewritten or made unreadable since) is rebuilt before
 //! use, and the build says so, instead of failing every later build as if
 //! the package had. A lock another process holds is waited for with a

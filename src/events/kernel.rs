@@ -153,7 +153,7 @@ impl Supervisor {
     }
 }
 
-/// The kernel stream's supervisor for [`crate::sandbox::run`]: the plan's
+/// The kernel stream's supervisor for [`crate::sandbox::run()`]: the plan's
 /// network (and exec) verdicts, and `hook` (`--ask`) for connects and execs.
 #[derive(Clone, Default)]
 pub struct KernelSupervisor {

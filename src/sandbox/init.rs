@@ -33,7 +33,7 @@ use super::plan::{Access, Layer, Mode, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage, LayerState, LayerStatus};
 use super::{landlock, seccomp, sys};
 
-/// The argv[0] under which sdist-box runs as the sandbox's init.
+/// The `argv[0]` under which sdist-box runs as the sandbox's init.
 pub const INIT_ARGV0: &str = "sdist-box-init";
 
 /// What the parent sends to init (one JSON line on the control pipe).
@@ -73,11 +73,11 @@ impl Init {
 /// Where the new root is assembled before `pivot_root`.
 const STAGING: &str = "/tmp";
 
-/// Entry point when argv[0] is [`INIT_ARGV0`]. Never returns.
+/// Entry point when `argv[0]` is [`INIT_ARGV0`]. Never returns.
 ///
 /// The steps are numbered as the sandbox is built; each is a function
 /// named for its purpose, and any that fails ends init with
-/// `InitMessage::Failed` (see [`Init::fail`]).
+/// `InitMessage::Failed` (see `Init::fail`).
 pub fn main(args: &[String]) -> ! {
     let (mut init, mut control, req) = receive_plan(args);
     let plan = &req.plan;
