@@ -269,6 +269,7 @@ impl Steps<'_> {
         let t = Instant::now();
         self.st.start("metadata", None);
         let mut project = project::read_project(src).map_err(refused)?;
+        project::check_buildable(&project).map_err(refused)?;
         // Before the name or version is used anywhere (events, report, the
         // pre-build hook, the wheel's check): valid, and one for all sources.
         let release =
