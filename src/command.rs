@@ -335,6 +335,8 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                 max_rss_kib: outcome.max_rss_kib,
                 setup_ms: outcome.setup.as_secs_f64() * 1e3,
                 total_ms: outcome.total.as_secs_f64() * 1e3,
+                resources: outcome.resources.clone(),
+                filesystems: outcome.filesystems.clone(),
             });
             if verbose > 0 {
                 eprintln!(
@@ -362,6 +364,24 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
                     report.outcome.limit_hit = Some(crate::report::LimitHit::WallClock);
                 }
             }
+            // resources: a limit of the whole sandbox (cgroup, sized file
+            // systems) is a finding, and the run's limit_hit.
+            let hit = report
+                .outcome
+                .limit_hit
+                .or_else(|| crate::report::resources::sandbox_hit(&outcome));
+            if hit.is_some() && report.outcome.limit_hit.is_none() {
+                report.outcome.limit_hit = hit;
+                if let Some(why) = crate::report::resources::reason("run", &outcome, hit) {
+                    report.outcome.reason = Some(why);
+                }
+            }
+            report.findings.extend(crate::report::resources::findings(
+                "run",
+                &outcome,
+                &compiled.plan.limits,
+                hit,
+            ));
         }
     }
     report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -56,6 +56,9 @@ pub enum OpKind {
     WheelRecord,
     /// Two builds with the same inputs gave different wheels.
     NotReproducible,
+    /// A limit of the sandbox was met: memory, disk, processes, CPU, wall
+    /// clock, output size (see `report::resources`).
+    Resource,
 }
 
 impl OpKind {
@@ -82,6 +85,7 @@ impl OpKind {
             OpKind::WheelLayout => "wheel-layout",
             OpKind::WheelRecord => "wheel-record",
             OpKind::NotReproducible => "not-reproducible",
+            OpKind::Resource => "resource",
         }
     }
 
@@ -1234,9 +1238,12 @@ fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String
     use crate::policy::NetworkMode;
     match kind {
         OpKind::Exec => {
-            let Target::Exec { path, .. } = &k.target else {
+            let Target::Exec { path, program, .. } = &k.target else {
                 return None;
             };
+            if super::anon_exec::is_anonymous(program.as_ref()) {
+                return Some("# no profile setting allows executing a file with no path (a memfd, a deleted file) under restrict-exec; a profile without restrict-exec reports it instead".into());
+            }
             Some(format!("[filesystem]\nexec = [{}]", toml_str(path)))
         }
         OpKind::NetConnect | OpKind::NetSend | OpKind::Dns => {

@@ -698,7 +698,8 @@ fn decide(
                 .into_iter()
                 .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
                 .collect();
-            let refused = verdicts::exec_verdict(policy, n.pid, &path);
+            let refused = verdicts::exec_verdict(policy, n.pid, &path)
+                .or_else(|| super::anon_exec::verdict(policy, program.as_ref()));
             (
                 Target::Exec {
                     path,

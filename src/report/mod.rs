@@ -5,6 +5,7 @@
 //! hook output, error messages) is attacker text: the text renderer escapes
 //! it; the JSON renderer relies on JSON string escaping.
 
+pub mod resources;
 pub mod sarif;
 pub mod text;
 
@@ -173,6 +174,13 @@ pub struct HookRun {
     pub max_rss_kib: u64,
     pub setup_ms: f64,
     pub total_ms: f64,
+    /// The whole sandbox's cgroup: limits, peaks, limit events (absent
+    /// without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::sandbox::cgroup::Usage>,
+    /// How full the sandbox's sized file systems ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filesystems: Vec<crate::sandbox::resources::FsUse>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -215,6 +223,8 @@ pub enum LimitHit {
     Processes,
     FileSize,
     Cpu,
+    /// A size-limited file system of the sandbox filled up.
+    Disk,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -47,6 +47,9 @@ pub struct InitRequest {
     pub host_uid: u32,
     /// The write end of the Python event stream, if any.
     pub events_fd: Option<RawFd>,
+    /// The sandbox's cgroup, or why there is none.
+    #[serde(default)]
+    pub resources: super::resources::Setup,
 }
 
 struct Init {
@@ -299,6 +302,24 @@ pub fn main(args: &[String]) -> ! {
         }
         Err(e) => init.fail("compile the seccomp filter", e, Some(Layer::SeccompDeny)),
     }
+    // 13b. resources: the cgroup the parent made (see cgroup.rs); without
+    //      one, memfd_create is refused, since nothing else bounds memfd pages.
+    let memfd_refused = req.resources.cgroup.is_none()
+        && seccomp::memfd_filter()
+            .map_err(|e| e.to_string())
+            .and_then(|p| sys::seccomp_install_compiled(&p).map_err(|e| e.to_string()))
+            .is_ok();
+    layers.push(super::resources::layer(
+        plan,
+        &req.resources,
+        match (plan.landlock.restrict_exec, plan.notify.enabled) {
+            (true, true) => "executables with no path (memfd, deleted or O_TMPFILE files) refused by the supervisor",
+            (true, false) => "executables with no path NOT refused (no supervisor)",
+            (false, true) => "executables with no path reported",
+            (false, false) => "executables with no path not seen (no supervisor)",
+        },
+        memfd_refused,
+    ));
     // 14. The kernel stream: the notify filter, installed last so that the
     //     deny filter's verdicts take precedence; its listener goes to the
     //     parent before the command starts.
@@ -431,6 +452,7 @@ pub fn main(args: &[String]) -> ! {
         max_rss_kib,
         exec_error: (code == Some(127))
             .then(|| "the command could not be started (exit 127)".to_string()),
+        filesystems: super::resources::fs_usage(plan),
     });
     if degraded {
         // No pid namespace to end with us: end the process group (ourselves

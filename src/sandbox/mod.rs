@@ -5,9 +5,11 @@
 //! command in it from the parent; `init` is the in-sandbox pid 1 that builds
 //! the layers in order; `sys` is the only place with `unsafe` code.
 
+pub mod cgroup;
 pub mod init;
 pub mod landlock;
 pub mod plan;
+pub mod resources;
 pub mod run;
 pub mod seccomp;
 pub mod status;

@@ -100,6 +100,10 @@ pub struct RunOutcome {
     pub kernel: Option<KernelLog>,
     /// The raw Python stream (JSON lines), when the plan asked for it.
     pub python_events: Vec<u8>,
+    /// What the sandbox's cgroup held it to and saw (absent without one).
+    pub resources: Option<super::cgroup::Usage>,
+    /// How full the sandbox's sized file systems ended.
+    pub filesystems: Vec<super::resources::FsUse>,
 }
 
 const TAIL_BYTES: usize = 16 * 1024;
@@ -339,6 +343,8 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         }
         flags
     };
+    // resources: the whole sandbox's cgroup, made before it starts.
+    let (cgroup, resources_setup) = super::cgroup::for_run(&plan.limits);
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
         SandboxError::Namespaces { source, hint }
@@ -370,6 +376,29 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     });
 
     let mut control_write = fs::File::from(control_write);
+    // resources: into the cgroup before the child runs anything (it waits
+    // for the byte below); then watched until it ends.
+    let watch = match &cgroup {
+        Some(cg) => match cg.add(started_child.pid).and_then(|()| {
+            pidfd
+                .try_clone()
+                .map_err(|source| super::cgroup::CgroupError::Io {
+                    what: "duplicate the pidfd for",
+                    path: "the cgroup watcher".into(),
+                    source,
+                })
+        }) {
+            Ok(fd) => Some(cg.watch(fd)),
+            Err(e) => {
+                kill(&pidfd);
+                return Err(SandboxError::LayerUnavailable {
+                    layer: Layer::Resources,
+                    detail: e.to_string(),
+                });
+            }
+        },
+        None => None,
+    };
     let maps = if degraded {
         Ok(())
     } else {
@@ -381,6 +410,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         source_fds: source_raw,
         host_uid,
         events_fd: events_write_raw,
+        resources: resources_setup,
     };
     let send_plan = maps.and_then(|()| {
         let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
@@ -545,6 +575,12 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
     }
     let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
+    // resources: read the peaks and limit events, then remove the cgroup.
+    let killed_for = watch.and_then(super::cgroup::Watch::finish);
+    let resources = cgroup.map(|cg| super::cgroup::Usage {
+        killed_for,
+        ..cg.usage()
+    });
     drop(control_write);
     let _ = status_thread.join();
     let log = output_thread.join().unwrap_or_default();
@@ -558,6 +594,10 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             step: "start the sandbox".into(),
             error: format!("the sandbox init ended before it was ready ({init_status:?})"),
         });
+    };
+    let filesystems = match &exited {
+        Some(InitMessage::Exited { filesystems, .. }) => filesystems.clone(),
+        _ => Vec::new(),
     };
     let (exit, peak_processes, max_rss_kib) = match (timed_out, exited) {
         (true, _) => (
@@ -606,6 +646,8 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         total: started.elapsed(),
         kernel,
         python_events,
+        resources,
+        filesystems,
     })
 }
 

@@ -78,5 +78,8 @@ pub enum InitMessage {
         peak_processes: u64,
         max_rss_kib: u64,
         exec_error: Option<String>,
+        /// How full the sandbox's sized file systems ended.
+        #[serde(default)]
+        filesystems: Vec<super::resources::FsUse>,
     },
 }
