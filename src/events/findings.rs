@@ -696,8 +696,17 @@ pub fn pair(
             // The command sdist-box itself started.
             continue;
         }
+        // An executable with no path (see anon_exec.rs).
+        let anonymous = matches!(&k.target, Target::Exec { program, .. }
+            if super::anon_exec::is_anonymous(program.as_ref()));
+        let decided_by = match (anonymous, blocked) {
+            (true, true) => Some("seccomp supervisor (a file with no path: no Landlock rule can name it; the profile restricts exec)".into()),
+            _ => decided_by,
+        };
         if message.is_empty() {
             message = match (kind, blocked) {
+                (OpKind::Exec, true) if anonymous => "an executable with no path (anonymous memory: a memfd or a deleted file) was refused: the profile executes only the files it lists".into(),
+                (OpKind::Exec, false) if anonymous => "an exec of anonymous memory: a program with no path (a memfd or a deleted file) ran, not a file of the sandbox".into(),
                 (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
                 (OpKind::Exec, true) if k.decided_at_prompt.is_some() => {
                     "a program was refused".into()
