@@ -543,6 +543,8 @@ pub struct EntryResult {
     pub wheel: Option<String>,
     pub report: Option<String>,
     pub log: Option<String>,
+    /// The resource limit the build ended at (`memory`, `disk`, …).
+    pub limit_hit: Option<String>,
 }
 
 impl EntryResult {
@@ -697,6 +699,7 @@ fn result_from_report(
         report: Some(format!("{}.sdist-box.json", planned.stem)),
         log,
         status,
+        limit_hit: report["outcome"]["limit_hit"].as_str().map(str::to_string),
     }
 }
 
@@ -717,6 +720,7 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
         wheel: None,
         report: None,
         log: None,
+        limit_hit: None,
     }
 }
 
@@ -860,6 +864,8 @@ struct Counts {
     error: usize,
     /// Built or skipped, with findings matching --fail-on.
     fails_on: usize,
+    /// Builds that ended at a resource limit (memory, disk, processes, …).
+    limit_hits: usize,
 }
 
 impl Counts {
@@ -874,6 +880,9 @@ impl Counts {
         }
         if r.fails_on {
             self.fails_on += 1;
+        }
+        if r.limit_hit.is_some() {
+            self.limit_hits += 1;
         }
     }
 
@@ -1070,6 +1079,19 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
                 .unwrap_or(1)
         })
         .clamp(1, planned.len().max(1) as u32);
+    // resources: jobs × sandbox-memory must fit in what the host can give.
+    let (jobs, lowered) = crate::batch_memory::cap_jobs(
+        jobs,
+        settings
+            .template
+            .profile
+            .limits
+            .sandbox_memory
+            .or(crate::sandbox::Limits::default().sandbox_memory_bytes),
+    );
+    if let Some(why) = lowered {
+        eprintln!("sdist-box: {why}");
+    }
     eprintln!(
         "sdist-box: {} sdist(s){} from {}, {jobs} at a time, into {}",
         planned.len(),
@@ -1270,7 +1292,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     let code = worst_exit(finished.iter().map(|r| r.exit_code()));
     eprint!("\n{}", summary_table(&finished));
     eprintln!(
-        "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
+        "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {} at a resource limit; {:.1} s. Summary: {}",
         counts.built,
         counts.skipped,
         counts.failed(),
@@ -1279,6 +1301,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
         counts.sandbox_unavailable,
         counts.error,
         counts.fails_on,
+        counts.limit_hits,
         started.elapsed().as_secs_f64(),
         crate::text::path(&summary_path)
     );
@@ -1592,6 +1615,7 @@ mod tests {
             wheel: None,
             report: None,
             log: None,
+            limit_hit: None,
         };
         let t = summary_table(&[&r]);
         let lines: Vec<&str> = t.lines().collect();

@@ -366,10 +366,9 @@ pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
             }
             // resources: a limit of the whole sandbox (cgroup, sized file
             // systems) is a finding, and the run's limit_hit.
-            let hit = report
-                .outcome
-                .limit_hit
-                .or_else(|| crate::report::resources::sandbox_hit(&outcome));
+            let hit = report.outcome.limit_hit.or_else(|| {
+                crate::report::resources::sandbox_hit(&outcome, !outcome.exit.success())
+            });
             if hit.is_some() && report.outcome.limit_hit.is_none() {
                 report.outcome.limit_hit = hit;
                 if let Some(why) = crate::report::resources::reason("run", &outcome, hit) {

@@ -23,6 +23,7 @@ pub use report::{BuildReport, Status};
 pub mod api;
 pub mod archive;
 pub mod batch;
+pub mod batch_memory;
 pub mod beneath;
 pub mod buildenv;
 pub mod cli;

@@ -1194,7 +1194,10 @@ impl<'a> SandboxContext<'a> {
             .processes
             .is_some_and(|max| outcome.peak_processes + 4 >= max);
         // resources: a limit of the whole sandbox (cgroup, sized file systems).
-        let sandbox_hit = crate::report::resources::sandbox_hit(&outcome);
+        let sandbox_hit = crate::report::resources::sandbox_hit(
+            &outcome,
+            runner_outcome != "ok" || !outcome.exit.success(),
+        );
         let limit_hit = match (&outcome.exit, runner_outcome.as_str()) {
             (RunExit::TimedOut { .. }, _) => Some(LimitHit::WallClock),
             (_, "memory-limit") => Some(LimitHit::Memory),

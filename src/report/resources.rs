@@ -26,7 +26,9 @@ pub fn hook_name(phase: &str) -> &str {
 /// systems. Memory counts only when the kernel had to kill (or the run
 /// failed with the cgroup at its limit): reclaiming page cache at the limit
 /// is the limit working, not the build failing.
-pub fn sandbox_hit(outcome: &RunOutcome) -> Option<LimitHit> {
+///
+/// `failed`: the run failed (its exit, or the hook runner's own report).
+pub fn sandbox_hit(outcome: &RunOutcome, failed: bool) -> Option<LimitHit> {
     if let Some(u) = &outcome.resources {
         match u.killed_for.as_deref() {
             Some("memory") => return Some(LimitHit::Memory),
@@ -40,14 +42,14 @@ pub fn sandbox_hit(outcome: &RunOutcome) -> Option<LimitHit> {
             (Some(p), Some(l)) => p >= l - l / 20,
             _ => false,
         };
-        if !outcome.exit.success() && u.memory_limit_events > 0 && at_limit {
+        if failed && u.memory_limit_events > 0 && at_limit {
             return Some(LimitHit::Memory);
         }
         if pids_at_limit(u) {
             return Some(LimitHit::Processes);
         }
     }
-    if !outcome.exit.success() && outcome.filesystems.iter().any(|f| f.full()) {
+    if failed && outcome.filesystems.iter().any(|f| f.full()) {
         return Some(LimitHit::Disk);
     }
     None

@@ -37,6 +37,8 @@ use super::sys;
 /// The environment variable naming a delegated cgroup.
 pub const CGROUP_ENV: &str = "SDIST_BOX_CGROUP";
 const PREFIX: &str = "sdist-box-";
+/// A cgroup of a gone sdist-box is swept once it is this old.
+const STALE_AFTER: Duration = Duration::from_secs(60);
 
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -738,7 +740,7 @@ fn remove(dir: &Path) {
 }
 
 /// Remove the cgroups of sdist-box processes that are gone (killed before
-/// they could remove their own).
+/// they could remove their own): empty ones, a minute old or more.
 pub fn sweep_stale(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
@@ -753,9 +755,19 @@ pub fn sweep_stale(base: &Path) {
         else {
             continue;
         };
-        if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
-            // A leaf a dead sdist-box moved itself into holds nothing now.
-            remove(&e.path());
+        // Never kill here: only an empty cgroup is removed (the sandbox's
+        // init dies with its sdist-box, and with it the pid namespace), and
+        // only one made a minute ago or more, since a pid that is not in our
+        // /proc may be a live sdist-box of another pid namespace sharing
+        // the hierarchy, between its mkdir and its first process.
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if owner != std::process::id() && old && !Path::new(&format!("/proc/{owner}")).exists() {
+            let _ = std::fs::remove_dir(e.path());
         }
     }
 }
@@ -859,5 +871,21 @@ pub fn for_run(limits: &Limits) -> (Option<Arc<SandboxCgroup>>, super::resources
                 },
             )
         }
+    }
+}
+
+/// What `sdist-box doctor` says about cgroups here: which base was found
+/// and how, or why none, with the command that fixes it.
+pub fn doctor_lines() -> Vec<String> {
+    match find_base() {
+        Ok(base) => vec![format!(
+            "cgroup: {}; each sandbox gets its own cgroup beneath it",
+            base.describe()
+        )],
+        Err(CgroupError::Unavailable { why, fix }) => vec![
+            format!("cgroup: none usable: {why}"),
+            format!("cgroup fix: {fix}"),
+        ],
+        Err(e) => vec![format!("cgroup: none usable: {e}")],
     }
 }

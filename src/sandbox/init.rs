@@ -254,7 +254,7 @@ pub fn main(args: &[String]) -> ! {
         init.fail("set no_new_privs", e, Some(Layer::Capabilities));
     }
     // 11. Resource limits, inherited by everything below.
-    match apply_rlimits(plan) {
+    match apply_rlimits(&super::resources::rlimits_under(plan, &req.resources)) {
         Ok(detail) => layers.push(enforced(Layer::Rlimits, detail)),
         Err(e) => init.fail("set resource limits", e, Some(Layer::Rlimits)),
     }

@@ -82,6 +82,20 @@ pub fn fs_usage(plan: &SandboxPlan) -> Vec<FsUse> {
         .collect()
 }
 
+/// The plan the rlimits are set from: with a cgroup, its `pids.max` is the
+/// wall for processes (it counts the whole sandbox and its hits are seen
+/// from outside), so the per-uid `RLIMIT_NPROC` is set above it and stays
+/// only as a second bound.
+pub fn rlimits_under(plan: &SandboxPlan, setup: &Setup) -> SandboxPlan {
+    let mut plan = plan.clone();
+    if setup.cgroup.is_some()
+        && let Some(p) = plan.limits.processes
+    {
+        plan.limits.processes = Some(p.saturating_add(p / 4).saturating_add(8));
+    }
+    plan
+}
+
 /// `vm.memfd_noexec = 2` in the sandbox's own pid namespace (Linux 6.3+):
 /// every memfd is created non-executable and sealed so, and `MFD_EXEC` is
 /// refused; a child pid namespace cannot lower it.
