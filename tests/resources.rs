@@ -540,3 +540,41 @@ fn without_a_cgroup_allow_degraded_runs_on_the_stated_fallback() {
         "{layer}"
     );
 }
+
+/// cgroup v2 where it lacks the memory and pids controllers (this hybrid
+/// host's `unified` hierarchy has only hugetlb): refused, saying which
+/// controllers it has. (The v2 limits themselves need a host where v2
+/// holds memory and pids; see the report of the issue.)
+#[test]
+fn a_cgroup_v2_without_memory_and_pids_is_refused_with_the_reason() {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    let controllers =
+        std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
+    if !common::is_root()
+        || !unified.join("cgroup.procs").exists()
+        || controllers.contains("memory")
+    {
+        skip(
+            "needs root and a cgroup v2 mount at /sys/fs/cgroup/unified without the memory controller",
+        );
+        return;
+    }
+    let dir = unified.join(format!("sdbtest-{}-v2", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = common::sdist_box_as(None)
+        .env("SDIST_BOX_CGROUP", &dir)
+        .args(["run", "--format", "json", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("lacks the memory or pids controller (it has: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("systemd-run --user --scope -p Delegate=yes"),
+        "{stdout}"
+    );
+}

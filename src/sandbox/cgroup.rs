@@ -11,8 +11,10 @@
 //!    container's writable cgroup namespace.
 //!
 //! Each sandbox gets `sdist-box-<pid>-<n>` beneath that base (in each v1
-//! hierarchy). The parent puts the sandbox's first process in it before the
-//! process does anything; everything the build starts is then charged there.
+//! hierarchy). The sandbox's first process moves itself in before it does
+//! anything else (a thread moving itself skips the kernel's global lock,
+//! ~10 ms when the parent moves it); everything the build starts is then
+//! charged there.
 //! A watcher ([`Watch`]) kills the whole sandbox when a limit is hit (cgroup
 //! v2 does it itself with `memory.oom.group`; v1 only kills one process).
 //! The cgroup is removed when the run ends, and cgroups of an sdist-box
@@ -26,7 +28,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -521,13 +523,15 @@ impl SandboxCgroup {
         d
     }
 
-    /// Put `pid` (the sandbox's first process, not yet running the build)
-    /// in the cgroup.
-    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
-        for d in self.dirs() {
-            write(&d.join("cgroup.procs"), &pid.to_string())?;
-        }
-        Ok(())
+    /// The files the sandbox's first process writes `0` to, to move itself
+    /// in (see `sys::ChildExec::cgroup_join`): v1 `tasks` of each
+    /// hierarchy, v2 `cgroup.procs`.
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        let file = match self.version {
+            Version::V1 => "tasks",
+            Version::V2 => "cgroup.procs",
+        };
+        self.dirs().iter().map(|d| d.join(file)).collect()
     }
 
     /// In words, for the report's `resources` layer.
@@ -640,21 +644,25 @@ impl SandboxCgroup {
     /// die with it; and every process the cgroup holds, for the degraded
     /// mode) when one is met.
     pub fn watch(self: &Arc<Self>, pidfd: OwnedFd) -> Watch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (cg, flag) = (self.clone(), stop.clone());
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let cg = self.clone();
         let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
+            loop {
+                // Woken at once when the run ends (the sender is dropped);
+                // the first look comes after set-up, not competing with it.
+                match stopped.recv_timeout(Duration::from_millis(20)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return None,
+                }
                 if let Some(what) = cg.hit() {
                     let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
                     cg.kill_all();
                     return Some(what.to_string());
                 }
-                std::thread::sleep(Duration::from_millis(20));
             }
-            None
         });
         Watch {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -681,21 +689,21 @@ impl Drop for SandboxCgroup {
 /// The watcher thread of one run (stopped when dropped: a run that ends
 /// early leaves no thread behind).
 pub struct Watch {
-    stop: Arc<AtomicBool>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Option<String>>>,
 }
 
 impl Watch {
     /// Stop watching; what the watcher killed the sandbox for, if it did.
     pub fn finish(mut self) -> Option<String> {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         self.thread.take()?.join().ok().flatten()
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
     }
 }
 

@@ -294,6 +294,19 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     let events_write_raw = events.as_ref().map(|e| raw(&e.write));
     keep.extend(events_write_raw);
     let cstr = |s: String| CString::new(s).expect("no NUL in generated argument");
+    // resources: the whole sandbox's cgroup, made before it starts; its
+    // first process moves itself in before anything else.
+    let (cgroup, resources_setup) = super::cgroup::for_run(&plan.limits);
+    let cgroup_join = cgroup
+        .as_ref()
+        .map(|cg| cg.join_files())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| CString::new(path_bytes(p)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            io_err("pass a cgroup path with a NUL byte")(io::ErrorKind::InvalidInput.into())
+        })?;
     let child = sys::ChildExec {
         go_fd: raw(&control.read),
         status_fd: raw(&status.write),
@@ -324,6 +337,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             cstr(raw(&status.write).to_string()),
         ],
         envp: Vec::new(),
+        cgroup_join,
     };
     // The degraded mode: a plain child, no namespaces (init makes itself a
     // session and process-group leader; the group is what gets killed).
@@ -343,8 +357,6 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         }
         flags
     };
-    // resources: the whole sandbox's cgroup, made before it starts.
-    let (cgroup, resources_setup) = super::cgroup::for_run(&plan.limits);
     let started_child = sys::clone_into_namespaces(flags, &child).map_err(|source| {
         let hint = namespace_hint(&source);
         SandboxError::Namespaces { source, hint }
@@ -376,25 +388,13 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     });
 
     let mut control_write = fs::File::from(control_write);
-    // resources: into the cgroup before the child runs anything (it waits
-    // for the byte below); then watched until it ends.
+    // resources: watched until it ends (the child joins the cgroup itself).
     let watch = match &cgroup {
-        Some(cg) => match cg.add(started_child.pid).and_then(|()| {
-            pidfd
-                .try_clone()
-                .map_err(|source| super::cgroup::CgroupError::Io {
-                    what: "duplicate the pidfd for",
-                    path: "the cgroup watcher".into(),
-                    source,
-                })
-        }) {
+        Some(cg) => match pidfd.try_clone() {
             Ok(fd) => Some(cg.watch(fd)),
             Err(e) => {
                 kill(&pidfd);
-                return Err(SandboxError::LayerUnavailable {
-                    layer: Layer::Resources,
-                    detail: e.to_string(),
-                });
+                return Err(io_err("duplicate the pidfd for the cgroup watcher")(e));
             }
         },
         None => None,
