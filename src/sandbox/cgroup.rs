@@ -148,7 +148,7 @@ const CGROUP1_MAGIC: i64 = 0x0027_e0eb;
 fn fs_magic(path: &Path) -> Option<i64> {
     nix::sys::statfs::statfs(path)
         .ok()
-        .map(|s| s.filesystem_type().0 as i64)
+        .map(|s| s.filesystem_type().0)
 }
 
 fn writable(path: &Path) -> bool {
@@ -735,10 +735,8 @@ fn remove(dir: &Path) {
             Ok(()) => return,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return,
             Err(_) => {
-                if attempt == 0 {
-                    if std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
-                        kill_procs(dir);
-                    }
+                if attempt == 0 && std::fs::write(dir.join("cgroup.kill"), "1").is_err() {
+                    kill_procs(dir);
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -793,6 +791,57 @@ fn number(path: &Path) -> Option<u64> {
     read(path)?.trim().parse().ok()
 }
 
+/// The cgroup for one run: `(cgroup, what init is told)`. Where none can be
+/// had, init is told why (with the fix) and falls back.
+pub fn for_run(limits: &Limits) -> (Option<Arc<SandboxCgroup>>, super::resources::Setup) {
+    static BASE: std::sync::OnceLock<Base> = std::sync::OnceLock::new();
+    let base = match BASE.get() {
+        Some(b) => Ok(b.clone()),
+        None => find_base().inspect(|b| {
+            let _ = BASE.set(b.clone());
+        }),
+    };
+    let made = base.and_then(|b| SandboxCgroup::create(&b, limits).map(|cg| (b, cg)));
+    match made {
+        Ok((base, cg)) => {
+            let setup = super::resources::Setup {
+                cgroup: Some(format!("{}; {}", cg.describe(), base.describe())),
+                why_not: None,
+            };
+            (Some(Arc::new(cg)), setup)
+        }
+        Err(e) => {
+            let why_not = match &e {
+                CgroupError::Unavailable { why, fix } => format!("{why}; fix: {fix}"),
+                other => other.to_string(),
+            };
+            (
+                None,
+                super::resources::Setup {
+                    cgroup: None,
+                    why_not: Some(why_not),
+                },
+            )
+        }
+    }
+}
+
+/// What `sdist-box doctor` says about cgroups here: which base was found
+/// and how, or why none, with the command that fixes it.
+pub fn doctor_lines() -> Vec<String> {
+    match find_base() {
+        Ok(base) => vec![format!(
+            "cgroup: {}; each sandbox gets its own cgroup beneath it",
+            base.describe()
+        )],
+        Err(CgroupError::Unavailable { why, fix }) => vec![
+            format!("cgroup: none usable: {why}"),
+            format!("cgroup fix: {fix}"),
+        ],
+        Err(e) => vec![format!("cgroup: none usable: {e}")],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,56 +893,5 @@ mod tests {
         assert_eq!(keyed(ev, "missing"), 0);
         let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
         assert_eq!(keyed(v1, "oom_kill"), 3);
-    }
-}
-
-/// The cgroup for one run: `(cgroup, what init is told)`. Where none can be
-/// had, init is told why (with the fix) and falls back.
-pub fn for_run(limits: &Limits) -> (Option<Arc<SandboxCgroup>>, super::resources::Setup) {
-    static BASE: std::sync::OnceLock<Base> = std::sync::OnceLock::new();
-    let base = match BASE.get() {
-        Some(b) => Ok(b.clone()),
-        None => find_base().inspect(|b| {
-            let _ = BASE.set(b.clone());
-        }),
-    };
-    let made = base.and_then(|b| SandboxCgroup::create(&b, limits).map(|cg| (b, cg)));
-    match made {
-        Ok((base, cg)) => {
-            let setup = super::resources::Setup {
-                cgroup: Some(format!("{}; {}", cg.describe(), base.describe())),
-                why_not: None,
-            };
-            (Some(Arc::new(cg)), setup)
-        }
-        Err(e) => {
-            let why_not = match &e {
-                CgroupError::Unavailable { why, fix } => format!("{why}; fix: {fix}"),
-                other => other.to_string(),
-            };
-            (
-                None,
-                super::resources::Setup {
-                    cgroup: None,
-                    why_not: Some(why_not),
-                },
-            )
-        }
-    }
-}
-
-/// What `sdist-box doctor` says about cgroups here: which base was found
-/// and how, or why none, with the command that fixes it.
-pub fn doctor_lines() -> Vec<String> {
-    match find_base() {
-        Ok(base) => vec![format!(
-            "cgroup: {}; each sandbox gets its own cgroup beneath it",
-            base.describe()
-        )],
-        Err(CgroupError::Unavailable { why, fix }) => vec![
-            format!("cgroup: none usable: {why}"),
-            format!("cgroup fix: {fix}"),
-        ],
-        Err(e) => vec![format!("cgroup: none usable: {e}")],
     }
 }

@@ -46,7 +46,7 @@ pub fn bytes(b: u64) -> String {
     const MIB: u64 = 1 << 20;
     if b >= GIB {
         let g = b as f64 / GIB as f64;
-        if b % GIB == 0 {
+        if b.is_multiple_of(GIB) {
             format!("{} GiB", b / GIB)
         } else {
             format!("{g:.1} GiB")
