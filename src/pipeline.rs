@@ -556,6 +556,14 @@ fn build_inner(
     .map_err(errored)?;
     let work_path = work.path().to_path_buf();
     *work_slot = Some(work);
+    // resources: the build tree on its own size-limited file system
+    // (sandbox::tree), mounted until this build ends.
+    let _tree = sandbox::tree::BuildTree::for_build(
+        policy::limits_of(&req.profile).build_tree_bytes,
+        sandbox::user_namespaces().is_ok(),
+        &work_path,
+    )
+    .map_err(|e| errored(anyhow::Error::new(e)))?;
     let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
         .map_err(refused)?;
     let src = extracted.root.clone();

@@ -578,3 +578,86 @@ fn a_cgroup_v2_without_memory_and_pids_is_refused_with_the_reason() {
         "{stdout}"
     );
 }
+
+const TREE_FILL: &str = "print('ATTACK fill the tree', flush=True)\nwith open('fill.bin', 'wb') as f:\n    for i in range(200):\n        f.write(b'x' * (1 << 20))\n        f.flush()\n";
+
+/// As root the build tree is a tmpfs of `build-size`: filling it is
+/// ENOSPC inside, a `disk` finding, and no host disk. (An unprivileged
+/// build keeps its tree on the host's disk: see `sandbox::tree`.)
+#[test]
+fn a_build_tree_filled_beyond_its_size_is_a_disk_finding_and_costs_no_host_disk() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cgroup = Delegated::make(&format!("sdbtest-{}-tree", std::process::id()), None).unwrap();
+    let text = std::fs::read_to_string(common::repo().join("profiles/default.toml")).unwrap();
+    let head = text.split("[limits]").next().unwrap();
+    let profile = tmp.path().join("tree.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "{head}[limits]\nbuild-size = \"128M\"\nsandbox-memory = \"256M\"\nwall-seconds = 120\n"
+        ),
+    )
+    .unwrap();
+    let sdist = Sdist::setuptools_with("evil-treefill", TREE_FILL).write(tmp.path());
+    let profile = profile.display().to_string();
+    let before = free_disk(&std::env::temp_dir());
+    let built = common::build(
+        &sdist,
+        &tmp.path().join("out"),
+        BuildOpts {
+            profile: Some(&profile),
+            env: vec![("SDIST_BOX_CGROUP".into(), cgroup.env_value())],
+            ..Default::default()
+        },
+    );
+    let after = free_disk(&std::env::temp_dir());
+    assert!(
+        built.log.contains("No space left on device"),
+        "{}",
+        built.describe()
+    );
+    assert_eq!(built.code(), 3, "{}", built.describe());
+    let report = built.report.as_ref().unwrap();
+    assert_eq!(
+        report["outcome"]["limit_hit"],
+        "disk",
+        "{}",
+        built.describe()
+    );
+    let found: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "resource")
+        .collect();
+    assert!(
+        found.iter().any(|f| f["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("disk: /build/src limit 128 MiB")),
+        "{found:?}"
+    );
+    // From outside: the 128 MiB went to memory the sandbox's cgroup was
+    // charged for, not to the host's disk; no mount is left behind.
+    assert!(
+        cgroup.memory_peak() >= 128 * MIB,
+        "{}",
+        cgroup.memory_peak() / MIB
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.contains(" tmpfs ") && l.contains("/sdist-box-")),
+        "a build tree is still mounted"
+    );
+    eprintln!(
+        "measured: delegated cgroup peak {} MiB; free disk {} → {} MiB (shared with other builders)",
+        cgroup.memory_peak() / MIB,
+        before / MIB,
+        after / MIB
+    );
+}

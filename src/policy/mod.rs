@@ -472,7 +472,7 @@ pub fn compile(
     }
 }
 
-fn limits_of(profile: &Profile) -> Limits {
+pub fn limits_of(profile: &Profile) -> Limits {
     let l = &profile.limits;
     let defaults = Limits::default();
     Limits {
@@ -488,6 +488,7 @@ fn limits_of(profile: &Profile) -> Limits {
             .cpus
             .filter(|c| c.is_finite() && *c > 0.0)
             .map(|c| (c * 1000.0).round().max(1.0) as u64),
+        build_tree_bytes: l.build_size.or(defaults.build_tree_bytes),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod run;
 pub mod seccomp;
 pub mod status;
 pub(crate) mod sys;
+pub mod tree;
 
 pub use plan::{Access, LandlockPlan, Layer, Limits, Mode, MountEntry, SandboxPlan};
 pub use run::{RunExit, RunOptions, RunOutcome, SandboxError, choose_mode, run, user_namespaces};

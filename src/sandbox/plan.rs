@@ -209,6 +209,9 @@ pub struct Limits {
     /// CPU of the whole sandbox, in thousandths of a core (cgroup).
     #[serde(default)]
     pub cpu_millicores: Option<u64>,
+    /// Size of the build tree's own file system (a tmpfs), bytes.
+    #[serde(default)]
+    pub build_tree_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -223,6 +226,7 @@ impl Default for Limits {
             output_bytes: Some(2 << 30),
             sandbox_memory_bytes: Some(8 << 30),
             cpu_millicores: None,
+            build_tree_bytes: Some(8 << 30),
         }
     }
 }

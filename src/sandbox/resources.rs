@@ -96,6 +96,46 @@ pub fn rlimits_under(plan: &SandboxPlan, setup: &Setup) -> SandboxPlan {
     plan
 }
 
+/// The parent, after the run: how full each size-limited file system the
+/// sandbox could write through a bind is (the build tree on its own
+/// tmpfs, see `tree.rs`), once per file system, named by its first target.
+pub fn bind_usage(plan: &SandboxPlan) -> Vec<FsUse> {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for m in &plan.mounts {
+        let MountEntry::Bind {
+            source,
+            target,
+            access: super::plan::Access::ReadWrite,
+        } = m
+        else {
+            continue;
+        };
+        let Ok(fs) = nix::sys::statfs::statfs(source.as_path()) else {
+            continue;
+        };
+        if fs.filesystem_type().0 != TMPFS_MAGIC {
+            continue;
+        }
+        let Ok(s) = nix::sys::statvfs::statvfs(source.as_path()) else {
+            continue;
+        };
+        if seen.contains(&s.filesystem_id()) {
+            continue;
+        }
+        seen.push(s.filesystem_id());
+        let block = s.fragment_size().max(1);
+        let total = s.blocks() * block;
+        out.push(FsUse {
+            target: target.clone(),
+            size_bytes: total,
+            used_bytes: total.saturating_sub(s.blocks_available() * block),
+        });
+    }
+    out
+}
+
 /// `vm.memfd_noexec = 2` in the sandbox's own pid namespace (Linux 6.3+):
 /// every memfd is created non-executable and sealed so, and `MFD_EXEC` is
 /// refused; a child pid namespace cannot lower it.

@@ -595,10 +595,12 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             error: format!("the sandbox init ended before it was ready ({init_status:?})"),
         });
     };
-    let filesystems = match &exited {
+    let mut filesystems = match &exited {
         Some(InitMessage::Exited { filesystems, .. }) => filesystems.clone(),
         _ => Vec::new(),
     };
+    // resources: the build tree's own size-limited file system, if any.
+    filesystems.extend(super::resources::bind_usage(plan));
     let (exit, peak_processes, max_rss_kib) = match (timed_out, exited) {
         (true, _) => (
             RunExit::TimedOut {

@@ -785,3 +785,98 @@ pub fn dup_inherited(fd: RawFd) -> io::Result<std::fs::File> {
     // SAFETY: `copy` was just created by fcntl and nothing else refers to it.
     Ok(unsafe { std::fs::File::from_raw_fd(copy) })
 }
+
+/// The strings a detached tmpfs is configured with, prepared before any
+/// fork so that the child allocates nothing.
+pub struct TmpfsConfig {
+    pub size: CString,
+    pub mode: CString,
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// fsopen("tmpfs") → size, mode → create → fsmount(nosuid, nodev): the raw
+/// descriptor of a detached mount, or a negative errno. Only raw system
+/// calls on prepared strings: safe in a child after `clone`.
+///
+/// # Safety
+/// Closes the descriptors it opens; callers own the returned one.
+unsafe fn tmpfs_detached_raw(cfg: &TmpfsConfig) -> libc::c_int {
+    let errno = || -(unsafe { *libc::__errno_location() });
+    // SAFETY: system calls on NUL-terminated strings that outlive them.
+    unsafe {
+        let fs = libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC);
+        if fs < 0 {
+            return errno();
+        }
+        let fs = fs as libc::c_int;
+        for (key, value) in [(c"size", &cfg.size), (c"mode", &cfg.mode)] {
+            if libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            ) < 0
+            {
+                let e = errno();
+                libc::close(fs);
+                return e;
+            }
+        }
+        if libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ) < 0
+        {
+            let e = errno();
+            libc::close(fs);
+            return e;
+        }
+        let attrs = (MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) as libc::c_uint;
+        let m = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+        let e = errno();
+        libc::close(fs);
+        if m < 0 { e } else { m as libc::c_int }
+    }
+}
+
+/// A detached tmpfs mount made here (needs CAP_SYS_ADMIN over this mount
+/// namespace: root).
+pub fn tmpfs_detached(cfg: &TmpfsConfig) -> io::Result<OwnedFd> {
+    // SAFETY: see tmpfs_detached_raw; a non-negative result is a fresh
+    // descriptor nobody else owns.
+    let fd = unsafe { tmpfs_detached_raw(cfg) };
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// Attach the detached mount `fd` at `target` (move_mount).
+pub fn move_mount_to(fd: BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+    let target = cstring(target)?;
+    // SAFETY: plain syscall on a live descriptor and NUL-terminated strings.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
