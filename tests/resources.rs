@@ -609,7 +609,11 @@ fn a_build_tree_filled_beyond_its_size_is_a_disk_finding_and_costs_no_host_disk(
         &tmp.path().join("out"),
         BuildOpts {
             profile: Some(&profile),
-            env: vec![("SDIST_BOX_CGROUP".into(), cgroup.env_value())],
+            env: vec![
+                ("SDIST_BOX_CGROUP".into(), cgroup.env_value()),
+                // The work directory (and the tree mounted on it) in ours.
+                ("TMPDIR".into(), tmp.path().display().to_string()),
+            ],
             ..Default::default()
         },
     );
@@ -647,13 +651,18 @@ fn a_build_tree_filled_beyond_its_size_is_a_disk_finding_and_costs_no_host_disk(
         "{}",
         cgroup.memory_peak() / MIB
     );
+    // The tree was mounted in sdist-box's own mount namespace, never in
+    // the host's, and the work directory under ours is gone.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts
-            .lines()
-            .any(|l| l.contains(" tmpfs ") && l.contains("/sdist-box-")),
-        "a build tree is still mounted"
-    );
+    let ours = tmp.path().display().to_string();
+    assert!(!mounts.lines().any(|l| l.contains(&ours)), "{mounts}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("sdist-box-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     eprintln!(
         "measured: delegated cgroup peak {} MiB; free disk {} → {} MiB (shared with other builders)",
         cgroup.memory_peak() / MIB,

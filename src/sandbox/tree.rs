@@ -1,5 +1,6 @@
 //! The build tree on a size-limited file system: a tmpfs of its own,
-//! mounted on the build's work directory for the length of the build.
+//! mounted on the build's work directory for the length of the build, in
+//! a mount namespace of the building thread's own.
 //!
 //! The host side reads and writes the tree by its usual paths; each sandbox
 //! binds it in like any host directory. Filling it gives ENOSPC inside and
@@ -52,6 +53,7 @@ impl BuildTree {
             size: std::ffi::CString::new(size_bytes.to_string()).expect("digits"),
             mode: c"0700".to_owned(),
         };
+        own_mount_namespace().map_err(err)?;
         let fd = sys::tmpfs_detached(&cfg).map_err(err)?;
         sys::move_mount_to(fd.as_fd(), at).map_err(err)?;
         Ok(BuildTree {
@@ -76,6 +78,30 @@ impl BuildTree {
             _ => Ok(None),
         }
     }
+}
+
+/// The tree is mounted in a mount namespace of this thread's own (once
+/// per thread: `unshare` of the mount namespace is per thread), a slave of
+/// the host's: the host's later mounts still reach it, the tree never
+/// reaches the host, and a killed sdist-box leaves no mount behind. The
+/// sandboxes this thread starts copy it, tree included.
+fn own_mount_namespace() -> std::io::Result<()> {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.with(|d| d.get()) {
+        return Ok(());
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
+        None::<&str>,
+    )?;
+    DONE.with(|d| d.set(true));
+    Ok(())
 }
 
 impl Drop for BuildTree {
