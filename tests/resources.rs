@@ -670,3 +670,51 @@ fn a_build_tree_filled_beyond_its_size_is_a_disk_finding_and_costs_no_host_disk(
         after / MIB
     );
 }
+
+/// `cpus` holds the whole sandbox to its share: the same work takes
+/// several times longer at 0.2 CPUs, measured from outside, and the report
+/// says the sandbox was throttled.
+#[test]
+fn a_cpu_limit_holds_the_sandbox_to_its_share() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let work = "n = 0\nfor i in range(6_000_000):\n    n += i\n";
+    let timed = |cpus: &str| {
+        let p = tmp.path().join(format!("cpu{}.toml", cpus.len()));
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\ndescription = \"cpu\"\nrequire = [\"resources\"]\n[limits]\n{cpus}\n"
+            ),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let r = common::sdist_box_as(None)
+            .arg("run")
+            .arg("--profile")
+            .arg(&p)
+            .args(["--format", "json", "--", "/usr/bin/python3", "-c", work])
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        (took, report)
+    };
+    let (free, _) = timed("");
+    let (held, report) = timed("cpus = 0.2");
+    let usage = &report["hooks"][0]["resources"];
+    assert_eq!(usage["cpu_millicores"], 200, "{usage}");
+    assert!(usage["cpu_throttled"].as_u64().unwrap() > 0, "{usage}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "resource" && f["target"] == "cpu: limit 0.20 CPUs"),
+        "{report}"
+    );
+    eprintln!("measured: the same work took {free:?} unlimited, {held:?} at 0.2 CPUs");
+    assert!(held >= free * 2, "{held:?} at 0.2 CPUs vs {free:?}");
+}
