@@ -15,6 +15,7 @@
 mod copy_out;
 mod failure;
 mod hook_call;
+mod publish;
 mod request;
 mod steps;
 pub(crate) mod streams;
@@ -23,6 +24,7 @@ mod wheel_check;
 
 pub use copy_out::valid_wheel_name;
 pub(crate) use hook_call::warn_degraded;
+pub use publish::sweep_parts;
 pub use request::{BuildRequest, Streams, not_utf8};
 pub use steps::{build, sdist_stem};
 pub(crate) use streams::{add_python_stream, explain_run};
