@@ -281,3 +281,56 @@ fn a_failed_rebuild_retires_the_inputs_old_wheel() {
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["projects"], serde_json::json!([]), "{listed}");
 }
+
+#[test]
+fn a_chatty_builds_log_keeps_its_head_and_tail_within_the_cap() {
+    if !common::ready_for_builds() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("chatty.toml");
+    std::fs::write(
+        &profile,
+        "version = 1\ndescription = \"a small log\"\n[limits]\nlog-size = \"1M\"\n",
+    )
+    .unwrap();
+    // About 40 MiB, in build_wheel only.
+    let attack = "if 'bdist_wheel' in sys.argv:\n    sys.stdout.write('HEAD-MARKER\\n')\n    line = 'x' * 1023 + '\\n'\n    for _ in range(40 * 1024):\n        sys.stdout.write(line)\n    sys.stdout.write('TAIL-MARKER\\n')\n    sys.stdout.flush()\n";
+    let sdist = Sdist::setuptools_with("chatty", attack).write(tmp.path());
+    let out = tmp.path().join("out");
+    let built = common::build(
+        &sdist,
+        &out,
+        BuildOpts {
+            profile: Some(profile.to_str().unwrap()),
+            ..BuildOpts::default()
+        },
+    );
+    assert_eq!(built.code(), 0, "{}", built.describe());
+    assert_eq!(built.status(), "built");
+    let log = &built.log;
+    eprintln!("log: {} bytes", log.len());
+    assert!(
+        (1 << 20..(1 << 20) + (64 << 10)).contains(&log.len()),
+        "the log is {} bytes, not about the 1 MiB cap",
+        log.len()
+    );
+    assert!(log.contains("HEAD-MARKER"), "the head is missing");
+    assert!(log.contains("TAIL-MARKER"), "the tail is missing");
+    let cut = log
+        .lines()
+        .find(|l| l.contains("bytes of output cut here"))
+        .expect("the cut line");
+    let n: u64 = cut
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n > 38 << 20, "{cut}");
+    let head = log.find("HEAD-MARKER").unwrap();
+    let (at_cut, tail) = (log.find(cut).unwrap(), log.find("TAIL-MARKER").unwrap());
+    assert!(
+        head < at_cut && at_cut < tail,
+        "head, cut line, tail: in order"
+    );
+}

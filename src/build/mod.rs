@@ -1,6 +1,7 @@
 //! One build, end to end: verify → extract → metadata → build env →
 //! `get_requires_for_build_wheel` in the sandbox → second-round build env →
-//! `build_wheel` in the sandbox → copy the wheel out → report.
+//! `build_wheel` in the sandbox → copy the wheel out (to a part file) →
+//! the report written beside it → the wheel placed (`publish`).
 //!
 //! Invariants: nothing from the sdist runs outside the sandbox; the
 //! project's name and version are valid and agree across the file name,
