@@ -334,3 +334,33 @@ fn a_chatty_builds_log_keeps_its_head_and_tail_within_the_cap() {
         "head, cut line, tail: in order"
     );
 }
+
+/// The build's own log fills the output disk; the wheel then has no room,
+/// and the report still has: it was reserved at the start.
+#[test]
+fn a_log_that_fills_the_output_disk_still_leaves_the_report() {
+    if !root_and_unshare() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("big-log.toml");
+    std::fs::write(
+        &profile,
+        "version = 1\ndescription = \"a big log\"\n[limits]\nlog-size = \"64M\"\n",
+    )
+    .unwrap();
+    let attack = "if 'bdist_wheel' in sys.argv:\n    line = 'y' * 1023 + '\\n'\n    for _ in range(16 * 1024):\n        sys.stdout.write(line)\n    sys.stdout.flush()\n";
+    let sdist = Sdist::setuptools_with("fills-log", attack).write(tmp.path());
+    let out = tmp.path().join("out");
+    let p = profile.to_str().unwrap();
+    let keep = tmp.path().join("keep");
+    let c = build_on_tmpfs(&sdist, &out, &out, "6m", &["--profile", p], &keep);
+    assert_host_error(&c, &out);
+    assert!(
+        c.listing
+            .iter()
+            .all(|n| n.ends_with(".sdist-box.json") || n.ends_with(".build.log")),
+        "a wheel, part or reserve was left: {:?}",
+        c.listing
+    );
+}
