@@ -497,6 +497,8 @@ pub struct EntryResult {
     pub wheel: Option<String>,
     pub report: Option<String>,
     pub log: Option<String>,
+    /// The resource limit the build ended at (`memory`, `disk`, …).
+    pub limit_hit: Option<String>,
 }
 
 /// `--fail-on` over the `severity` strings of a report's findings.
@@ -609,6 +611,7 @@ fn result_from_report(
         report: Some(format!("{}.sdist-box.json", planned.stem)),
         log,
         status,
+        limit_hit: report["outcome"]["limit_hit"].as_str().map(str::to_string),
     }
 }
 
@@ -629,6 +632,7 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
         wheel: None,
         report: None,
         log: None,
+        limit_hit: None,
     }
 }
 
@@ -769,6 +773,8 @@ struct Counts {
     error: usize,
     /// Built or skipped, with findings matching --fail-on.
     fails_on: usize,
+    /// Builds that ended at a resource limit (memory, disk, processes, …).
+    limit_hits: usize,
 }
 
 impl Counts {
@@ -783,6 +789,9 @@ impl Counts {
         }
         if r.fails_on {
             self.fails_on += 1;
+        }
+        if r.limit_hit.is_some() {
+            self.limit_hits += 1;
         }
     }
 
@@ -969,7 +978,7 @@ impl RunEnd {
         let counts = &self.counts;
         eprint!("\n{}", summary_table(&self.finished()));
         eprintln!(
-            "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
+            "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {} at a resource limit; {:.1} s. Summary: {}",
             counts.built,
             counts.skipped,
             counts.failed(),
@@ -978,6 +987,7 @@ impl RunEnd {
             counts.sandbox_unavailable,
             counts.error,
             counts.fails_on,
+            counts.limit_hits,
             self.elapsed.as_secs_f64(),
             crate::text::path(&self.summary_path)
         );
@@ -1000,6 +1010,19 @@ pub fn run_all(
     // 1. the output directory, ours alone for the run.
     let _lock = take_out_dir(&settings.out_dir)?;
     let jobs = job_count(run.jobs, planned.len());
+    // resources: jobs × sandbox-memory must fit in what the host can give.
+    let (jobs, lowered) = crate::batch_memory::cap_jobs(
+        jobs,
+        settings
+            .template
+            .profile
+            .limits
+            .sandbox_memory
+            .or(crate::sandbox::Limits::default().sandbox_memory_bytes),
+    );
+    if let Some(why) = lowered {
+        eprintln!("sdist-box: {why}");
+    }
     announce(&planned, run, jobs, &settings.out_dir);
     // 2. signals blocked before any thread exists, so every thread
     // inherits the mask.
@@ -1108,6 +1131,9 @@ fn stop_on_signals() -> anyhow::Result<Interrupted> {
                 "\nsdist-box: {signal} received: finishing the builds in progress, starting no new ones (again to stop at once)"
             );
             if stop_signals.wait().is_ok() {
+                // At once now: the builds in progress end with us, and
+                // their work directories go first.
+                crate::workdir::abandon_all();
                 std::process::exit(128 + signal as i32);
             }
         })
@@ -1561,6 +1587,7 @@ mod tests {
             wheel: None,
             report: None,
             log: None,
+            limit_hit: None,
         };
         let t = summary_table(&[&r]);
         let lines: Vec<&str> = t.lines().collect();

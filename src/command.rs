@@ -84,7 +84,7 @@ pub struct RunRequest {
 /// stream's fallback file) and, in the degraded mode, a private HOME and
 /// TMPDIR.
 struct Scratch {
-    _dir: tempfile::TempDir,
+    _dir: crate::workdir::WorkDir,
     control: PathBuf,
     private: Option<policy::PrivateDirs>,
 }
@@ -141,7 +141,9 @@ pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
         ..RunOptions::new(crate::events::kernel::KernelSupervisor::handle(ask))
     };
     let mut report = new_report(&shown, profile, &compiled);
-    match mode.and_then(|_| sandbox::run(&compiled.plan, &opts)) {
+    let ran = mode.and_then(|_| sandbox::run(&compiled.plan, &opts));
+    crate::workdir::halt_if_abandoned();
+    match ran {
         Err(e) => {
             report.outcome = Outcome {
                 status: Status::SandboxUnavailable,
@@ -166,6 +168,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
                 );
             }
             record_exit(&mut report, outcome.exit, &shown);
+            record_sandbox_limits(&mut report, &outcome, &compiled.plan.limits);
         }
     }
     report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -195,10 +198,8 @@ fn resolve_paths(
 /// Our own scratch space; `mode` is `None` when no sandbox will run (the
 /// refusal is reported later), and its directories then stay ours.
 fn make_scratch(mode: Option<sandbox::Mode>) -> anyhow::Result<Scratch> {
-    let dir = tempfile::Builder::new()
-        .prefix("sdist-box-run-")
-        .tempdir()
-        .context("cannot create a work directory")?;
+    let dir =
+        crate::workdir::WorkDir::create(None, "run-").context("cannot create a work directory")?;
     let control = dir.path().join("control");
     let private = match mode {
         Some(sandbox::Mode::Degraded) => Some(policy::PrivateDirs {
@@ -382,7 +383,31 @@ fn record_run(report: &mut BuildReport, ran: &Ran) {
         max_rss_kib: outcome.max_rss_kib,
         setup_ms: outcome.setup.as_secs_f64() * 1e3,
         total_ms: outcome.total.as_secs_f64() * 1e3,
+        resources: outcome.resources.clone(),
+        filesystems: outcome.filesystems.clone(),
     });
+}
+
+/// resources: a limit of the whole sandbox (cgroup, sized file systems)
+/// is a finding, and the run's limit_hit.
+fn record_sandbox_limits(
+    report: &mut BuildReport,
+    outcome: &sandbox::RunOutcome,
+    limits: &sandbox::Limits,
+) {
+    let hit = report
+        .outcome
+        .limit_hit
+        .or_else(|| crate::report::resources::sandbox_hit(outcome, !outcome.exit.success()));
+    if hit.is_some() && report.outcome.limit_hit.is_none() {
+        report.outcome.limit_hit = hit;
+        if let Some(why) = crate::report::resources::reason("run", outcome, hit) {
+            report.outcome.reason = Some(why);
+        }
+    }
+    report.findings.extend(crate::report::resources::findings(
+        "run", outcome, limits, hit,
+    ));
 }
 
 /// The command's exit as the report's outcome.

@@ -2,7 +2,7 @@
 //! both forms pip and other installers read: PEP 503 HTML and PEP 691 JSON.
 //!
 //!   DIR/simple/index.html, index.json             the project list
-//!   DIR/simple/<normalized>/index.html, index.json  one project's wheels
+//!   DIR/simple/NORMALIZED/index.html, index.json    one project's wheels
 //!
 //! Links are relative (`../../<wheel>#sha256=…`), so the tree works as
 //! `file://DIR/simple` and behind any static web server, wherever DIR is
@@ -13,12 +13,14 @@
 //! `_sdist-box-report` in the JSON (PEP 691 reserves keys starting with `_`).
 //!
 //! A report vouches for a wheel when it says `built`, names that file with
-//! its sha256, and is a report of the wheel's project and version. One
-//! release (project and version) is listed from one input only: wheels of
-//! it that reports of two inputs vouch for are all left out, as is a wheel
-//! no report vouches for beside one that a report does, and several
-//! wheels of one release that no report vouches for (`index` says which
-//! and why).
+//! its sha256, and is a report of the wheel's project and version. Only
+//! wheels a report vouches for are listed: a wheel left by a build killed
+//! before its report, one whose rebuild failed since, one changed after it
+//! was built is left out (`index` says which and why). One release (project
+//! and version) is listed from one input only: wheels of it that reports of
+//! two inputs vouch for are all left out. `--unvouched` also lists a wheel
+//! no report vouches for when it is the only wheel of its release (wheels
+//! made by other tools).
 //!
 //! Invariants: only regular files with a valid wheel name directly in DIR are
 //! listed, hashed as read; every page is written atomically, the project
@@ -104,7 +106,7 @@ fn voucher<'a>(claims: &'a [Claim], wheel: &WheelFilename, sha256: &str) -> Opti
 /// wheel, a wheel of the same release no report vouches for is left out;
 /// two or more wheels of one release that no report vouches for are left
 /// out (nothing says they came from one input).
-pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
+pub fn scan(dir: &Path, unvouched: bool) -> anyhow::Result<Scan> {
     let claims = crate::outputs::claims(dir);
     // Keyed by PEP 440 order, in which `1.0` and `1.0.0` are one version.
     let mut releases: BTreeMap<(String, pep440_rs::Version), Vec<WheelFile>> = BTreeMap::new();
@@ -143,13 +145,17 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
         files.sort_by(|a, b| a.filename.cmp(&b.filename));
         let vouching: BTreeSet<String> = files.iter().filter_map(|f| f.report.clone()).collect();
         let release = format!("{project} {version}");
+        let n_files = files.len();
         let (listed, left_out): (Vec<WheelFile>, Vec<WheelFile>) = match vouching.len() {
-            0 if files.len() == 1 => (files, Vec::new()),
+            0 if unvouched && files.len() == 1 => (files, Vec::new()),
             1 => files.into_iter().partition(|f| f.report.is_some()),
             _ => (Vec::new(), files),
         };
         for f in left_out {
             let why = match (vouching.len(), &f.report) {
+                (0, _) if n_files == 1 => {
+                    "no report vouches for it (none says `built` and names this file with this sha256; `--unvouched` lists it anyway)".to_string()
+                }
                 (0, _) => format!(
                     "one of several wheels of {release} and no report says which input built them"
                 ),
@@ -281,8 +287,10 @@ pub fn root_pages(projects: &[&str]) -> (String, String) {
 }
 
 /// Write (or update) `dir/simple`.
-pub fn write_index(dir: &Path) -> anyhow::Result<IndexSummary> {
-    let Scan { projects, skipped } = scan(dir)?;
+/// `unvouched`: also list a wheel no report vouches for when it is the
+/// only wheel of its release.
+pub fn write_index(dir: &Path, unvouched: bool) -> anyhow::Result<IndexSummary> {
+    let Scan { projects, skipped } = scan(dir, unvouched)?;
     let simple = dir.join("simple");
     std::fs::create_dir_all(&simple)
         .with_context(|| format!("cannot create `{}`", simple.display()))?;
@@ -384,7 +392,7 @@ mod tests {
         )
         .unwrap();
 
-        let s = write_index(d.path()).unwrap();
+        let s = write_index(d.path(), true).unwrap();
         assert_eq!((s.projects, s.wheels, s.with_report), (2, 3, 1));
         let simple = d.path().join("simple");
         let root = std::fs::read_to_string(simple.join("index.html")).unwrap();
@@ -417,7 +425,7 @@ mod tests {
 
         // Re-running after a wheel is gone drops its project.
         std::fs::remove_file(d.path().join("other-0.1-py3-none-any.whl")).unwrap();
-        let s = write_index(d.path()).unwrap();
+        let s = write_index(d.path(), true).unwrap();
         assert_eq!(s.removed_projects, vec!["other".to_string()]);
         assert!(!simple.join("other").exists());
         let rj: serde_json::Value =
@@ -462,8 +470,8 @@ mod tests {
         wheel(p, "loose-1.0-py3-none-any.whl", "Name: loose\n\n");
         wheel(p, "loose-1.0.0-py2-none-any.whl", "Name: loose\n\n");
 
-        let s = write_index(p).unwrap();
-        let listed: Vec<String> = scan(p)
+        let s = write_index(p, true).unwrap();
+        let listed: Vec<String> = scan(p, true)
             .unwrap()
             .projects
             .into_values()
@@ -488,5 +496,55 @@ mod tests {
         let page = std::fs::read_to_string(p.join("simple/other/index.html")).unwrap();
         assert!(!page.contains("evil"), "{page}");
         assert!(!p.join("simple/twin").exists() && !p.join("simple/loose").exists());
+    }
+
+    #[test]
+    fn a_wheel_no_report_vouches_for_is_listed_only_when_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        wheel(p, "good-1.0-py3-none-any.whl", "Name: good\n\n");
+        built_report(p, "good-1.0.tar.gz", "good", "good-1.0-py3-none-any.whl");
+        // Left by a build killed before its report.
+        wheel(p, "orphan-1.0-py3-none-any.whl", "Name: orphan\n\n");
+        // Its report says the rebuild failed.
+        wheel(p, "failed-1.0-py3-none-any.whl", "Name: failed\n\n");
+        built_report(
+            p,
+            "failed-1.0.tar.gz",
+            "failed",
+            "failed-1.0-py3-none-any.whl",
+        );
+        let r = p.join("failed-1.0.sdist-box.json");
+        let text = std::fs::read_to_string(&r).unwrap();
+        std::fs::write(&r, text.replace("\"built\"", "\"build-failed\"")).unwrap();
+        // Changed after it was built.
+        wheel(p, "changed-1.0-py3-none-any.whl", "Name: changed\n\n");
+        built_report(
+            p,
+            "changed-1.0.tar.gz",
+            "changed",
+            "changed-1.0-py3-none-any.whl",
+        );
+        wheel(
+            p,
+            "changed-1.0-py3-none-any.whl",
+            "Name: changed\nSummary: x\n\n",
+        );
+
+        let s = write_index(p, false).unwrap();
+        assert_eq!((s.projects, s.wheels), (1, 1), "{:?}", s.skipped);
+        let skipped: BTreeMap<&str, &str> = s
+            .skipped
+            .iter()
+            .map(|(w, why)| (w.as_str(), why.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        for w in ["orphan", "failed", "changed"] {
+            let why = skipped[format!("{w}-1.0-py3-none-any.whl").as_str()];
+            assert!(why.contains("no report vouches for it"), "{w}: {why}");
+        }
+        assert!(!p.join("simple/orphan").exists());
+        let s = write_index(p, true).unwrap();
+        assert_eq!(s.projects, 4);
     }
 }

@@ -13,7 +13,8 @@
 //! publish (`build::publish`: the report beside the wheel first, then the
 //! wheel under its name, where [`outputs`] says no other input's is). Beside it: [`stages`] (the stage
 //! events), [`files`] (atomic writes, reading what a sandbox wrote),
-//! [`batch`] (many builds), [`index`] (their wheels as a simple index),
+//! [`batch`] (many builds; [`batch_memory`] fits `--jobs` to the host's
+//! memory), [`index`] (their wheels as a simple index),
 //! [`command`] (any command in the sandbox), [`doctor`] (what this host
 //! enforces) and [`fetch`] (a lock file into verified sdists; not yet used
 //! by `build-all`, see docs/fetch.md).
@@ -36,6 +37,7 @@ pub use report::{BuildReport, Status};
 pub mod api;
 pub mod archive;
 pub mod batch;
+pub mod batch_memory;
 pub mod beneath;
 pub mod build;
 pub mod buildenv;
@@ -58,10 +60,11 @@ pub mod shim;
 pub mod stages;
 pub mod text;
 pub mod wheelcheck;
+pub mod workdir;
 
 /// If this process was started as the sandbox's init, run it (never
 /// returns). Call first thing in `main` of any program that uses
-/// [`sandbox::run`] with its own executable as init.
+/// [`sandbox::run()`] with its own executable as init.
 pub fn maybe_run_sandbox_init() {
     // `args_os`: the arguments of an ordinary run are paths, which need not
     // be UTF-8 (`std::env::args` would panic on them).

@@ -109,6 +109,10 @@ pub enum ProjectError {
     Io(#[from] io::Error),
     #[error("`{path}` is not a regular file")]
     NotAFile { path: PathBuf },
+    #[error(
+        "the sdist does not appear to be a Python project: it has neither `pyproject.toml` nor `setup.py` (pip and build refuse it too)"
+    )]
+    NotAPythonProject,
     #[error("`{path}` resolves outside the project tree")]
     OutsideTree { path: PathBuf },
     #[error("`{path}` is larger than the limit of {limit} bytes")]
@@ -224,6 +228,17 @@ pub fn read_project(root: &Path) -> Result<ProjectMeta, ProjectError> {
         has_pkg_info: headers.present,
         declared,
     })
+}
+
+/// Something to build with: a `pyproject.toml` or a `setup.py`. Without
+/// either, the legacy backend would make an `UNKNOWN-0.0.0` wheel of
+/// whatever the tree holds.
+pub fn check_buildable(meta: &ProjectMeta) -> Result<(), ProjectError> {
+    if meta.has_pyproject || meta.has_setup_py {
+        Ok(())
+    } else {
+        Err(ProjectError::NotAPythonProject)
+    }
 }
 
 /// `[project]`'s static `name` and `version` (a version `dynamic` lists
@@ -723,6 +738,18 @@ backend-path = ["_build", "./tools/../_build2"]
         let m = read(&[("pyproject.toml", toml), ("PKG-INFO", "Name: real\n")]).unwrap();
         assert_eq!(m.name.as_deref(), Some("real"));
         assert_eq!(m.version, None);
+    }
+
+    #[test]
+    fn neither_pyproject_nor_setup_py_is_not_buildable() {
+        let e = check_buildable(&read(&[("PKG-INFO", PKG_INFO)]).unwrap()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("neither `pyproject.toml` nor `setup.py`"),
+            "{e}"
+        );
+        check_buildable(&read(&[("PKG-INFO", PKG_INFO), ("setup.py", "")]).unwrap()).unwrap();
+        check_buildable(&read(&[("pyproject.toml", "")]).unwrap()).unwrap();
     }
 
     #[test]

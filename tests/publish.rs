@@ -215,8 +215,53 @@ fn a_full_work_directory_is_an_error_not_a_refused_input() {
     let work = tmp.path().join("work");
     let w = work.to_str().unwrap();
     let keep = tmp.path().join("keep");
-    let c = build_on_tmpfs(&sdist, &out, &work, "1m", &["--work-dir", w], &keep);
+    // No build tree of its own (as root there is one, of `build-size`, on
+    // the work directory): the work directory's disk is the host's.
+    let profile = tmp.path().join("no-tree.toml");
+    std::fs::write(
+        &profile,
+        "version = 1\ndescription = \"no build tree\"\n[limits]\nbuild-size = \"0\"\n",
+    )
+    .unwrap();
+    let p = profile.to_str().unwrap();
+    let args = ["--work-dir", w, "--profile", p];
+    let c = build_on_tmpfs(&sdist, &out, &work, "1m", &args, &keep);
     assert_host_error(&c, &work);
+}
+
+/// On its own build tree (root), an sdist that does not fit is the
+/// input's fault: refused, naming `build-size`.
+#[test]
+fn an_sdist_larger_than_its_build_tree_is_refused() {
+    if !common::ready_for_builds() {
+        return;
+    }
+    require!(common::is_root(), "the build tree is a tmpfs only as root");
+    let tmp = tempfile::tempdir().unwrap();
+    let sdist = Sdist::setuptools_with("fills-tree", "")
+        .bytes("blob.bin", incompressible_hex(2 << 20).as_bytes())
+        .write(tmp.path());
+    let profile = tmp.path().join("small-tree.toml");
+    std::fs::write(
+        &profile,
+        "version = 1\ndescription = \"a small tree\"\n[limits]\nbuild-size = \"1M\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let built = common::build(
+        &sdist,
+        &out,
+        BuildOpts {
+            profile: Some(profile.to_str().unwrap()),
+            ..BuildOpts::default()
+        },
+    );
+    assert_eq!(built.code(), 5, "{}", built.describe());
+    let why = built.report.as_ref().unwrap()["outcome"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("build-size"), "{why}");
 }
 
 #[test]

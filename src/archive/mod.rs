@@ -12,7 +12,7 @@
 //! - every refusal is an [`ArchiveError`] naming the archive and the entry
 //!   (escaped: entry names are attacker text).
 //!
-//! Layout: [`limits`] (what may be unpacked, and the account),
+//! Layout: `limits` (what may be unpacked, and the account),
 //! `path` (names and link targets, pure), `tree` (the only writer),
 //! `tar` and `zip` (readers that feed the tree).
 

@@ -73,15 +73,30 @@ pub(super) fn host_fault(e: &anyhow::Error) -> Option<&std::io::Error> {
 }
 
 /// An extraction failure: the input's fault (refused), unless the host's
-/// disk failed under it (an error naming where it was extracting).
-pub(super) fn input_or_host(e: crate::archive::ArchiveError, work: &std::path::Path) -> Failure {
+/// disk failed under it (an error naming where it was extracting). On a
+/// build tree of its own (`build_tree`: its `build-size`), a full tree is
+/// the input's: it unpacks to more than the profile gives it.
+pub(super) fn input_or_host(
+    e: crate::archive::ArchiveError,
+    work: &std::path::Path,
+    build_tree: Option<u64>,
+) -> Failure {
     let e = anyhow::Error::new(e);
-    match host_fault(&e) {
-        Some(_) => errored(e.context(format!(
+    let full = |io: &std::io::Error| {
+        io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::ENOSPC)
+    };
+    match (host_fault(&e), build_tree) {
+        (Some(io), Some(size)) if full(io) => Failure {
+            limit_hit: Some(LimitHit::Disk),
+            ..refused(e.context(format!(
+                "the sdist does not fit in its build tree (`[limits] build-size`, {size} bytes)"
+            )))
+        },
+        (Some(_), _) => errored(e.context(format!(
             "cannot extract the sdist into `{}`",
             work.display()
         ))),
-        None => refused(e),
+        (None, _) => refused(e),
     }
 }
 

@@ -293,11 +293,12 @@ fn reserve(report_path: &Path) -> anyhow::Result<Option<PathBuf>> {
 }
 
 /// The status a failure ends with: a host-side I/O fault (a full disk, a
-/// read-only or failing file system) is an `error`, whichever stage met it.
-pub(super) fn host_status(status: Status, e: &anyhow::Error) -> Status {
-    match status {
+/// read-only or failing file system) is an `error`, whichever stage met it
+/// (but a limit the profile sets, met, stays what its stage made it).
+pub(super) fn host_status(f: &failure::Failure) -> Status {
+    match f.status {
         Status::BuildFailed | Status::Refused | Status::SandboxUnavailable
-            if failure::host_fault(e).is_some() =>
+            if f.limit_hit.is_none() && failure::host_fault(&f.error).is_some() =>
         {
             Status::Error
         }
@@ -355,7 +356,7 @@ mod tests {
         let left = tmp.into_temp_path().keep().unwrap();
         assert!(left.to_string_lossy().ends_with(".whl.part"));
 
-        let scan = crate::index::scan(d.path()).unwrap();
+        let scan = crate::index::scan(d.path(), false).unwrap();
         assert!(scan.projects.is_empty() && scan.skipped.is_empty());
         let resumed = crate::batch::finished_report(d.path(), "good-1.0", "input-sha", "default");
         assert!(resumed.is_none(), "resume must build again");
@@ -375,7 +376,7 @@ mod tests {
         let wheel = WheelFilename::parse(WHEEL).unwrap();
         let producer = Producer::for_input("good-1.0.tar.gz", Some("input-sha".into()));
         outputs::place_wheel(part.tmp, d.path(), &wheel, &producer).unwrap();
-        let scan = crate::index::scan(d.path()).unwrap();
+        let scan = crate::index::scan(d.path(), false).unwrap();
         let listed = &scan.projects["good"];
         assert_eq!(listed[0].report.as_deref(), Some("good-1.0.sdist-box.json"));
         let resumed = crate::batch::finished_report(d.path(), "good-1.0", "input-sha", "default");
@@ -413,17 +414,20 @@ mod tests {
     fn a_full_disk_is_an_error_not_the_packages_failure() {
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
         let e = anyhow::Error::new(full).context("cannot copy the wheel `w` into `/out`");
-        assert_eq!(host_status(Status::BuildFailed, &e), Status::Error);
         assert!(format!("{e:#}").contains("No space left on device"));
-        let archive = anyhow::Error::new(crate::archive::ArchiveError::Io(
-            std::io::Error::from_raw_os_error(libc::EDQUOT),
-        ));
-        assert_eq!(host_status(Status::Refused, &archive), Status::Error);
-        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT));
-        assert_eq!(
-            host_status(Status::BuildFailed, &other),
-            Status::BuildFailed
-        );
-        assert_eq!(host_status(Status::Refused, &other), Status::Refused);
+        let status = |s, e| host_status(&failure::Failure::new(s, e));
+        assert_eq!(status(Status::BuildFailed, e), Status::Error);
+        let quota = std::io::Error::from_raw_os_error(libc::EDQUOT);
+        let archive = anyhow::Error::new(crate::archive::ArchiveError::Io(quota));
+        assert_eq!(status(Status::Refused, archive), Status::Error);
+        let other = || anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(status(Status::BuildFailed, other()), Status::BuildFailed);
+        assert_eq!(status(Status::Refused, other()), Status::Refused);
+        // A limit met (the build tree's own size) is not the host's fault.
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let tree = crate::archive::ArchiveError::Io(enospc);
+        let f = failure::input_or_host(tree, Path::new("/w"), Some(1 << 20));
+        assert_eq!(f.status, Status::Refused);
+        assert_eq!(host_status(&f), Status::Refused);
     }
 }

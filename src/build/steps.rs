@@ -18,7 +18,6 @@ use super::wheel_check;
 use crate::archive;
 use crate::buildenv;
 use crate::events::sources::SourceTrees;
-use crate::files::force_remove;
 use crate::policy::inside;
 use crate::report::{
     BuildEnvInfo, BuildReport, Input, InterpreterInfo, Outcome, ProfileInfo, Status, Timings, Tool,
@@ -50,14 +49,14 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         },
     );
     let mut report = new_report(req, filename);
-    let mut work: Option<tempfile::TempDir> = None;
+    let mut work: Option<crate::workdir::WorkDir> = None;
     let mut staged: Option<Staged> = None;
     let (outbox, opened) = open_outbox(req, &report.input.filename);
     let result =
         opened.and_then(|()| build_inner(req, &mut report, &mut work, &mut stages, &mut staged));
     if let Err(failure) = result {
         let reason = format!("{:#}", failure.error);
-        let status = publish::host_status(failure.status, &failure.error);
+        let status = publish::host_status(&failure);
         stages.end_open(status.as_str(), &reason);
         report.outcome = Outcome {
             status,
@@ -73,7 +72,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
                 crate::text::path(&kept)
             );
         } else {
-            force_remove(work.path());
+            drop(work);
         }
     }
     report.timings.total_ms = ms(started);
@@ -152,7 +151,7 @@ fn new_report(req: &BuildRequest, filename: String) -> BuildReport {
 pub(super) fn build_inner(
     req: &BuildRequest,
     report: &mut BuildReport,
-    work_slot: &mut Option<tempfile::TempDir>,
+    work_slot: &mut Option<crate::workdir::WorkDir>,
     st: &mut Stages,
     staged: &mut Option<Staged>,
 ) -> Result<(), Failure> {
@@ -217,6 +216,9 @@ pub(super) struct Trees {
     src: PathBuf,
     /// The sdist as shipped, which no sandbox ever sees.
     shipped: PathBuf,
+    /// resources: the size-limited file system under `work` (if any),
+    /// unmounted when the build ends, before the work directory goes.
+    _build_tree: Option<crate::sandbox::tree::BuildTree>,
 }
 
 /// What a pre-build hook that changed the sources leaves to build.
@@ -237,15 +239,15 @@ impl Steps<'_> {
         let (req, report) = (self.req, &mut *self.report);
         let t = Instant::now();
         self.st.start("verify", None);
-        let meta = fs::metadata(&req.sdist)
-            .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
-            .map_err(refused)?;
-        if !meta.is_file() {
-            return Err(refused(anyhow::anyhow!(
-                "`{}` is not a regular file",
-                req.sdist.display()
-            )));
+        // Opened as every input is (no link followed, never blocking, a
+        // regular file only): a FIFO named like an sdist is refused here.
+        let meta = match archive::open_input(&req.sdist) {
+            Ok(file) => file.metadata(),
+            Err(archive::ArchiveError::Io(e)) => Err(e),
+            Err(e) => return Err(refused(e)),
         }
+        .with_context(|| format!("cannot read the sdist `{}`", req.sdist.display()))
+        .map_err(refused)?;
         report.input.size_bytes = meta.len();
         let sha = match &req.sha256 {
             Some(expected) => {
@@ -263,22 +265,28 @@ impl Steps<'_> {
         Ok(())
     }
 
-    fn extract(&mut self, work_slot: &mut Option<tempfile::TempDir>) -> Result<Trees, Failure> {
+    fn extract(
+        &mut self,
+        work_slot: &mut Option<crate::workdir::WorkDir>,
+    ) -> Result<Trees, Failure> {
         let req = self.req;
         let t = Instant::now();
         self.st.start("extract", None);
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("sdist-box-");
-        let work = match &req.work_parent {
-            Some(dir) => builder.tempdir_in(dir),
-            None => builder.tempdir(),
-        }
-        .context("cannot create a work directory")
-        .map_err(errored)?;
+        let work = crate::workdir::WorkDir::create(req.work_parent.as_deref(), "")
+            .context("cannot create a work directory")
+            .map_err(errored)?;
         let work_path = work.path().to_path_buf();
         *work_slot = Some(work);
+        // resources: the build tree on its own size-limited file system
+        // (sandbox::tree), mounted until this build ends.
+        let build_tree = crate::sandbox::tree::BuildTree::for_build(
+            crate::policy::limits_of(&req.profile).build_tree_bytes,
+            crate::sandbox::user_namespaces().is_ok(),
+            &work_path,
+        )
+        .map_err(|e| errored(anyhow::Error::new(e)))?;
         let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
-            .map_err(|e| input_or_host(e, &work_path))?;
+            .map_err(|e| input_or_host(e, &work_path, build_tree.as_ref().map(|t| t.size_bytes)))?;
         let src = extracted.root.clone();
         self.st.package.source_dir = Some(src.clone());
         let detail = serde_json::json!({
@@ -295,6 +303,7 @@ impl Steps<'_> {
             work: work_path,
             src,
             shipped,
+            _build_tree: build_tree,
         })
     }
 
@@ -302,6 +311,7 @@ impl Steps<'_> {
         let t = Instant::now();
         self.st.start("metadata", None);
         let mut project = project::read_project(src).map_err(refused)?;
+        project::check_buildable(&project).map_err(refused)?;
         // Before the name or version is used anywhere (events, report, the
         // pre-build hook, the wheel's check): valid, and one for all sources.
         let release =

@@ -9,7 +9,7 @@
 //! environment. The sandbox mounts it read-only.
 //!
 //! The marker also records a manifest of the finished tree
-//! ([`manifest`]); an environment whose tree no longer matches it (a file
+//! (`manifest`); an environment whose tree no longer matches it (a file
 //! deleted, emptied, rewritten or made unreadable since) is rebuilt before
 //! use, and the build says so, instead of failing every later build as if
 //! the package had. A lock another process holds is waited for with a
@@ -502,7 +502,9 @@ fn create(
         // pip must not outlive sdist-box (a killed build would leave it
         // installing into an environment nobody will use).
         crate::sandbox::sys::kill_with_parent(&mut cmd);
-        let out = cmd.output().map_err(io_err("run pip for", env))?;
+        let out = cmd.output();
+        crate::workdir::halt_if_abandoned();
+        let out = out.map_err(io_err("run pip for", env))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr).into_owned()
                 + &String::from_utf8_lossy(&out.stdout);

@@ -225,6 +225,7 @@ impl BuildFlags {
 
 /// `sdist-box build`.
 pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
+    super::signals::clean_up_on_signals()?;
     let refused = not_utf8("the sdist's path", &args.sdist)
         .map(|why| (why, exit::INPUT_REFUSED))
         .or_else(|| not_utf8("the output directory", &args.out_dir).map(|why| (why, exit::USAGE)));

@@ -15,10 +15,13 @@ and PEP 691 JSON (index.json beside each page, api-version 1.1). Install from it
 
   pip install --index-url file://$PWD/DIR/simple NAME
 
-Each wheel's sdist-box report, when present beside it, is named on its line.
-One project version is listed from one input only: wheels of it that the
-reports of two inputs vouch for are left out, and so is a wheel without a
-report beside one with a report (each named on stderr, with why).
+Only wheels a report vouches for are listed: a `built` report beside it that
+names the file with its sha256 (a wheel left by a killed build, one whose
+rebuild failed, one changed since is left out; --unvouched lists a wheel
+without a report when it is the only one of its release). The report is
+named on each wheel's line. One project version is listed from one input
+only: wheels of it that the reports of two inputs vouch for are left out.
+Every wheel left out is named on stderr, with why, and counted.
 Running it again updates the index (pages are replaced atomically; projects
 whose wheels are gone are removed).";
 
@@ -27,17 +30,22 @@ pub struct IndexArgs {
     /// The directory holding the wheels (and their reports).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// Also list a wheel that no report vouches for, when it is the only
+    /// wheel of its project version (wheels made by other tools).
+    #[arg(long)]
+    pub unvouched: bool,
 }
 
 /// `sdist-box index`.
 pub fn index_command(args: &IndexArgs) -> anyhow::Result<u8> {
-    let s = write_index(&args.dir)?;
+    let s = write_index(&args.dir, args.unvouched)?;
     let root = std::path::absolute(args.dir.join("simple")).unwrap_or(args.dir.join("simple"));
     eprintln!(
-        "sdist-box: indexed {} wheel(s) of {} project(s) ({} with a report){} in {}\n  pip install --index-url file://{} NAME",
+        "sdist-box: indexed {} wheel(s) of {} project(s) ({} with a report, {} left out){} in {}\n  pip install --index-url file://{} NAME",
         s.wheels,
         s.projects,
         s.with_report,
+        s.skipped.len(),
         if s.removed_projects.is_empty() {
             String::new()
         } else {

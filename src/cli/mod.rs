@@ -17,6 +17,7 @@ mod inspect;
 mod output;
 mod profiles;
 mod run;
+mod signals;
 
 use exit::exit_code_for;
 

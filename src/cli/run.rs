@@ -61,6 +61,7 @@ pub struct RunArgs {
 
 /// `sdist-box run`.
 pub fn run_command(args: &RunArgs, verbose: u8) -> anyhow::Result<u8> {
+    super::signals::clean_up_on_signals()?;
     let profile = Profile::load(&args.profile)?;
     let mut argv: Vec<String> = Vec::new();
     for a in &args.command {

@@ -26,7 +26,7 @@ pub struct Member {
     pub extra: Vec<u8>,
 }
 
-/// A wheel read under [`Limits`].
+/// A wheel read under [`crate::wheelcheck::Limits`].
 #[derive(Debug, Clone)]
 pub struct WheelContents {
     pub members: Vec<Member>,
