@@ -543,7 +543,7 @@ impl Settings {
 /// `built` for the same input sha256 under the same profile, its wheel
 /// present with the hash the report names. (A rerun with another profile,
 /// say `strict` after `default`, builds again.)
-fn finished_report(
+pub(crate) fn finished_report(
     out_dir: &Path,
     stem: &str,
     input_sha: &str,
@@ -711,11 +711,13 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
             );
         }
     };
-    let json = report.to_json();
+    // The build wrote its report beside the wheel (and placed the wheel
+    // only after it); a report it could not write made the outcome an
+    // error, and left no wheel.
     let report_path = settings
         .out_dir
         .join(format!("{}.sdist-box.json", planned.stem));
-    let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
     let mut result = result_from_report(
         planned,
         &value,
@@ -723,13 +725,8 @@ fn run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
         started.elapsed().as_secs_f64(),
         settings,
     );
-    if let Err(e) = write_atomic(&report_path, &json) {
-        // Without its report a wheel is not done (a rerun builds it again).
-        result.status = EntryStatus::Error;
-        result.wheel = None;
-        result.fails_on = false;
+    if result.status == EntryStatus::Error && !report_path.is_file() {
         result.report = None;
-        result.reason = Some(format!("{e:#}"));
     }
     result
 }

@@ -118,12 +118,28 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
         .prefix(".sdist-box-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot write into `{}`", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
+    let cannot = || format!("cannot write `{}`", path.display());
+    tmp.write_all(text.as_bytes()).with_context(cannot)?;
+    tmp.as_file().sync_all().with_context(cannot)?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    tmp.persist(path).with_context(cannot)?;
     Ok(())
+}
+
+/// [`write_atomic`], then fsync the directory: the new name survives a
+/// crash too.
+pub fn write_durable(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_atomic(path, text)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(dir).with_context(|| format!("cannot sync the directory `{}`", dir.display()))
+}
+
+/// fsync a directory (its entries: names created, renamed, removed).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

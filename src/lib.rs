@@ -8,9 +8,10 @@
 //! wheels only) → the PEP 517 hooks, each call one sandboxed run
 //! (`build::hook_call`: [`policy`] compiles the profile into a plan,
 //! [`sandbox`] enforces it, [`events`] pairs the two streams into findings)
-//! → copy-out (`build::copy_out`; [`outputs`] places the wheel where no
-//! other input's is) → wheel-check ([`wheelcheck`], one file per check;
-//! [`reproducible`]) → [`report`]. Beside it: [`stages`] (the stage
+//! → copy-out (`build::copy_out`, to a part file) → wheel-check
+//! ([`wheelcheck`], one file per check; [`reproducible`]) → [`report`] →
+//! publish (`build::publish`: the report beside the wheel first, then the
+//! wheel under its name, where [`outputs`] says no other input's is). Beside it: [`stages`] (the stage
 //! events), [`files`] (atomic writes, reading what a sandbox wrote),
 //! [`batch`] (many builds; [`batch_memory`] fits `--jobs` to the host's
 //! memory), [`index`] (their wheels as a simple index),

@@ -14,8 +14,9 @@
 //!   it (another case, a build tag, other tags): [`place_wheel`] refuses,
 //!   naming both inputs;
 //! - the same input built again (its own report claims the wheel) replaces
-//!   it; a wheel no report claims (a run killed between the wheel and its
-//!   report) is replaced by a wheel of the same name;
+//!   it; a wheel no report claims (left by hand, or by an older sdist-box
+//!   that placed wheels before their reports) is replaced by a wheel of the
+//!   same name;
 //! - within one process (`build-all`'s parallel builds) a wheel placed but
 //!   not yet reported counts as claimed by its input (a process-wide
 //!   register), and a wheel that appears between the check and the rename
@@ -68,7 +69,7 @@ impl Producer {
     /// The same input: the same report slot and the same file name (its
     /// bytes may have changed: a rebuild of a corrected sdist). `x-1.zip`
     /// shares `x-1.tar.gz`'s report slot but is another input.
-    fn same_input(&self, report: &str, input_filename: &str) -> bool {
+    pub fn same_input(&self, report: &str, input_filename: &str) -> bool {
         self.report == report && self.input_filename == input_filename
     }
 }
@@ -235,6 +236,65 @@ enum Holder {
     Nobody,
 }
 
+/// Whether `place_wheel` would place `wheel` for `producer` in `dir` now
+/// (the same checks, no rename): asked before the report that vouches for
+/// the wheel is written, so a collision is refused with no report naming a
+/// wheel that is not this input's.
+pub fn may_place(dir: &Path, wheel: &WheelFilename, producer: &Producer) -> Result<(), PlaceError> {
+    let placed = PLACED.lock().unwrap_or_else(|e| e.into_inner());
+    check_place(&placed, dir, wheel, producer).map(drop)
+}
+
+/// The checks of [`place_wheel`]: the register key of the release and
+/// whether the wheel replaces a file of its own name.
+fn check_place(
+    placed: &Register,
+    dir: &Path,
+    wheel: &WheelFilename,
+    producer: &Producer,
+) -> Result<((PathBuf, String, pep440_rs::Version), bool), PlaceError> {
+    let canonical = std::fs::canonicalize(dir).map_err(|e| io_error(dir, wheel, e))?;
+    let (name, version) = wheel.release.key();
+    let key = (canonical, name, version);
+    if let Some((other, file)) = placed.get(&key)
+        && !producer.same_input(&other.report, &other.input_filename)
+        && std::fs::symlink_metadata(dir.join(file)).is_ok()
+    {
+        return Err(collision(wheel, producer, file, other.describe()));
+    }
+    let mut replaces = false;
+    for existing in same_release(dir, wheel).map_err(|e| io_error(dir, wheel, e))? {
+        match holder(dir, &existing, producer) {
+            Holder::Other(owner) => return Err(collision(wheel, producer, &existing, owner)),
+            Holder::Same | Holder::Nobody => replaces |= existing == wheel.filename,
+        }
+    }
+    Ok((key, replaces))
+}
+
+fn io_error(dir: &Path, wheel: &WheelFilename, source: std::io::Error) -> PlaceError {
+    PlaceError::Io {
+        wheel: wheel.filename.clone(),
+        dir: dir.to_path_buf(),
+        source,
+    }
+}
+
+fn collision(
+    wheel: &WheelFilename,
+    producer: &Producer,
+    existing: &str,
+    owner: String,
+) -> PlaceError {
+    PlaceError::Collision {
+        existing: crate::text::one_line(existing, 200),
+        release: wheel.release.to_string(),
+        owner,
+        ours: producer.describe(),
+        wheel: wheel.filename.clone(),
+    }
+}
+
 /// Move `tmp` (the copied, checked wheel) to `dir/<wheel.filename>`,
 /// unless that would replace or sit beside a wheel of the same release
 /// that another input produced (see the module header).
@@ -244,37 +304,10 @@ pub fn place_wheel(
     wheel: &WheelFilename,
     producer: &Producer,
 ) -> Result<PathBuf, PlaceError> {
-    let io = |source| PlaceError::Io {
-        wheel: wheel.filename.clone(),
-        dir: dir.to_path_buf(),
-        source,
-    };
-    let collision = |existing: &str, owner: String| PlaceError::Collision {
-        existing: crate::text::one_line(existing, 200),
-        release: wheel.release.to_string(),
-        owner,
-        ours: producer.describe(),
-        wheel: wheel.filename.clone(),
-    };
     // One placement at a time in this process: the check and the rename
     // must not interleave with another build's.
     let mut placed = PLACED.lock().unwrap_or_else(|e| e.into_inner());
-    let canonical = std::fs::canonicalize(dir).map_err(io)?;
-    let (name, version) = wheel.release.key();
-    let key = (canonical, name, version);
-    if let Some((other, file)) = placed.get(&key)
-        && !producer.same_input(&other.report, &other.input_filename)
-        && std::fs::symlink_metadata(dir.join(file)).is_ok()
-    {
-        return Err(collision(file, other.describe()));
-    }
-    let mut replaces = false;
-    for existing in same_release(dir, wheel).map_err(io)? {
-        match holder(dir, &existing, producer) {
-            Holder::Other(owner) => return Err(collision(&existing, owner)),
-            Holder::Same | Holder::Nobody => replaces |= existing == wheel.filename,
-        }
-    }
+    let (key, replaces) = check_place(&placed, dir, wheel, producer)?;
     let dest = dir.join(&wheel.filename);
     let persisted = match replaces {
         true => tmp.persist(&dest).map(drop),
@@ -283,11 +316,13 @@ pub fn place_wheel(
     if let Err(e) = persisted {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             return Err(collision(
+                wheel,
+                producer,
                 &wheel.filename,
                 "another build while this one was being placed".into(),
             ));
         }
-        return Err(io(e.error));
+        return Err(io_error(dir, wheel, e.error));
     }
     placed.insert(key, (producer.clone(), wheel.filename.clone()));
     Ok(dest)

@@ -11,6 +11,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::failure::{Failure, errored, refused};
+use super::publish::{PartWheel, Staged};
 use crate::files::open_untrusted;
 use crate::report::{Status, WheelInfo};
 use crate::{names, outputs};
@@ -27,11 +28,12 @@ pub(super) const MAX_WHEEL_BYTES: u64 = 2 << 30;
 /// Take the wheel `build_wheel` named out of the sandbox's output
 /// directory `out` into `dest_dir`, if it is this sdist's: its file name
 /// parses and is `release`'s (checked before a byte is copied); copied
-/// (bounded, hashed) to a temporary file beside its destination, where the
-/// sandbox cannot reach; read back and checked to hold `release`'s own
-/// metadata ([`crate::wheelcheck::belongs_to`]); then placed unless a
-/// wheel of the same release from another input is there
-/// ([`outputs::place_wheel`]). Returns the wheel as read, for the checks.
+/// (bounded, hashed) to a locked part file beside its destination, where
+/// the sandbox cannot reach; read back and checked to hold `release`'s own
+/// metadata ([`crate::wheelcheck::belongs_to`]); refused if a wheel of the
+/// same release from another input is there ([`outputs::may_place`]).
+/// Returns the wheel as it will be named and as read, for the checks, and
+/// the part, which `publish` places after the report that vouches for it.
 pub(super) fn copy_wheel_out(
     out: &Path,
     name: &str,
@@ -39,7 +41,7 @@ pub(super) fn copy_wheel_out(
     max_bytes: u64,
     release: &names::Release,
     producer: &outputs::Producer,
-) -> Result<(WheelInfo, crate::wheelcheck::WheelContents), Failure> {
+) -> Result<(WheelInfo, crate::wheelcheck::WheelContents, Staged), Failure> {
     let failed = |e: anyhow::Error| Failure::new(Status::BuildFailed, e);
     let wheel = names::WheelFilename::parse(name).map_err(|e| {
         failed(anyhow::Error::new(e).context("build_wheel returned a name that is not a wheel's"))
@@ -50,34 +52,40 @@ pub(super) fn copy_wheel_out(
             wheel.release
         )));
     }
-    let (tmp, sha256, size) =
+    let (part, sha256, size) =
         copy_out(&out.join(name), name, dest_dir, max_bytes).map_err(failed)?;
-    let contents = crate::wheelcheck::read_wheel(tmp.path(), &Default::default()).map_err(|e| {
-        failed(anyhow::Error::new(e).context(format!("cannot read the wheel `{name}`")))
-    })?;
+    let contents =
+        crate::wheelcheck::read_wheel(part.path(), &Default::default()).map_err(|e| {
+            failed(anyhow::Error::new(e).context(format!("cannot read the wheel `{name}`")))
+        })?;
     crate::wheelcheck::belongs_to(&contents, name, release).map_err(|e| failed(e.into()))?;
-    let dest = outputs::place_wheel(tmp, dest_dir, &wheel, producer).map_err(|e| match e {
+    outputs::may_place(dest_dir, &wheel, producer).map_err(|e| match e {
         outputs::PlaceError::Collision { .. } => refused(e),
         _ => errored(e),
     })?;
     let info = WheelInfo {
         filename: name.to_string(),
-        path: dest,
+        path: dest_dir.join(name),
         sha256,
         size_bytes: size,
     };
-    Ok((info, contents))
+    let staged = Staged {
+        part,
+        wheel,
+        producer: producer.clone(),
+    };
+    Ok((info, contents, staged))
 }
 
 /// Copy the file the sandbox left at `source` (named `name`) into a
-/// temporary file in `dest_dir`: no links, at most `max_bytes`, hashed as
-/// copied. Returns the temporary file, its sha256 and size.
+/// part file in `dest_dir`: no links, at most `max_bytes`, hashed as
+/// copied, fsynced. Returns the part, its sha256 and size.
 fn copy_out(
     source: &Path,
     name: &str,
     dest_dir: &Path,
     max_bytes: u64,
-) -> anyhow::Result<(tempfile::NamedTempFile, String, u64)> {
+) -> anyhow::Result<(PartWheel, String, u64)> {
     let (file, meta) = open_untrusted(source).with_context(|| {
         format!("the backend named `{name}` but did not leave it as a regular file")
     })?;
@@ -86,11 +94,13 @@ fn copy_out(
             "the wheel `{name}` is larger than the output-size limit ({max_bytes} bytes)"
         );
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sdist-box-")
-        .suffix(".whl.part")
-        .tempfile_in(dest_dir)
-        .with_context(|| format!("cannot write into `{}`", dest_dir.display()))?;
+    let cannot = || {
+        format!(
+            "cannot copy the wheel `{name}` into `{}`",
+            dest_dir.display()
+        )
+    };
+    let mut part = PartWheel::create(dest_dir).with_context(cannot)?;
     let mut hasher = Sha256::new();
     let mut reader = file.take(max_bytes + 1);
     let mut buf = vec![0u8; 256 * 1024];
@@ -101,15 +111,15 @@ fn copy_out(
             break;
         }
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])?;
+        part.file().write_all(&buf[..n]).with_context(cannot)?;
         size += n as u64;
     }
     if size > max_bytes {
         anyhow::bail!("the wheel `{name}` grew past {max_bytes} bytes while copied");
     }
-    tmp.as_file().sync_all()?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-    Ok((tmp, hex::encode(hasher.finalize()), size))
+    part.file().sync_all().with_context(cannot)?;
+    fs::set_permissions(part.path(), fs::Permissions::from_mode(0o644))?;
+    Ok((part, hex::encode(hasher.finalize()), size))
 }
 
 #[cfg(test)]

@@ -326,13 +326,8 @@ impl<'a> SandboxContext<'a> {
             echo: self.req.echo,
             append_log,
             init_exe: self.req.init_exe.clone(),
-            // The log keeps at most the output-size limit, and never more
-            // than its own default.
-            max_log_bytes: plan
-                .limits
-                .output_bytes
-                .unwrap_or(MAX_LOG_BYTES)
-                .min(MAX_LOG_BYTES),
+            // Per hook call: its first and last halves of `log-size`.
+            max_log_bytes: plan.limits.log_bytes.unwrap_or(0),
             supervisor: crate::events::kernel::KernelSupervisor::handle(ask.map(|a| {
                 crate::events::ask::HookHandle(
                     a as std::sync::Arc<dyn crate::events::ask::DecisionHook>,
@@ -526,6 +521,3 @@ fn read_bounded_json(path: &Path) -> Option<serde_json::Value> {
     file.take(MAX).read_to_string(&mut text).ok()?;
     serde_json::from_str(&text).ok()
 }
-
-/// Most build output kept in the log.
-const MAX_LOG_BYTES: u64 = 64 << 20;

@@ -1,6 +1,7 @@
 //! One build, end to end: verify → extract → metadata → build env →
 //! `get_requires_for_build_wheel` in the sandbox → second-round build env →
-//! `build_wheel` in the sandbox → copy the wheel out → report.
+//! `build_wheel` in the sandbox → copy the wheel out (to a part file) →
+//! the report written beside it → the wheel placed (`publish`).
 //!
 //! Invariants: nothing from the sdist runs outside the sandbox; the
 //! project's name and version are valid and agree across the file name,
@@ -15,6 +16,7 @@
 mod copy_out;
 mod failure;
 mod hook_call;
+mod publish;
 mod request;
 mod steps;
 pub(crate) mod streams;
@@ -23,6 +25,7 @@ mod wheel_check;
 
 pub use copy_out::valid_wheel_name;
 pub(crate) use hook_call::warn_degraded;
+pub use publish::sweep_parts;
 pub use request::{BuildRequest, Streams, not_utf8};
 pub use steps::{build, sdist_stem};
 pub(crate) use streams::{add_python_stream, explain_run};

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::copy_out::{MAX_WHEEL_BYTES, copy_wheel_out};
-use super::failure::{Failure, env_failure, errored, refused};
+use super::failure::{Failure, env_failure, errored, input_or_host, refused};
 use super::hook_call::SandboxContext;
+use super::publish::{self, Outbox, Staged};
 use super::request::{BuildRequest, METADATA_SUBDIR, SHIPPED_DIR};
 use super::wheel_check;
 use crate::archive;
@@ -28,7 +29,9 @@ pub(super) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Build one sdist. Always returns a report; `report.outcome` says how it went.
+/// Build one sdist. Always returns a report; `report.outcome` says how it
+/// went. The report is written beside the wheel in the output directory,
+/// and the wheel is placed there only after it (`publish`).
 pub fn build(req: &BuildRequest) -> BuildReport {
     let started = Instant::now();
     let filename = req
@@ -45,7 +48,67 @@ pub fn build(req: &BuildRequest) -> BuildReport {
             ..PackageInfo::default()
         },
     );
-    let mut report = BuildReport {
+    let mut report = new_report(req, filename);
+    let mut work: Option<crate::workdir::WorkDir> = None;
+    let mut staged: Option<Staged> = None;
+    let (outbox, opened) = open_outbox(req, &report.input.filename);
+    let result =
+        opened.and_then(|()| build_inner(req, &mut report, &mut work, &mut stages, &mut staged));
+    if let Err(failure) = result {
+        let reason = format!("{:#}", failure.error);
+        let status = publish::host_status(&failure);
+        stages.end_open(status.as_str(), &reason);
+        report.outcome = Outcome {
+            status,
+            reason: Some(reason),
+            limit_hit: failure.limit_hit,
+        };
+    }
+    if let Some(work) = work {
+        if req.keep_work {
+            let kept = work.keep();
+            eprintln!(
+                "sdist-box: work directory kept at {}",
+                crate::text::path(&kept)
+            );
+        } else {
+            drop(work);
+        }
+    }
+    report.timings.total_ms = ms(started);
+    if let Some(outbox) = outbox {
+        outbox.publish(&mut report, staged);
+    }
+    if stages.enabled() {
+        let detail = serde_json::json!({
+            "wheel": report.wheel,
+            "findings": report.findings.len(),
+            "total_ms": report.timings.total_ms,
+        });
+        stages.done(
+            report.outcome.status.as_str(),
+            report.outcome.reason.as_deref(),
+            detail,
+        );
+    }
+    report
+}
+
+/// The output directory, swept and with room reserved for the report
+/// (`None` when it cannot be made: no report can be written then).
+fn open_outbox(req: &BuildRequest, filename: &str) -> (Option<Outbox>, Result<(), Failure>) {
+    match Outbox::open(&req.out_dir, filename) {
+        Ok(mut outbox) => {
+            let reserved = outbox.reserve().map_err(errored);
+            (Some(outbox), reserved)
+        }
+        Err(e) => (None, Err(errored(e))),
+    }
+}
+
+/// A report with nothing done yet: status `built` until a stage says otherwise.
+fn new_report(req: &BuildRequest, filename: String) -> BuildReport {
+    BuildReport {
         schema_version: crate::report::SCHEMA_VERSION,
         tool: Tool::default(),
         input: Input {
@@ -80,43 +143,7 @@ pub fn build(req: &BuildRequest) -> BuildReport {
         command: None,
         decisions: Vec::new(),
         pre_build: None,
-    };
-    let mut work: Option<crate::workdir::WorkDir> = None;
-    let result = build_inner(req, &mut report, &mut work, &mut stages);
-    if let Err(failure) = result {
-        let reason = format!("{:#}", failure.error);
-        stages.end_open(failure.status.as_str(), &reason);
-        report.outcome = Outcome {
-            status: failure.status,
-            reason: Some(reason),
-            limit_hit: failure.limit_hit,
-        };
     }
-    if let Some(work) = work {
-        if req.keep_work {
-            let kept = work.keep();
-            eprintln!(
-                "sdist-box: work directory kept at {}",
-                crate::text::path(&kept)
-            );
-        } else {
-            drop(work);
-        }
-    }
-    report.timings.total_ms = ms(started);
-    if stages.enabled() {
-        let detail = serde_json::json!({
-            "wheel": report.wheel,
-            "findings": report.findings.len(),
-            "total_ms": report.timings.total_ms,
-        });
-        stages.done(
-            report.outcome.status.as_str(),
-            report.outcome.reason.as_deref(),
-            detail,
-        );
-    }
-    report
 }
 
 /// The build of one sdist, stage by stage; each stage is a method of
@@ -126,6 +153,7 @@ pub(super) fn build_inner(
     report: &mut BuildReport,
     work_slot: &mut Option<crate::workdir::WorkDir>,
     st: &mut Stages,
+    staged: &mut Option<Staged>,
 ) -> Result<(), Failure> {
     let mut b = Steps { req, report, st };
     // 1. verify: the hash first, before any byte of the archive is parsed.
@@ -168,8 +196,10 @@ pub(super) fn build_inner(
     };
     // 8. build_wheel, in the sandbox.
     let wheel_name = b.build_wheel(&hooks, &env, metadata_path.as_deref())?;
-    // 9. copy the wheel out and check it against the sdist as shipped.
-    b.copy_out_and_check(&ctx, &wheel_name, &release, &tree.shipped)
+    // 9. copy the wheel out (to a part file, placed after the report)
+    // and check it against the sdist as shipped.
+    *staged = Some(b.copy_out_and_check(&ctx, &wheel_name, &release, &tree.shipped)?);
+    Ok(())
 }
 
 /// A build's request, its report so far and its stage events.
@@ -256,7 +286,7 @@ impl Steps<'_> {
         )
         .map_err(|e| errored(anyhow::Error::new(e)))?;
         let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
-            .map_err(refused)?;
+            .map_err(|e| input_or_host(e, &work_path, build_tree.as_ref().map(|t| t.size_bytes)))?;
         let src = extracted.root.clone();
         self.st.package.source_dir = Some(src.clone());
         let detail = serde_json::json!({
@@ -500,14 +530,14 @@ impl Steps<'_> {
     }
 
     /// Copy the wheel out of the sandbox's output directory and check what
-    /// it carries against the sdist as shipped.
+    /// it carries against the sdist as shipped; the wheel staged to place.
     fn copy_out_and_check(
         &mut self,
         ctx: &SandboxContext,
         wheel_name: &str,
         release: &names::Release,
         shipped: &Path,
-    ) -> Result<(), Failure> {
+    ) -> Result<Staged, Failure> {
         let req = self.req;
         self.st.start("wheel-check", None);
         let max_wheel = req
@@ -520,7 +550,7 @@ impl Steps<'_> {
             &self.report.input.filename,
             self.report.input.sha256.clone(),
         );
-        let (wheel, contents) = copy_wheel_out(
+        let (wheel, contents, staged) = copy_wheel_out(
             &ctx.out,
             wheel_name,
             &req.out_dir,
@@ -533,7 +563,7 @@ impl Steps<'_> {
         wheel_check::check_built_wheel(self.report, &contents, shipped);
         let detail = crate::wheelcheck::stage_detail(detail, self.report.wheel_check.as_ref());
         self.st.end("ok", None, Some(detail));
-        Ok(())
+        Ok(staged)
     }
 }
 

@@ -23,8 +23,15 @@ fn key(f: &Finding) -> FindingKey {
 }
 
 /// Build twice (the profile in `req` already carries the fixed epoch) and
-/// put the comparison into the first build's report.
+/// put the comparison into the first build's report, which is written
+/// again beside the wheel (the first build published it without).
 pub fn build_twice(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildReport {
+    let mut report = compare_two_builds(req, epoch);
+    super::publish::rewrite_report(&req.out_dir, &mut report);
+    report
+}
+
+fn compare_two_builds(req: &BuildRequest, epoch: (String, EpochSource)) -> BuildReport {
     let mut report = super::steps::build(req);
     let mut result = Reproducibility {
         source_date_epoch: epoch.0,

@@ -48,10 +48,11 @@ pub enum BuildEnvError {
     )]
     LockWait { path: PathBuf, waited_s: u64 },
     #[error(
-        "could not install the build requirements [{requirements}] as wheels (sdists are never built outside the sandbox, so a requirement without a wheel cannot be used):\n{output}"
+        "could not install the build requirements [{requirements}] into `{}` as wheels (sdists are never built outside the sandbox, so a requirement without a wheel cannot be used):\n{output}", env.display()
     )]
     Install {
         requirements: String,
+        env: PathBuf,
         output: String,
     },
 }
@@ -463,6 +464,7 @@ fn create(
     if !out.status.success() {
         return Err(BuildEnvError::Install {
             requirements: reqs.join(", "),
+            env: env.to_path_buf(),
             output: format!(
                 "creating the venv failed: {}",
                 String::from_utf8_lossy(&out.stderr)
@@ -510,6 +512,7 @@ fn create(
             let tail = lines[lines.len().saturating_sub(30)..].join("\n");
             return Err(BuildEnvError::Install {
                 requirements: reqs.join(", "),
+                env: env.to_path_buf(),
                 output: tail,
             });
         }

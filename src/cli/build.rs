@@ -1,7 +1,6 @@
 //! `sdist-box build`: the flags, and one build's report delivered.
 
 use std::ffi::OsString;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,13 +9,11 @@ use clap::Args;
 use super::exit::{self, exit_code};
 use super::output::{Format, deliver};
 use crate::archive::Limits as ArchiveLimits;
-use crate::build::{BuildRequest, Streams, build, not_utf8, sdist_stem};
+use crate::build::{BuildRequest, Streams, build, not_utf8};
 use crate::buildenv::{self, IndexOptions};
-use crate::files::write_atomic;
 use crate::policy::{self, Profile};
 use crate::report::FailOn;
 use crate::stages::EventSink;
-use anyhow::Context;
 
 /// Limits on what an archive may unpack to.
 #[derive(Debug, Clone, Args)]
@@ -258,18 +255,9 @@ pub fn build_command(args: &BuildArgs, verbose: u8) -> anyhow::Result<u8> {
         Some(epoch) => crate::build::build_twice(&req, epoch),
         None => build(&req),
     };
-    let json = report.to_json();
-    let stem = sdist_stem(&report.input.filename);
-    let beside = args.out_dir.join(format!("{stem}.sdist-box.json"));
-    // Every outcome leaves its report beside where the wheel would be,
-    // refusals included: that is where the user looks for why.
-    fs::create_dir_all(&args.out_dir).with_context(|| {
-        format!(
-            "cannot create the output directory `{}`",
-            args.out_dir.display()
-        )
-    })?;
-    write_atomic(&beside, &json)?;
+    // Every outcome left its report beside where the wheel would be,
+    // refusals included (that is where the user looks for why): the build
+    // wrote it, before it placed the wheel the report vouches for.
     deliver(&report, args.report.as_deref(), args.format)?;
     Ok(exit_code(&report, fail_on))
 }

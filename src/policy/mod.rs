@@ -540,6 +540,7 @@ pub fn limits_of(profile: &Profile) -> Limits {
         open_files: l.open_files.or(defaults.open_files),
         wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
         output_bytes: l.output_size.or(defaults.output_bytes),
+        log_bytes: l.log_size.or(defaults.log_bytes),
         sandbox_memory_bytes: l.sandbox_memory.or(defaults.sandbox_memory_bytes),
         cpu_millicores: l
             .cpus
@@ -1045,6 +1046,9 @@ mod tests {
         let c = with("fail-on = \"evasion\"\n[limits]\noutput-size = \"64M\"\n");
         assert_eq!(c.plan.limits.output_bytes, Some(64 << 20));
         assert_eq!(with("").plan.limits.output_bytes, Some(2 << 30));
+        let c = with("[limits]\nlog-size = \"1.5M\"\n");
+        assert_eq!(c.plan.limits.log_bytes, Some(3 << 19));
+        assert_eq!(with("").plan.limits.log_bytes, Some(16 << 20));
         let c = with("[python]\nctypes = \"system\"\n");
         let get = |k: &str| {
             c.plan

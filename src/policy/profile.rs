@@ -219,10 +219,13 @@ pub struct LimitsPolicy {
     pub wall_seconds: Option<u64>,
     #[serde(default, deserialize_with = "size")]
     pub tmp_size: Option<u64>,
-    /// Largest wheel copied out; the build log keeps at most this much too
-    /// (and never more than 64 MiB).
+    /// Largest wheel copied out.
     #[serde(default, deserialize_with = "size")]
     pub output_size: Option<u64>,
+    /// Most bytes one hook call's output takes in the build log: the first
+    /// half as it comes, the last half at the end (default 16M).
+    #[serde(default, deserialize_with = "size")]
+    pub log_size: Option<u64>,
     /// Memory of the whole sandbox (heap, page cache, tmpfs, memfd), no swap.
     #[serde(default, deserialize_with = "size")]
     pub sandbox_memory: Option<u64>,

@@ -225,10 +225,12 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Wall-clock limit of the whole run, seconds.
     pub wall_seconds: u64,
-    /// Largest wheel copied out, bytes (the log keeps at most this, and
-    /// never more than 64 MiB).
+    /// Largest wheel copied out, bytes.
     #[serde(default)]
     pub output_bytes: Option<u64>,
+    /// Most bytes of one run's output the log keeps (head and tail).
+    #[serde(default)]
+    pub log_bytes: Option<u64>,
     /// Memory of the whole sandbox (its cgroup: heap, page cache, tmpfs and
     /// memfd pages alike), no swap, bytes.
     #[serde(default)]
@@ -251,6 +253,7 @@ impl Default for Limits {
             open_files: Some(4096),
             wall_seconds: 3600,
             output_bytes: Some(2 << 30),
+            log_bytes: Some(crate::sandbox::run::DEFAULT_LOG_BYTES),
             sandbox_memory_bytes: Some(8 << 30),
             cpu_millicores: None,
             build_tree_bytes: Some(8 << 30),

@@ -74,7 +74,8 @@ pub struct RunOptions {
     pub log_path: Option<PathBuf>,
     /// Also copy the output, control characters escaped, to our stderr.
     pub echo: bool,
-    /// Keep at most this many bytes of the log (0: 64 MiB).
+    /// Keep at most this many bytes of the log, its head and its tail
+    /// (0: [`DEFAULT_LOG_BYTES`]).
     pub max_log_bytes: u64,
     /// Append to the log instead of replacing it.
     pub append_log: bool,
@@ -899,12 +900,71 @@ struct Log {
     truncated: bool,
 }
 
+/// A run's log as written: the first half of the cap as the output comes,
+/// the last half kept in a ring and appended when the run ends, after one
+/// line saying how many bytes were cut between them. Write errors (a full
+/// disk) are ignored: the log is best effort, the report says the rest.
+struct CappedLog {
+    file: fs::File,
+    head_left: u64,
+    tail_cap: usize,
+    ring: std::collections::VecDeque<u8>,
+    cut: u64,
+}
+
+impl CappedLog {
+    fn new(file: fs::File, cap: u64) -> CappedLog {
+        CappedLog {
+            file,
+            head_left: cap / 2,
+            tail_cap: usize::try_from(cap - cap / 2).unwrap_or(usize::MAX),
+            ring: std::collections::VecDeque::new(),
+            cut: 0,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let head = chunk
+            .len()
+            .min(usize::try_from(self.head_left).unwrap_or(usize::MAX));
+        if head > 0 {
+            let _ = self.file.write_all(&chunk[..head]);
+            self.head_left -= head as u64;
+        }
+        self.ring.extend(&chunk[head..]);
+        if self.ring.len() > self.tail_cap {
+            let over = self.ring.len() - self.tail_cap;
+            self.ring.drain(..over);
+            self.cut += over as u64;
+        }
+    }
+
+    /// Append the tail (after the "cut" line, if bytes were cut); whether
+    /// any were.
+    fn finish(mut self) -> bool {
+        if self.cut > 0 {
+            let line = format!(
+                "\n[sdist-box: {} bytes of output cut here; the log keeps its first and last {} bytes (`[limits] log-size`)]\n",
+                self.cut, self.tail_cap
+            );
+            let _ = self.file.write_all(line.as_bytes());
+        }
+        let (a, b) = self.ring.as_slices();
+        let _ = self.file.write_all(a).and_then(|()| self.file.write_all(b));
+        self.cut > 0
+    }
+}
+
 fn spawn_output_reader(
     read: OwnedFd,
     opts: &RunOptions,
 ) -> Result<std::thread::JoinHandle<Log>, SandboxError> {
+    let cap = match opts.max_log_bytes {
+        0 => DEFAULT_LOG_BYTES,
+        n => n,
+    };
     let mut file = match &opts.log_path {
-        Some(p) => Some(
+        Some(p) => Some(CappedLog::new(
             fs::OpenOptions::new()
                 .create(true)
                 .write(true)
@@ -912,15 +972,11 @@ fn spawn_output_reader(
                 .truncate(!opts.append_log)
                 .open(p)
                 .map_err(io_err(format!("open the log `{}`", p.display())))?,
-        ),
+            cap,
+        )),
         None => None,
     };
     let echo = opts.echo;
-    let max = if opts.max_log_bytes == 0 {
-        64 << 20
-    } else {
-        opts.max_log_bytes
-    };
     Ok(std::thread::spawn(move || {
         let mut log = Log::default();
         let mut reader = fs::File::from(read);
@@ -935,11 +991,7 @@ fn spawn_output_reader(
             };
             let chunk = &buf[..n];
             if let Some(f) = file.as_mut() {
-                let room = max.saturating_sub(log.bytes) as usize;
-                if room < n {
-                    log.truncated = true;
-                }
-                let _ = f.write_all(&chunk[..n.min(room)]);
+                f.push(chunk);
             }
             log.bytes += n as u64;
             log.tail.extend_from_slice(chunk);
@@ -953,9 +1005,13 @@ fn spawn_output_reader(
         if log.tail.len() > TAIL_BYTES {
             log.tail.drain(..log.tail.len() - TAIL_BYTES);
         }
+        log.truncated = file.map(CappedLog::finish).unwrap_or(false);
         log
     }))
 }
+
+/// The log's cap when the caller names none: 16 MiB per run.
+pub const DEFAULT_LOG_BYTES: u64 = 16 << 20;
 
 /// The path as bytes, for callers building argv.
 pub fn path_bytes(p: &Path) -> &[u8] {
@@ -964,6 +1020,37 @@ pub fn path_bytes(p: &Path) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    use super::CappedLog;
+    use std::fs;
+
+    #[test]
+    fn a_capped_log_keeps_its_head_the_cut_line_and_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut log = CappedLog::new(fs::File::create(&path).unwrap(), 100);
+        log.push(b"HEAD");
+        for _ in 0..50 {
+            log.push(&[b'x'; 37]);
+        }
+        log.push(b"TAIL");
+        assert!(log.finish());
+        let text = fs::read_to_string(&path).unwrap();
+        let (head, rest) = text.split_at(50);
+        assert!(head.starts_with("HEAD"), "{text}");
+        let (line, tail) = rest.trim_start_matches('\n').split_once('\n').unwrap();
+        assert_eq!(tail.len(), 50, "{text}");
+        assert!(tail.ends_with("TAIL"), "{text}");
+        let cut = 4 + 50 * 37 + 4 - 100;
+        assert!(
+            line.contains(&format!("{cut} bytes of output cut here")),
+            "{line}"
+        );
+
+        let mut small = CappedLog::new(fs::File::create(&path).unwrap(), 100);
+        small.push(b"short and whole");
+        assert!(!small.finish());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "short and whole");
+    }
     #[test]
     fn uid_maps_are_read_by_range() {
         let host = "         0          0 4294967295\n";
