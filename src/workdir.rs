@@ -228,11 +228,41 @@ pub fn sweep(parent: &Path) -> usize {
                 "removing `{}`, left by a process that is gone",
                 crate::text::path(&dir)
             );
-            crate::files::force_remove(&dir);
+            remove_dead(&dir);
             removed += 1;
         }
     }
     removed
+}
+
+/// Remove a dead owner's directory, its `.owner` last: the sandboxes of a
+/// process killed a moment ago may still be dying (their pid namespace is
+/// torn down asynchronously) and write into it meanwhile, so a removal that
+/// left something is tried again, briefly; should it still fail, the
+/// `.owner` that remains lets the next sweep finish the work.
+fn remove_dead(dir: &Path) {
+    for _ in 0..20 {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_name() != OWNER {
+                    let path = entry.path();
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        crate::files::force_remove(&path);
+                    } else {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+        let _ = fs::remove_file(dir.join(OWNER));
+        if fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        // Something appeared after the walk: put the owner file back so a
+        // later sweep still knows the directory, and try again.
+        let _ = fs::write(dir.join(OWNER), "");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
 }
 
 #[cfg(test)]
