@@ -69,7 +69,9 @@ pub struct IndexOptions {
     pub no_index: bool,
 }
 
-/// A ready build environment.
+/// A ready build environment. While a value of it (or a clone) lives, it
+/// holds a shared lock on the environment, so that no other process repairs
+/// (removes and remakes) the tree under a build that uses it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildEnv {
     /// The venv's root.
@@ -85,6 +87,9 @@ pub struct BuildEnv {
     pub site_packages: PathBuf,
     /// `(name, version)` of every installed distribution.
     pub installed: Vec<(String, String)>,
+    #[serde(skip)]
+    // Held, never read: the shared lock lives as long as the env is used.
+    _in_use: Option<std::sync::Arc<nix::fcntl::Flock<fs::File>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -283,6 +288,7 @@ fn load(env: &Path, key: &str, interp: &Interpreter) -> Cached {
         repaired: None,
         site_packages: site_packages(env, interp),
         installed: m.installed,
+        _in_use: None,
     })
 }
 
@@ -307,19 +313,25 @@ fn check_tree(env: &Path, recorded: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// Take `path`'s exclusive lock, waiting at most `wait`; say once on
-/// stderr what is being waited for.
+/// Take `path`'s lock (`exclusive`, else shared), waiting at most `wait`;
+/// say once on stderr what is being waited for.
 fn lock_bounded(
     file: fs::File,
     path: &Path,
     wait: Duration,
+    exclusive: bool,
 ) -> Result<nix::fcntl::Flock<fs::File>, BuildEnvError> {
     use nix::fcntl::{Flock, FlockArg};
     let start = Instant::now();
     let mut file = file;
     let mut told = false;
+    let kind = if exclusive {
+        FlockArg::LockExclusiveNonblock
+    } else {
+        FlockArg::LockSharedNonblock
+    };
     loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        match Flock::lock(file, kind) {
             Ok(lock) => return Ok(lock),
             Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
             Err((_, e)) => return Err(io_err("lock", path)(e.into())),
@@ -333,7 +345,7 @@ fn lock_bounded(
         if !told {
             told = true;
             eprintln!(
-                "sdist-box: waiting for the build environment lock `{}` (another sdist-box is making it; giving up after {} s)",
+                "sdist-box: waiting for the build environment lock `{}` (another sdist-box is making it, or building with it while this one would repair it; giving up after {} s)",
                 crate::text::path(path),
                 wait.as_secs()
             );
@@ -413,23 +425,20 @@ pub fn ensure(
     let key = env_key(interp, &reqs, index);
     let envs = cache_dir.join("envs");
     let env = envs.join(&key);
-    if let Cached::Ready(found) = load(&env, &key, interp) {
-        return Ok(found);
-    }
     fs::create_dir_all(&envs).map_err(io_err("create", &envs))?;
     let _ = fs::set_permissions(cache_dir, fs::Permissions::from_mode(0o755));
     let _ = fs::set_permissions(&envs, fs::Permissions::from_mode(0o755));
     let lock_path = envs.join(format!("{key}.lock"));
-    let lock_file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_err("open the lock", &lock_path))?;
-    let _lock = lock_bounded(lock_file, &lock_path, lock_wait())?;
+    // Shared while it is used, exclusive while it is made or repaired.
+    let shared = lock_bounded(open_lock(&lock_path)?, &lock_path, lock_wait(), false)?;
+    if let Cached::Ready(found) = load(&env, &key, interp) {
+        return Ok(in_use(found, shared));
+    }
+    drop(shared);
+    let lock = lock_bounded(open_lock(&lock_path)?, &lock_path, lock_wait(), true)?;
     // Someone else may have finished (or repaired) it while we waited.
     let repaired = match load(&env, &key, interp) {
-        Cached::Ready(found) => return Ok(found),
+        Cached::Ready(found) => return Ok(in_use(found, downgrade(lock, &lock_path)?)),
         Cached::Absent => None,
         Cached::Damaged(why) => {
             tracing::warn!("build environment {key} is damaged ({why}); making it anew");
@@ -446,7 +455,41 @@ pub fn ensure(
     if result.is_err() {
         let _ = fs::remove_dir_all(&env);
     }
-    result.map(|made| BuildEnv { repaired, ..made })
+    let made = result?;
+    Ok(in_use(
+        BuildEnv { repaired, ..made },
+        downgrade(lock, &lock_path)?,
+    ))
+}
+
+/// The lock file, made if need be (read-only when another user made it:
+/// `flock` needs no write access).
+fn open_lock(path: &Path) -> Result<fs::File, BuildEnvError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .or_else(|_| fs::File::open(path))
+        .map_err(io_err("open the lock", path))
+}
+
+/// From making to using: exclusive becomes shared (no one else can take
+/// it exclusively in between: the conversion keeps a lock throughout).
+fn downgrade(
+    lock: nix::fcntl::Flock<fs::File>,
+    path: &Path,
+) -> Result<nix::fcntl::Flock<fs::File>, BuildEnvError> {
+    lock.relock(nix::fcntl::FlockArg::LockShared)
+        .map_err(|e| io_err("lock", path)(e.into()))?;
+    Ok(lock)
+}
+
+fn in_use(env: BuildEnv, lock: nix::fcntl::Flock<fs::File>) -> BuildEnv {
+    BuildEnv {
+        _in_use: Some(std::sync::Arc::new(lock)),
+        ..env
+    }
 }
 
 fn create(
@@ -548,6 +591,7 @@ fn create(
         repaired: None,
         site_packages: site,
         installed: marker.installed,
+        _in_use: None,
     })
 }
 
@@ -735,6 +779,8 @@ mod tests {
         let first = make();
         assert!(first.repaired.is_none() && !first.reused);
         let cfg = first.path.join("pyvenv.cfg");
+        // Done with it: a repair waits for every user of the env to let go.
+        drop(first);
         type Damage = fn(&BuildEnv);
         let damages: &[(&str, Damage)] = &[
             ("emptied interpreter link", |e| {
@@ -774,6 +820,30 @@ mod tests {
     }
 
     #[test]
+    fn a_repair_waits_for_the_builds_using_the_env() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().to_path_buf();
+        let make = move || ensure(&interp(), &[], &IndexOptions::default(), &dir).unwrap();
+        let in_use = make();
+        std::fs::write(in_use.path.join("pyvenv.cfg"), "damaged").unwrap();
+        let path = in_use.path.clone();
+        let repairer = std::thread::spawn(make);
+        std::thread::sleep(Duration::from_millis(400));
+        // Still the tree the first build uses: not removed under it.
+        assert_eq!(
+            std::fs::read_to_string(path.join("pyvenv.cfg")).unwrap(),
+            "damaged"
+        );
+        drop(in_use);
+        let repaired = repairer.join().unwrap();
+        assert!(repaired.repaired.is_some());
+        assert_ne!(
+            std::fs::read_to_string(path.join("pyvenv.cfg")).unwrap(),
+            "damaged"
+        );
+    }
+
+    #[test]
     fn a_held_lock_is_waited_for_with_a_bound() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lock");
@@ -785,14 +855,14 @@ mod tests {
                 .open(&path)
                 .unwrap()
         };
-        let held = lock_bounded(open(), &path, Duration::from_secs(1)).unwrap();
+        let held = lock_bounded(open(), &path, Duration::from_secs(1), true).unwrap();
         let start = Instant::now();
-        let err = lock_bounded(open(), &path, Duration::from_millis(300)).unwrap_err();
+        let err = lock_bounded(open(), &path, Duration::from_millis(300), true).unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(300));
         assert!(matches!(err, BuildEnvError::LockWait { .. }), "{err}");
         assert!(err.to_string().contains("x.lock"), "{err}");
         drop(held);
-        lock_bounded(open(), &path, Duration::from_millis(300)).unwrap();
+        lock_bounded(open(), &path, Duration::from_millis(300), true).unwrap();
     }
 
     #[test]
