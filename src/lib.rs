@@ -45,6 +45,7 @@ pub mod events;
 pub mod fetch;
 pub mod files;
 pub mod index;
+pub mod lock_input;
 pub mod names;
 pub mod outputs;
 pub mod policy;

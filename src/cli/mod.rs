@@ -12,6 +12,7 @@ mod build;
 mod build_all;
 mod doctor;
 mod exit;
+mod fetch_progress;
 mod index;
 mod inspect;
 mod output;
