@@ -25,7 +25,7 @@ path is relative to the file; `file://` URLs work too. An entry whose hash
 does not match is refused and never extracted or built.
 
 In DIR, per sdist: the wheel, `<sdist>.sdist-box.json` (its report) and
-`<sdist>.build.log`; for the run: `build-all.json` (schema_version 1; rewritten
+`<sdist>.build.log`; for the run: `build-all.json` (schema_version 2; rewritten
 every few seconds while the run goes on, with `complete: false` until it ends). A rerun skips
 every sdist whose report in DIR says `built` for the same input sha256 and
 profile, and whose wheel is there with the hash that report names; the others (failed,
@@ -41,6 +41,28 @@ assignment never depends on the archive's content. --dry-run prints the plan
 builds nothing. Names and paths on the terminal are escaped (control
 characters as \\u{1b}, bytes that are not UTF-8 as \\xff); an sdist whose path
 is not UTF-8 is refused (action `not-utf8`): rename it.
+
+LOCK FILES. INPUT may instead be a lock: `pylock.toml` / `pylock.NAME.toml`
+(PEP 751), or a requirements file whose first requirement names a project
+(`name==version --hash=sha256:HEX`, as `pip-compile --generate-hashes` and
+`uv pip compile --generate-hashes` write it: markers, continuations, `-r`,
+index options). Each entry's sdist is found through the simple API (PEP 691
+JSON, else PEP 503 HTML) of --index-url, else the lock's index options, else
+pip's configuration (pip.conf files, PIP_* variables; credentials from the
+URL or ~/.netrc), plus --extra-index-url and --sdist-find-links; it is
+downloaded, its sha256 checked against the pin before anything else, and
+cached by hash (--sdist-cache, default the --cache-dir); nothing of it runs
+outside the sandbox. A missing sdist, a hash mismatch or a yanked file
+refuses that entry alone (exit 5), with the reason. An entry without a
+sha256 pin is refused unless --allow-unpinned (then `pinned: false`). An
+entry whose marker is false for the target interpreter (--python) is not
+built (`lock.excluded` in the summary). Each entry's `source` in
+build-all.json says where its sdist came from (URL, sha256, fetched or
+cached). --with-deps reads each built wheel's Requires-Dist (markers for the
+target) and fails the run (exit 5) listing every dependency the lock does
+not pin, or pins at an excluded version; it never guesses a version. The
+build flags --find-links and --no-index are about build-requirement wheels,
+not the sdists. See docs/fetch.md.
 
 Exit code: the worst outcome over the sdists of this run, in this order
 (worst first):
@@ -59,7 +81,7 @@ Exit code: the worst outcome over the sdists of this run, in this order
 /// sdists, plus how to run the set.
 #[derive(Debug, Clone, Args)]
 pub struct BuildAllArgs {
-    /// A directory of sdists, or a requirements-style file of sdist paths (see below).
+    /// A directory of sdists, a requirements-style file of sdist paths, or a lock file (see below).
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
     /// Directory for the wheels, their reports and logs, and `build-all.json`.
