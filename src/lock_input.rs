@@ -402,6 +402,33 @@ mod tests {
     }
 
     #[test]
+    fn unresolved_dependencies_name_what_requires_them() {
+        use crate::fetch::closure::{Conflict, Unpinned};
+        let step = Step {
+            to_build: Vec::new(),
+            unpinned: vec![Unpinned {
+                name: "six".into(),
+                requirement: "six>=1.9".into(),
+                required_by: "mock 2.0.0".into(),
+                note: Some("its entry is for Python < 3".into()),
+            }],
+            conflicts: vec![Conflict {
+                name: "pbr".into(),
+                locked: "pbr==0.1".into(),
+                requirement: "pbr>=0.11".into(),
+                required_by: "mock 2.0.0".into(),
+            }],
+        };
+        assert_eq!(
+            unresolved_of(&step),
+            [
+                "six (required by mock 2.0.0): `six>=1.9` is not pinned in the lock (its entry is for Python < 3)",
+                "pbr (required by mock 2.0.0): `pbr>=0.11` excludes the locked pbr==0.1",
+            ]
+        );
+    }
+
+    #[test]
     fn line_numbers_come_from_requirements_origins() {
         assert_eq!(line_of("/x/requirements.txt:12"), Some(12));
         assert_eq!(line_of("/x/pylock.toml: packages[0] (a)"), None);

@@ -531,6 +531,7 @@ fn with_deps_builds_a_chain_and_it_installs_from_both_indexes() {
     );
     assert_eq!(o.status.code(), Some(5), "{}", text(&o));
     let s = common::summary(&dir.join("out-partial"));
+    assert_eq!(s["exit_code"], 5, "the summary says the run's exit code");
     let unresolved = s["lock"]["unresolved"].as_array().unwrap();
     assert_eq!(unresolved.len(), 1, "{s:#}");
     let line = unresolved[0].as_str().unwrap();

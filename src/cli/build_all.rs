@@ -173,7 +173,7 @@ pub fn build_all_command(args: &BuildAllArgs) -> anyhow::Result<u8> {
     let end = batch::run_all(settings, planned, &run)?;
     end.print();
     if let Some(lock) = lock {
-        return Ok(lock_epilogue(&end, &lock));
+        return Ok(lock_epilogue(&end, &lock, &args.out_dir));
     }
     if let Some(signal) = end.interrupted {
         return Ok((128 + signal as i32) as u8);
@@ -274,7 +274,7 @@ fn lock_options(args: &BuildAllArgs) -> anyhow::Result<LockOptions> {
 
 /// After a lock's run: where each sdist came from, what `--with-deps`
 /// found missing; the exit code (a missing dependency is a refused input).
-fn lock_epilogue(end: &batch::RunEnd, lock: &LockRun) -> u8 {
+fn lock_epilogue(end: &batch::RunEnd, lock: &LockRun, out_dir: &std::path::Path) -> u8 {
     let finished = end.finished();
     eprint!("{}", fetch_progress::sources_table(&finished));
     let summary = lock.summary();
@@ -296,7 +296,23 @@ fn lock_epilogue(end: &batch::RunEnd, lock: &LockRun) -> u8 {
     for u in &summary.unresolved {
         eprintln!("  {}", crate::text::one_line(u, 300));
     }
-    exit::worst_exit([code, exit::INPUT_REFUSED])
+    let code = exit::worst_exit([code, exit::INPUT_REFUSED]);
+    // The summary was written over the entries alone: its exit code says
+    // the run's.
+    let path = out_dir.join(batch::SUMMARY_FILE);
+    let rewritten = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|mut v| {
+            v["exit_code"] = code.into();
+            serde_json::to_string_pretty(&v).expect("the summary serializes")
+        });
+    if let Some(text) = rewritten
+        && let Err(e) = crate::files::write_atomic(&path, &text)
+    {
+        tracing::warn!("{e:#}");
+    }
+    code
 }
 
 /// What every build of the run shares, from the flags.
