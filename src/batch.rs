@@ -1395,6 +1395,12 @@ pub fn dry_run(
             "duplicate"
         } else if p.not_utf8.is_some() {
             "not-utf8"
+        } else if let Some(action) = settings
+            .lock
+            .as_ref()
+            .and_then(|l| l.planned_action(&p.entry.origin))
+        {
+            action
         } else {
             match archive::sha256_file(&p.entry.path) {
                 Err(_) => "unreadable",

@@ -232,6 +232,16 @@ impl LockRun {
         })
     }
 
+    /// For `--dry-run`, without the network: `fetch` (and build) or
+    /// `refuse`; None when `origin` is not a lock entry.
+    pub fn planned_action(&self, origin: &str) -> Option<&'static str> {
+        self.pins.get(origin).map(|(_, action)| match action {
+            Action::Fetch { pinned: true } => "fetch",
+            Action::Fetch { pinned: false } => "fetch-unpinned",
+            Action::Refuse { .. } | Action::Skip { .. } => "refuse",
+        })
+    }
+
     /// `--with-deps`: the wheel of `name` was built (or was already);
     /// what its `Requires-Dist` needs that the lock does not give is
     /// recorded in [`LockSummary::unresolved`] and returned.

@@ -457,6 +457,26 @@ fn nothing_fetched_runs_on_the_host() {
     let lock = dir.join("requirements.txt");
     std::fs::write(&lock, format!("canary-pkg==0.1 --hash=sha256:{sha}\n")).unwrap();
     let out = dir.join("out");
+    // The plan needs no network: nothing is asked of the index.
+    let plan = build_all(
+        &lock,
+        &out,
+        &server.index(),
+        &dir.join("sdists"),
+        &["--dry-run"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).starts_with("fetch\t"),
+        "{}",
+        text(&plan)
+    );
+    assert!(
+        !dir.join("index.log").exists()
+            || std::fs::read_to_string(dir.join("index.log"))
+                .unwrap()
+                .is_empty()
+    );
     let o = build_all(&lock, &out, &server.index(), &dir.join("sdists"), &[]);
     let s = common::summary(&out);
     let e = entry_named(&s, "canary-pkg");

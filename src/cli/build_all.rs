@@ -62,7 +62,8 @@ cached). --with-deps reads each built wheel's Requires-Dist (markers for the
 target) and fails the run (exit 5) listing every dependency the lock does
 not pin, or pins at an excluded version; it never guesses a version. The
 build flags --find-links and --no-index are about build-requirement wheels,
-not the sdists. See docs/fetch.md.
+not the sdists. --dry-run prints `fetch` or `refuse` per entry and fetches
+nothing. See docs/fetch.md.
 
 Exit code: the worst outcome over the sdists of this run, in this order
 (worst first):
