@@ -497,6 +497,8 @@ pub struct EntryResult {
     pub wheel: Option<String>,
     pub report: Option<String>,
     pub log: Option<String>,
+    /// The resource limit the build ended at (`memory`, `disk`, …).
+    pub limit_hit: Option<String>,
     /// Where the sdist came from, for an entry of a lock file (fetched or
     /// cached, URL, hash); None for a local path.
     pub source: Option<crate::fetch::progress::Provenance>,
@@ -614,6 +616,7 @@ fn result_from_report(
         report: Some(format!("{}.sdist-box.json", planned.stem)),
         log,
         status,
+        limit_hit: report["outcome"]["limit_hit"].as_str().map(str::to_string),
         source: None,
     }
 }
@@ -635,6 +638,7 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
         wheel: None,
         report: None,
         log: None,
+        limit_hit: None,
         source: None,
     }
 }
@@ -823,6 +827,8 @@ struct Counts {
     error: usize,
     /// Built or skipped, with findings matching --fail-on.
     fails_on: usize,
+    /// Builds that ended at a resource limit (memory, disk, processes, …).
+    limit_hits: usize,
 }
 
 impl Counts {
@@ -837,6 +843,9 @@ impl Counts {
         }
         if r.fails_on {
             self.fails_on += 1;
+        }
+        if r.limit_hit.is_some() {
+            self.limit_hits += 1;
         }
     }
 
@@ -1023,7 +1032,7 @@ impl RunEnd {
         let counts = &self.counts;
         eprint!("\n{}", summary_table(&self.finished()));
         eprintln!(
-            "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {:.1} s. Summary: {}",
+            "\nsdist-box: {} built, {} skipped (already built), {} failed ({} build failed, {} refused, {} sandbox unavailable, {} error); {} with findings per --fail-on; {} at a resource limit; {:.1} s. Summary: {}",
             counts.built,
             counts.skipped,
             counts.failed(),
@@ -1032,6 +1041,7 @@ impl RunEnd {
             counts.sandbox_unavailable,
             counts.error,
             counts.fails_on,
+            counts.limit_hits,
             self.elapsed.as_secs_f64(),
             crate::text::path(&self.summary_path)
         );
@@ -1054,6 +1064,19 @@ pub fn run_all(
     // 1. the output directory, ours alone for the run.
     let _lock = take_out_dir(&settings.out_dir)?;
     let jobs = job_count(run.jobs, planned.len());
+    // resources: jobs × sandbox-memory must fit in what the host can give.
+    let (jobs, lowered) = crate::batch_memory::cap_jobs(
+        jobs,
+        settings
+            .template
+            .profile
+            .limits
+            .sandbox_memory
+            .or(crate::sandbox::Limits::default().sandbox_memory_bytes),
+    );
+    if let Some(why) = lowered {
+        eprintln!("sdist-box: {why}");
+    }
     announce(&planned, run, jobs, &settings.out_dir);
     // 2. signals blocked before any thread exists, so every thread
     // inherits the mask.
@@ -1625,6 +1648,7 @@ mod tests {
             wheel: None,
             report: None,
             log: None,
+            limit_hit: None,
             source: None,
         };
         let t = summary_table(&[&r]);

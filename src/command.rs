@@ -168,6 +168,7 @@ pub fn run(req: &RunRequest) -> anyhow::Result<BuildReport> {
                 );
             }
             record_exit(&mut report, outcome.exit, &shown);
+            record_sandbox_limits(&mut report, &outcome, &compiled.plan.limits);
         }
     }
     report.timings.total_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -382,7 +383,31 @@ fn record_run(report: &mut BuildReport, ran: &Ran) {
         max_rss_kib: outcome.max_rss_kib,
         setup_ms: outcome.setup.as_secs_f64() * 1e3,
         total_ms: outcome.total.as_secs_f64() * 1e3,
+        resources: outcome.resources.clone(),
+        filesystems: outcome.filesystems.clone(),
     });
+}
+
+/// resources: a limit of the whole sandbox (cgroup, sized file systems)
+/// is a finding, and the run's limit_hit.
+fn record_sandbox_limits(
+    report: &mut BuildReport,
+    outcome: &sandbox::RunOutcome,
+    limits: &sandbox::Limits,
+) {
+    let hit = report
+        .outcome
+        .limit_hit
+        .or_else(|| crate::report::resources::sandbox_hit(outcome, !outcome.exit.success()));
+    if hit.is_some() && report.outcome.limit_hit.is_none() {
+        report.outcome.limit_hit = hit;
+        if let Some(why) = crate::report::resources::reason("run", outcome, hit) {
+            report.outcome.reason = Some(why);
+        }
+    }
+    report.findings.extend(crate::report::resources::findings(
+        "run", outcome, limits, hit,
+    ));
 }
 
 /// The command's exit as the report's outcome.

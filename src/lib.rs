@@ -12,7 +12,8 @@
 //! other input's is) → wheel-check ([`wheelcheck`], one file per check;
 //! [`reproducible`]) → [`report`]. Beside it: [`stages`] (the stage
 //! events), [`files`] (atomic writes, reading what a sandbox wrote),
-//! [`batch`] (many builds), [`index`] (their wheels as a simple index),
+//! [`batch`] (many builds; [`batch_memory`] fits `--jobs` to the host's
+//! memory), [`index`] (their wheels as a simple index),
 //! [`command`] (any command in the sandbox), [`doctor`] (what this host
 //! enforces), [`fetch`] (a lock file into verified sdists) and
 //! [`lock_input`] (a lock as `build-all`'s input: its entries fetched by the
@@ -36,6 +37,7 @@ pub use report::{BuildReport, Status};
 pub mod api;
 pub mod archive;
 pub mod batch;
+pub mod batch_memory;
 pub mod beneath;
 pub mod build;
 pub mod buildenv;

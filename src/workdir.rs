@@ -226,7 +226,7 @@ pub fn sweep(parent: &Path) -> usize {
         if unowned {
             tracing::info!(
                 "removing `{}`, left by a process that is gone",
-                dir.display()
+                crate::text::path(&dir)
             );
             crate::files::force_remove(&dir);
             removed += 1;

@@ -163,6 +163,8 @@ impl<'a> SandboxContext<'a> {
             max_rss_kib: outcome.max_rss_kib,
             setup_ms: outcome.setup.as_secs_f64() * 1e3,
             total_ms: outcome.total.as_secs_f64() * 1e3,
+            resources: outcome.resources.clone(),
+            filesystems: outcome.filesystems.clone(),
         });
         // 5. its result, or why there is none.
         let runner_outcome = result
@@ -173,10 +175,14 @@ impl<'a> SandboxContext<'a> {
             .to_string();
         let limits = &compiled.plan.limits;
         let limit_hit = limit_hit(&outcome, &runner_outcome, limits);
+        report.findings.extend(crate::report::resources::findings(
+            phase, &outcome, limits, limit_hit,
+        ));
         if runner_outcome == "ok" && outcome.exit.success() && limit_hit.is_none() {
             return Ok(result.unwrap_or_default());
         }
-        let reason = failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits);
+        let reason = crate::report::resources::reason(phase, &outcome, limit_hit)
+            .unwrap_or_else(|| failure_reason(phase, &outcome, result.as_ref(), limit_hit, limits));
         if self.req.print_failure_tail {
             print_tail(&outcome.output_tail, log_path);
         }
@@ -345,11 +351,17 @@ fn limit_hit(
     let near_process_limit = limits
         .processes
         .is_some_and(|max| outcome.peak_processes + 4 >= max);
+    // resources: a limit of the whole sandbox (cgroup, sized file systems).
+    let sandbox_hit = crate::report::resources::sandbox_hit(
+        outcome,
+        runner_outcome != "ok" || !outcome.exit.success(),
+    );
     match (&outcome.exit, runner_outcome) {
         (RunExit::TimedOut { .. }, _) => Some(LimitHit::WallClock),
         (_, "memory-limit") => Some(LimitHit::Memory),
         (_, "process-limit") => Some(LimitHit::Processes),
         (_, "file-size-limit") => Some(LimitHit::FileSize),
+        _ if sandbox_hit.is_some() => sandbox_hit,
         (RunExit::Signaled { signal }, _) if *signal == libc::SIGXCPU => Some(LimitHit::Cpu),
         _ if near_process_limit => Some(LimitHit::Processes),
         _ => None,
@@ -432,6 +444,9 @@ fn failure_reason(
                 "{hook} tried to write a file larger than the file-size limit ({})",
                 gib(limits.file_size_bytes)
             );
+        }
+        Some(LimitHit::Disk) => {
+            return format!("{hook} filled a size-limited file system of the sandbox");
         }
         Some(LimitHit::Cpu) => {
             return format!(

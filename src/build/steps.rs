@@ -186,6 +186,9 @@ pub(super) struct Trees {
     src: PathBuf,
     /// The sdist as shipped, which no sandbox ever sees.
     shipped: PathBuf,
+    /// resources: the size-limited file system under `work` (if any),
+    /// unmounted when the build ends, before the work directory goes.
+    _build_tree: Option<crate::sandbox::tree::BuildTree>,
 }
 
 /// What a pre-build hook that changed the sources leaves to build.
@@ -244,6 +247,14 @@ impl Steps<'_> {
             .map_err(errored)?;
         let work_path = work.path().to_path_buf();
         *work_slot = Some(work);
+        // resources: the build tree on its own size-limited file system
+        // (sandbox::tree), mounted until this build ends.
+        let build_tree = crate::sandbox::tree::BuildTree::for_build(
+            crate::policy::limits_of(&req.profile).build_tree_bytes,
+            crate::sandbox::user_namespaces().is_ok(),
+            &work_path,
+        )
+        .map_err(|e| errored(anyhow::Error::new(e)))?;
         let extracted = archive::extract(&req.sdist, &work_path.join("sdist"), &req.archive_limits)
             .map_err(refused)?;
         let src = extracted.root.clone();
@@ -262,6 +273,7 @@ impl Steps<'_> {
             work: work_path,
             src,
             shipped,
+            _build_tree: build_tree,
         })
     }
 

@@ -23,6 +23,10 @@ pub fn doctor_command(args: &DoctorArgs) -> anyhow::Result<u8> {
     for fact in host_facts() {
         println!("  · {}", text::shown(&fact));
     }
+    // resources: where the sandboxes' cgroups come from (or the fix).
+    for fact in sandbox::cgroup::doctor_lines() {
+        println!("  · {}", text::shown(&fact));
+    }
     println!();
     let compiled = policy::compile(
         &profile,

@@ -56,6 +56,9 @@ pub enum OpKind {
     WheelRecord,
     /// Two builds with the same inputs gave different wheels.
     NotReproducible,
+    /// A limit of the sandbox was met: memory, disk, processes, CPU, wall
+    /// clock, output size (see `report::resources`).
+    Resource,
 }
 
 impl OpKind {
@@ -82,6 +85,7 @@ impl OpKind {
             OpKind::WheelLayout => "wheel-layout",
             OpKind::WheelRecord => "wheel-record",
             OpKind::NotReproducible => "not-reproducible",
+            OpKind::Resource => "resource",
         }
     }
 
@@ -912,15 +916,29 @@ fn kernel_decided_by(
         _ => decided_by_kernel(ctx, kind, blocked),
     };
     // A person decided at the --ask prompt: say so, whatever the kind.
-    match &k.decided_at_prompt {
+    let decided_by = match &k.decided_at_prompt {
         Some(said) => Some(format!("{said} (sdist-box --ask)")),
         None => decided_by,
+    };
+    // An executable with no path (see anon_exec.rs).
+    match anonymous_exec(k) && blocked {
+        true => Some("seccomp supervisor (a file with no path: no Landlock rule can name it; the profile restricts exec)".into()),
+        false => decided_by,
     }
+}
+
+/// Is this kernel event an exec of a file with no path (see anon_exec.rs)?
+fn anonymous_exec(k: &KernelEvent) -> bool {
+    matches!(&k.target, Target::Exec { program, .. }
+        if super::anon_exec::is_anonymous(program.as_ref()))
 }
 
 /// The message of a kernel finding nothing else explained.
 fn kernel_message(kind: OpKind, blocked: bool, k: &KernelEvent) -> String {
+    let anonymous = anonymous_exec(k);
     match (kind, blocked) {
+        (OpKind::Exec, true) if anonymous => "an executable with no path (anonymous memory: a memfd or a deleted file) was refused: the profile executes only the files it lists".into(),
+        (OpKind::Exec, false) if anonymous => "an exec of anonymous memory: a program with no path (a memfd or a deleted file) ran, not a file of the sandbox".into(),
         (OpKind::Dns, _) => "a DNS lookup was attempted and refused".into(),
         (OpKind::Exec, true) if k.decided_at_prompt.is_some() => "a program was refused".into(),
         (OpKind::Exec, true) => {
@@ -1349,9 +1367,12 @@ fn suggest_kernel(ctx: &Context, kind: OpKind, k: &KernelEvent) -> Option<String
     use crate::sandbox::NetworkMode;
     match kind {
         OpKind::Exec => {
-            let Target::Exec { path, .. } = &k.target else {
+            let Target::Exec { path, program, .. } = &k.target else {
                 return None;
             };
+            if super::anon_exec::is_anonymous(program.as_ref()) {
+                return Some("# no profile setting allows executing a file with no path (a memfd, a deleted file) under restrict-exec; a profile without restrict-exec reports it instead".into());
+            }
             Some(format!("[filesystem]\nexec = [{}]", toml_str(path)))
         }
         OpKind::NetConnect | OpKind::NetSend | OpKind::Dns => {

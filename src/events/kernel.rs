@@ -711,7 +711,8 @@ fn decide_exec(n: &sys::Notification, syscall: Syscall, policy: &NetPolicy) -> D
         .into_iter()
         .map(|e| e.split('=').next().unwrap_or("").chars().take(64).collect())
         .collect();
-    let refused = verdicts::exec_verdict(policy, n.pid, &path);
+    let refused = verdicts::exec_verdict(policy, n.pid, &path)
+        .or_else(|| super::anon_exec::verdict(policy, program.as_ref()));
     (
         Target::Exec {
             path,

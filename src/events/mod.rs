@@ -9,6 +9,7 @@
 //! hook) → `verdicts` (the profile's answers) → `syscall` (what a notified
 //! call is); `findings` pairs `kernel`'s log with `python`'s stream.
 
+pub mod anon_exec;
 pub mod ask;
 pub mod dns;
 pub mod exec_check;

@@ -304,6 +304,12 @@ pub fn compile(
     // wall that says which addresses: it is then required, whatever the
     // event streams.
     let mut required = profile.require.clone();
+    // resources: where no cgroup can be had, `allow-degraded` lets the
+    // build run on the stated fallback (rlimits, sized file systems,
+    // memfd_create refused) instead of refusing it.
+    if profile.allow_degraded {
+        required.retain(|l| *l != Layer::Resources);
+    }
     let supervise = paths.supervise || network.shares_host_netns();
     if network.shares_host_netns() && !required.contains(&Layer::SeccompNotify) {
         required.push(Layer::SeccompNotify);
@@ -523,7 +529,7 @@ fn landlock_plan(
     }
 }
 
-fn limits_of(profile: &Profile) -> Limits {
+pub fn limits_of(profile: &Profile) -> Limits {
     let l = &profile.limits;
     let defaults = Limits::default();
     Limits {
@@ -534,6 +540,12 @@ fn limits_of(profile: &Profile) -> Limits {
         open_files: l.open_files.or(defaults.open_files),
         wall_seconds: l.wall_seconds.unwrap_or(defaults.wall_seconds),
         output_bytes: l.output_size.or(defaults.output_bytes),
+        sandbox_memory_bytes: l.sandbox_memory.or(defaults.sandbox_memory_bytes),
+        cpu_millicores: l
+            .cpus
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .map(|c| (c * 1000.0).round().max(1.0) as u64),
+        build_tree_bytes: l.build_size.or(defaults.build_tree_bytes),
     }
 }
 
@@ -594,6 +606,8 @@ fn compile_degraded(
         .iter()
         .copied()
         .filter(|l| !NEED_NAMESPACES.contains(l))
+        // resources: allow-degraded lets the fallback do (see `compile`).
+        .filter(|l| *l != Layer::Resources)
         .collect();
     Compiled {
         plan: SandboxPlan {

@@ -223,6 +223,14 @@ pub struct LimitsPolicy {
     /// (and never more than 64 MiB).
     #[serde(default, deserialize_with = "size")]
     pub output_size: Option<u64>,
+    /// Memory of the whole sandbox (heap, page cache, tmpfs, memfd), no swap.
+    #[serde(default, deserialize_with = "size")]
+    pub sandbox_memory: Option<u64>,
+    /// CPU of the whole sandbox, in cores (`1.5`).
+    pub cpus: Option<f64>,
+    /// The build tree's own size-limited file system (memory-backed).
+    #[serde(default, deserialize_with = "size")]
+    pub build_size: Option<u64>,
 }
 
 /// Paths in a profile: absolute, no `~`, no `.`/`..`, no NUL, and not `/`

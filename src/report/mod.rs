@@ -6,6 +6,7 @@
 //! it; the JSON renderer relies on JSON string escaping.
 
 mod fail_on;
+pub mod resources;
 pub mod sarif;
 pub mod text;
 
@@ -179,6 +180,13 @@ pub struct HookRun {
     pub max_rss_kib: u64,
     pub setup_ms: f64,
     pub total_ms: f64,
+    /// The whole sandbox's cgroup: limits, peaks, limit events (absent
+    /// without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::sandbox::cgroup::Usage>,
+    /// How full the sandbox's sized file systems ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filesystems: Vec<crate::sandbox::resources::FsUse>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -221,6 +229,8 @@ pub enum LimitHit {
     Processes,
     FileSize,
     Cpu,
+    /// A size-limited file system of the sandbox filled up.
+    Disk,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -216,6 +216,9 @@ pub fn findings(report: &BuildReport, style: Style) -> String {
             None if f.kind == crate::events::findings::OpKind::ForgedOrigin => {
                 "(named by the audit stream; not opened)".into()
             }
+            None if f.kind == crate::events::findings::OpKind::Resource => {
+                "(the whole sandbox)".into()
+            }
             None => "(no Python origin)".into(),
         };
         let count = if f.count > 1 {

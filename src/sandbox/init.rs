@@ -47,6 +47,9 @@ pub struct InitRequest {
     pub host_uid: u32,
     /// The write end of the Python event stream, if any.
     pub events_fd: Option<RawFd>,
+    /// The sandbox's cgroup, or why there is none.
+    #[serde(default)]
+    pub resources: super::resources::Setup,
 }
 
 struct Init {
@@ -104,7 +107,7 @@ pub fn main(args: &[String]) -> ! {
     // 10. No capabilities, in any set, for us or anything we start.
     layers.push(drop_privileges(&mut init, degraded));
     // 11. Resource limits, inherited by everything below.
-    match apply_rlimits(plan) {
+    match apply_rlimits(&super::resources::rlimits_under(plan, &req.resources)) {
         Ok(detail) => layers.push(enforced(Layer::Rlimits, detail)),
         Err(e) => init.fail("set resource limits", e, Some(Layer::Rlimits)),
     }
@@ -118,6 +121,8 @@ pub fn main(args: &[String]) -> ! {
     };
     // 13. seccomp: the deny filter, then clone3 → ENOSYS.
     layers.push(install_deny_filters(&mut init, plan, degraded, host_netns));
+    // 13b. resources: the cgroup the parent made, or memfd_create refused.
+    layers.push(resources_layer(plan, &req.resources));
     // 14. The kernel stream: the notify filter, installed last so that the
     //     deny filter's verdicts take precedence; its listener goes to the
     //     parent before the command starts.
@@ -151,7 +156,7 @@ pub fn main(args: &[String]) -> ! {
 
     // 15. Start the command and reap everything until it ends.
     let child = start_command(&mut init, &req, degraded);
-    finish(&mut init, child, degraded)
+    finish(&mut init, plan, child, degraded)
 }
 
 fn enforced(layer: Layer, detail: String) -> LayerStatus {
@@ -385,6 +390,30 @@ fn install_deny_filters(
     )
 }
 
+/// Step 13b: the resources layer. The cgroup the parent made (see
+/// cgroup.rs); without one, memfd_create is refused, since nothing else
+/// bounds memfd pages.
+fn resources_layer(plan: &SandboxPlan, setup: &super::resources::Setup) -> LayerStatus {
+    let memfd_refused = setup.cgroup.is_none()
+        && seccomp::memfd_filter()
+            .map_err(|e| e.to_string())
+            .and_then(|p| sys::seccomp_install_compiled(&p).map_err(|e| e.to_string()))
+            .is_ok();
+    super::resources::layer(
+        plan,
+        setup,
+        match (plan.landlock.restrict_exec, plan.notify.enabled) {
+            (true, true) => {
+                "executables with no path (memfd, deleted or O_TMPFILE files) refused by the supervisor"
+            }
+            (true, false) => "executables with no path NOT refused (no supervisor)",
+            (false, true) => "executables with no path reported",
+            (false, false) => "executables with no path not seen (no supervisor)",
+        },
+        memfd_refused,
+    )
+}
+
 /// Step 14: the notify filter for the calls the supervisor sees; its
 /// listener, for the parent.
 fn install_notify_filter(
@@ -512,7 +541,7 @@ fn start_command(init: &mut Init, req: &InitRequest, degraded: bool) -> Pid {
 
 /// Reap everything until the command ends, report how, and end the
 /// sandbox with it.
-fn finish(init: &mut Init, child: Pid, degraded: bool) -> ! {
+fn finish(init: &mut Init, plan: &SandboxPlan, child: Pid, degraded: bool) -> ! {
     let (code, signal, peak) = reap_until(child, degraded);
     let max_rss_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map(|u| u.max_rss() as u64)
@@ -524,6 +553,7 @@ fn finish(init: &mut Init, child: Pid, degraded: bool) -> ! {
         max_rss_kib,
         exec_error: (code == Some(127))
             .then(|| "the command could not be started (exit 127)".to_string()),
+        filesystems: super::resources::fs_usage(plan),
     });
     if degraded {
         // No pid namespace to end with us: end the process group (ourselves

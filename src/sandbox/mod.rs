@@ -13,14 +13,17 @@
 //! neither on the other, and never the reverse. `scripts/modgraph` checks
 //! it.
 
+pub mod cgroup;
 pub mod init;
 pub mod landlock;
 pub mod plan;
+pub mod resources;
 pub mod run;
 pub mod seccomp;
 pub mod status;
 pub mod supervise;
 pub(crate) mod sys;
+pub mod tree;
 
 pub use plan::{
     Access, LandlockPlan, Layer, Limits, Mode, MountEntry, NetworkMode, ROOT_MAPS_TO, SandboxPlan,

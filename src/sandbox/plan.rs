@@ -41,10 +41,13 @@ pub enum Layer {
     Network,
     /// The scrubbed environment.
     Environment,
+    /// The whole sandbox's memory, processes and CPU (one cgroup), sized
+    /// file systems, and no anonymous executables (see `sandbox::cgroup`).
+    Resources,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 12] = [
+    pub const ALL: [Layer; 13] = [
         Layer::Namespaces,
         Layer::Mounts,
         Layer::Uid,
@@ -57,6 +60,7 @@ impl Layer {
         Layer::SeccompNotify,
         Layer::Network,
         Layer::Environment,
+        Layer::Resources,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +77,7 @@ impl Layer {
             Layer::SeccompNotify => "seccomp-notify",
             Layer::Network => "network",
             Layer::Environment => "environment",
+            Layer::Resources => "resources",
         }
     }
 
@@ -224,6 +229,16 @@ pub struct Limits {
     /// never more than 64 MiB).
     #[serde(default)]
     pub output_bytes: Option<u64>,
+    /// Memory of the whole sandbox (its cgroup: heap, page cache, tmpfs and
+    /// memfd pages alike), no swap, bytes.
+    #[serde(default)]
+    pub sandbox_memory_bytes: Option<u64>,
+    /// CPU of the whole sandbox, in thousandths of a core (cgroup).
+    #[serde(default)]
+    pub cpu_millicores: Option<u64>,
+    /// Size of the build tree's own file system (a tmpfs), bytes.
+    #[serde(default)]
+    pub build_tree_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -236,6 +251,9 @@ impl Default for Limits {
             open_files: Some(4096),
             wall_seconds: 3600,
             output_bytes: Some(2 << 30),
+            sandbox_memory_bytes: Some(8 << 30),
+            cpu_millicores: None,
+            build_tree_bytes: Some(8 << 30),
         }
     }
 }

@@ -117,6 +117,10 @@ pub struct RunOutcome {
     pub supervision: Option<SupervisorLog>,
     /// The raw Python stream (JSON lines), when the plan asked for it.
     pub python_events: Vec<u8>,
+    /// What the sandbox's cgroup held it to and saw (absent without one).
+    pub resources: Option<super::cgroup::Usage>,
+    /// How full the sandbox's sized file systems ended.
+    pub filesystems: Vec<super::resources::FsUse>,
 }
 
 const TAIL_BYTES: usize = 16 * 1024;
@@ -249,7 +253,11 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     // 3. The clone child's whole job, prepared here: after the clone it
     //    allocates nothing.
     let base = fds.above_all();
-    let child = child_exec(&fds, &sources, base, degraded, &ids)?;
+    // resources: the whole sandbox's cgroup, made before it starts; its
+    // first process moves itself in before anything else.
+    let (cgroup, resources_setup) = super::cgroup::for_run(&plan.limits);
+    let mut child = child_exec(&fds, &sources, base, degraded, &ids)?;
+    child.cgroup_join = cgroup_join_files(cgroup.as_deref())?;
     // 4. Clone into the namespaces (a plain child in the degraded mode).
     let started_child =
         sys::clone_into_namespaces(clone_flags(plan, degraded), &child).map_err(|source| {
@@ -257,6 +265,8 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             SandboxError::Namespaces { source, hint }
         })?;
     let pidfd = started_child.pidfd;
+    // resources: watched until it ends (the child joins the cgroup itself).
+    let watch = watch_cgroup(cgroup.as_ref(), &pidfd)?;
     // 5. Ours are closed now, so EOF on the status and output pipes means
     //    the sandbox is gone.
     let ours = fds.close_child_ends();
@@ -267,6 +277,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         source_fds: source_fd_numbers(plan, &sources, base),
         host_uid: ids.uid,
         events_fd: ours.events_write_raw,
+        resources: resources_setup,
     };
     let handed = hand_over_plan(
         &mut control_write,
@@ -302,6 +313,8 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
     }
     // 10. Reap init, then collect what the threads and the supervisor have.
     let init_status = sys::wait_pidfd(pidfd.as_fd()).map_err(io_err("wait for the sandbox"))?;
+    // resources: read the peaks and limit events, then remove the cgroup.
+    let resources = cgroup_usage(cgroup, watch);
     drop(control_write);
     let _ = status_thread.join();
     let log = output_thread.join().unwrap_or_default();
@@ -315,6 +328,7 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
             error: format!("the sandbox init ended before it was ready ({init_status:?})"),
         });
     };
+    let filesystems = filesystems_of(plan, followed.exited.as_ref());
     let (exit, peak_processes, max_rss_kib) = exit_of(
         followed.timed_out,
         followed.exited,
@@ -333,7 +347,69 @@ pub fn run(plan: &SandboxPlan, opts: &RunOptions) -> Result<RunOutcome, SandboxE
         total: started.elapsed(),
         supervision,
         python_events,
+        resources,
+        filesystems,
     })
+}
+
+/// resources: the files the clone child writes `0` to, to join the
+/// sandbox's cgroup (none without one).
+fn cgroup_join_files(
+    cgroup: Option<&super::cgroup::SandboxCgroup>,
+) -> Result<Vec<CString>, SandboxError> {
+    cgroup
+        .map(|cg| cg.join_files())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| CString::new(path_bytes(p)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            io_err("pass a cgroup path with a NUL byte")(io::ErrorKind::InvalidInput.into())
+        })
+}
+
+/// resources: the cgroup's watcher, following the sandbox through its pidfd.
+fn watch_cgroup(
+    cgroup: Option<&std::sync::Arc<super::cgroup::SandboxCgroup>>,
+    pidfd: &OwnedFd,
+) -> Result<Option<super::cgroup::Watch>, SandboxError> {
+    let Some(cg) = cgroup else {
+        return Ok(None);
+    };
+    match pidfd.try_clone() {
+        Ok(fd) => Ok(Some(cg.watch(fd))),
+        Err(e) => {
+            kill(pidfd);
+            Err(io_err("duplicate the pidfd for the cgroup watcher")(e))
+        }
+    }
+}
+
+/// resources: the cgroup's peaks and limit events once the sandbox is
+/// gone; dropping the cgroup removes it.
+fn cgroup_usage(
+    cgroup: Option<std::sync::Arc<super::cgroup::SandboxCgroup>>,
+    watch: Option<super::cgroup::Watch>,
+) -> Option<super::cgroup::Usage> {
+    let killed_for = watch.and_then(super::cgroup::Watch::finish);
+    cgroup.map(|cg| super::cgroup::Usage {
+        killed_for,
+        ..cg.usage()
+    })
+}
+
+/// How full the sandbox's sized file systems ended: init's own tmpfs
+/// mounts, then the build tree's file system, if any.
+fn filesystems_of(
+    plan: &SandboxPlan,
+    exited: Option<&InitMessage>,
+) -> Vec<super::resources::FsUse> {
+    let mut filesystems = match exited {
+        Some(InitMessage::Exited { filesystems, .. }) => filesystems.clone(),
+        _ => Vec::new(),
+    };
+    filesystems.extend(super::resources::bind_usage(plan));
+    filesystems
 }
 
 /// The host ids the sandbox maps its root to: ours, or, when we are root,
@@ -515,6 +591,7 @@ fn child_exec(
             cstr(raw(&fds.status.write).to_string()),
         ],
         envp: Vec::new(),
+        cgroup_join: Vec::new(),
     })
 }
 

@@ -145,6 +145,22 @@ pub fn clone3_filter() -> Result<BpfProgram, SeccompError> {
     Ok(filter.try_into()?)
 }
 
+/// `memfd_create` → `EPERM`: the `resources` layer's fallback where the
+/// sandbox has no cgroup (memfd pages are in no address space, so no
+/// rlimit bounds them).
+pub fn memfd_filter() -> Result<BpfProgram, SeccompError> {
+    let arch = arch()?;
+    let rules: BTreeMap<i64, Vec<SeccompRule>> =
+        [(libc::SYS_memfd_create, vec![])].into_iter().collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )?;
+    Ok(filter.try_into()?)
+}
+
 /// The degraded mode's additions (no namespaces around the build):
 /// sockets of every family but unix are refused (`EACCES`; with a
 /// supervisor they are notified instead, see [`notify_filter`]); TCP Fast

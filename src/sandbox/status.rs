@@ -78,5 +78,24 @@ pub enum InitMessage {
         peak_processes: u64,
         max_rss_kib: u64,
         exec_error: Option<String>,
+        /// How full the sandbox's sized file systems ended.
+        #[serde(default)]
+        filesystems: Vec<FsUse>,
     },
+}
+
+/// How one of the sandbox's sized file systems ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsUse {
+    pub target: std::path::PathBuf,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl FsUse {
+    /// Full, for a build's purposes: less than 1 MiB (or 1%) left.
+    pub fn full(&self) -> bool {
+        let left = self.size_bytes.saturating_sub(self.used_bytes);
+        left < (1 << 20).min(self.size_bytes / 100).max(64 << 10)
+    }
 }

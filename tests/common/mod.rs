@@ -374,6 +374,11 @@ pub fn sdist_box_as(as_user: Option<(u32, u32)>) -> Command {
                 "--",
             ]);
             c.arg(shared_binary());
+            // The default profile requires the `resources` layer: the test
+            // plays the delegator (as root) and hands the user a cgroup.
+            if let Some(dirs) = delegated_cgroup(uid, gid) {
+                c.env("SDIST_BOX_CGROUP", dirs);
+            }
             c
         }
         None => Command::new(bin()),
@@ -601,5 +606,116 @@ pub fn build_opts_for_user<'a>(tmp: &Path, user: (u32, u32), home: &'a Path) -> 
         cache: Some(cache),
         wheelhouse: Some(wh),
         ..Default::default()
+    }
+}
+
+/// The test process's own directory in a cgroup v1 hierarchy (`memory`,
+/// `pids`), when this host mounts it there.
+pub fn own_v1_cgroup(controller: &str) -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, c, p) = (f.next()?, f.next()?, f.next()?);
+        c.split(',').any(|c| c == controller).then(|| p.to_string())
+    })?;
+    let dir = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'));
+    dir.join("cgroup.procs").exists().then_some(dir)
+}
+
+/// A cgroup subtree delegated to `uid` (v1 `memory` and `pids`, made by
+/// the test as root and chowned), as the `SDIST_BOX_CGROUP` value; `None`
+/// where this host has no v1 hierarchies or the test is not root. Named
+/// `sdist-box-<test pid>-…`, so that an sdist-box run as root sweeps it
+/// once this test process is gone.
+pub fn delegated_cgroup(uid: u32, gid: u32) -> Option<String> {
+    static DIRS: std::sync::Mutex<BTreeMap<u32, Option<String>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut dirs = DIRS.lock().unwrap();
+    dirs.entry(uid)
+        .or_insert_with(|| {
+            let name = format!("sdist-box-{}-delegated-{uid}", std::process::id());
+            let made = Delegated::make(&name, Some((uid, gid)))?;
+            let value = made.env_value();
+            std::mem::forget(made);
+            Some(value)
+        })
+        .clone()
+}
+
+/// A delegated cgroup subtree, made by the test as root (the delegator),
+/// measured from outside and removed when dropped.
+pub struct Delegated {
+    pub memory: PathBuf,
+    pub pids: PathBuf,
+}
+
+impl Delegated {
+    pub fn make(name: &str, owner: Option<(u32, u32)>) -> Option<Delegated> {
+        if !is_root() {
+            return None;
+        }
+        let memory = own_v1_cgroup("memory")?.join(name);
+        let pids = own_v1_cgroup("pids")?.join(name);
+        for d in [&memory, &pids] {
+            std::fs::create_dir_all(d).ok()?;
+            if let Some((uid, gid)) = owner {
+                let ok = Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{uid}:{gid}"))
+                    .arg(d)
+                    .status()
+                    .ok()?
+                    .success();
+                assert!(ok, "chown {}", d.display());
+            }
+        }
+        Some(Delegated { memory, pids })
+    }
+
+    pub fn env_value(&self) -> String {
+        format!("{}:{}", self.memory.display(), self.pids.display())
+    }
+
+    fn number(path: &Path) -> u64 {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// The highest memory charge of everything beneath, as the kernel saw it.
+    pub fn memory_peak(&self) -> u64 {
+        Self::number(&self.memory.join("memory.max_usage_in_bytes"))
+    }
+
+    /// The most processes beneath at once.
+    pub fn pids_peak(&self) -> u64 {
+        Self::number(&self.pids.join("pids.peak"))
+    }
+
+    /// Cgroups left beneath (sdist-box removes its own).
+    pub fn children(&self) -> Vec<PathBuf> {
+        [&self.memory, &self.pids]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect()
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for d in [&self.memory, &self.pids] {
+            for child in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if child.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    let _ = std::fs::remove_dir(child.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
