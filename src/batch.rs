@@ -33,7 +33,7 @@ use crate::report::FailOn;
 use crate::report::{BuildReport, Status};
 
 /// Bumped on any incompatible change of `build-all.json`.
-pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+pub const SUMMARY_SCHEMA_VERSION: u32 = 2;
 /// The machine-readable summary, in the output directory.
 pub const SUMMARY_FILE: &str = "build-all.json";
 /// How often `build-all.json` is rewritten while a run goes on.
@@ -499,6 +499,9 @@ pub struct EntryResult {
     pub log: Option<String>,
     /// The resource limit the build ended at (`memory`, `disk`, …).
     pub limit_hit: Option<String>,
+    /// Where the sdist came from, for an entry of a lock file (fetched or
+    /// cached, URL, hash); None for a local path.
+    pub source: Option<crate::fetch::progress::Provenance>,
 }
 
 /// `--fail-on` over the `severity` strings of a report's findings.
@@ -525,6 +528,8 @@ pub struct Settings {
     /// The exit code of the command for these results, recorded in the
     /// summary (the command line decides the numbers).
     pub exit_code: fn(&[&EntryResult]) -> u8,
+    /// INPUT is a lock file: its entries are fetched before they are built.
+    pub lock: Option<Arc<crate::lock_input::LockRun>>,
 }
 
 impl Settings {
@@ -612,6 +617,7 @@ fn result_from_report(
         log,
         status,
         limit_hit: report["outcome"]["limit_hit"].as_str().map(str::to_string),
+        source: None,
     }
 }
 
@@ -633,6 +639,49 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
         report: None,
         log: None,
         limit_hit: None,
+        source: None,
+    }
+}
+
+/// An entry of a lock file: fetched (or found in the cache) first, then
+/// built from the cached file with the hash that matched; a fetch failure
+/// is the entry's `refused` result. Any other entry: [`run_entry`].
+fn fetch_and_run_entry(planned: &Planned, settings: &Settings) -> EntryResult {
+    let Some(lock) = &settings.lock else {
+        return run_entry(planned, settings);
+    };
+    // Refusals that need no sdist come first: nothing is fetched for them.
+    if planned.not_utf8.is_some() || planned.duplicate_of.is_some() {
+        return run_entry(planned, settings);
+    }
+    match lock.fetch(&planned.entry.origin) {
+        None => run_entry(planned, settings),
+        Some(Err(why)) => failed_result(planned, EntryStatus::Refused, why),
+        Some(Ok(fetched)) => {
+            let filename = fetched
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let local = Planned {
+                entry: Entry {
+                    path: fetched.path.clone(),
+                    sha256: vec![fetched.provenance.sha256.clone()],
+                    ..planned.entry.clone()
+                },
+                stem: sdist_stem(&filename),
+                filename,
+                ..planned.clone()
+            };
+            let mut result = run_entry(&local, settings);
+            if let (true, Some(name), Some(wheel)) =
+                (result.status.wheel_ok(), &result.name, &result.wheel)
+            {
+                lock.built(name, &settings.out_dir.join(wheel));
+            }
+            result.source = Some(fetched.provenance);
+            result
+        }
     }
 }
 
@@ -754,6 +803,8 @@ struct Summary<'a> {
     elapsed_seconds: f64,
     counts: Counts,
     exit_code: u8,
+    /// INPUT as a lock file: its format, indexes, notes, excluded entries.
+    lock: Option<crate::lock_input::LockSummary>,
     entries: Vec<&'a EntryResult>,
     /// Entries of the input not yet finished (or not started).
     pending: Vec<PathBuf>,
@@ -1176,7 +1227,7 @@ fn start_workers(
                     if tx.send(Event::Started(i)).is_err() {
                         break;
                     }
-                    let result = run_entry(&planned[i], &settings);
+                    let result = fetch_and_run_entry(&planned[i], &settings);
                     if tx.send(Event::Finished(i, Box::new(result))).is_err() {
                         break;
                     }
@@ -1291,6 +1342,7 @@ impl SummaryWriter<'_> {
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
             counts: counts.clone(),
             exit_code: (self.settings.exit_code)(&finished),
+            lock: self.settings.lock.as_ref().map(|l| l.summary()),
             pending: results
                 .iter()
                 .zip(self.planned.iter())
@@ -1363,6 +1415,12 @@ pub fn dry_run(
             "duplicate"
         } else if p.not_utf8.is_some() {
             "not-utf8"
+        } else if let Some(action) = settings
+            .lock
+            .as_ref()
+            .and_then(|l| l.planned_action(&p.entry.origin))
+        {
+            action
         } else {
             match archive::sha256_file(&p.entry.path) {
                 Err(_) => "unreadable",
@@ -1588,6 +1646,7 @@ mod tests {
             report: None,
             log: None,
             limit_hit: None,
+            source: None,
         };
         let t = summary_table(&[&r]);
         let lines: Vec<&str> = t.lines().collect();

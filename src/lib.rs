@@ -16,8 +16,9 @@
 //! [`batch`] (many builds; [`batch_memory`] fits `--jobs` to the host's
 //! memory), [`index`] (their wheels as a simple index),
 //! [`command`] (any command in the sandbox), [`doctor`] (what this host
-//! enforces) and [`fetch`] (a lock file into verified sdists; not yet used
-//! by `build-all`, see docs/fetch.md).
+//! enforces), [`fetch`] (a lock file into verified sdists) and
+//! [`lock_input`] (a lock as `build-all`'s input: its entries fetched by the
+//! batch's workers; see docs/fetch.md).
 //!
 //! Layering: [`cli`] (clap, one file per command, and the one place where
 //! outcomes become exit codes) → the library ([`api`], [`batch`],
@@ -48,6 +49,7 @@ pub mod events;
 pub mod fetch;
 pub mod files;
 pub mod index;
+pub mod lock_input;
 pub mod names;
 pub mod outputs;
 pub mod policy;

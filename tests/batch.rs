@@ -185,7 +185,7 @@ fn a_pinned_list_builds_two_at_a_time_resumes_and_installs_from_the_index() {
         "the worst outcome is a refused input:\n{}",
         text(&first)
     );
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert_eq!(s["complete"], true);
     assert_eq!(s["jobs"], 2);
     assert_eq!(s["exit_code"], 5);

@@ -12,6 +12,7 @@ mod build;
 mod build_all;
 mod doctor;
 mod exit;
+mod fetch_progress;
 mod index;
 mod inspect;
 mod output;
@@ -59,7 +60,7 @@ pub enum Command {
     /// Build many sdists (a directory or a hash-pinned list), each in its own
     /// sandbox, several at once; resumable and shardable across machines.
     #[command(name = "build-all", after_help = build_all::AFTER_HELP)]
-    BuildAll(build_all::BuildAllArgs),
+    BuildAll(Box<build_all::BuildAllArgs>),
     /// Write a PEP 503 / PEP 691 simple index of the wheels in a directory
     /// (for `pip install --index-url file://DIR/simple`).
     #[command(after_help = index::AFTER_HELP)]
