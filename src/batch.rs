@@ -643,6 +643,25 @@ fn failed_result(planned: &Planned, status: EntryStatus, reason: String) -> Entr
     }
 }
 
+/// One entry, whatever happens in it: a panic in sdist-box's own code
+/// while building it (a bug the entry's input found) is that entry's
+/// `error`, and the worker goes on with the next one.
+fn entry_alone(planned: &Planned, settings: &Settings) -> EntryResult {
+    let run = std::panic::AssertUnwindSafe(|| fetch_and_run_entry(planned, settings));
+    std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        failed_result(
+            planned,
+            EntryStatus::Error,
+            format!("sdist-box failed on this entry (a bug; please report it): {what}"),
+        )
+    })
+}
+
 /// An entry of a lock file: fetched (or found in the cache) first, then
 /// built from the cached file with the hash that matched; a fetch failure
 /// is the entry's `refused` result. Any other entry: [`run_entry`].
@@ -1227,7 +1246,7 @@ fn start_workers(
                     if tx.send(Event::Started(i)).is_err() {
                         break;
                     }
-                    let result = fetch_and_run_entry(&planned[i], &settings);
+                    let result = entry_alone(&planned[i], &settings);
                     if tx.send(Event::Finished(i, Box::new(result))).is_err() {
                         break;
                     }

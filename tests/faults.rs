@@ -310,3 +310,66 @@ fn a_fifo_named_like_an_sdist_fails_alone_and_never_stalls_build_all() {
     let fine = common::entry(&summary, "fine_pkg-0.1.tar.gz");
     assert_eq!(fine["status"], "built", "{fine}");
 }
+
+#[test]
+fn build_all_killed_at_each_stage_boundary_resumes_and_publishes_only_vouched_wheels() {
+    if !common::ready_for_builds() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    sdist(&input, "batch-one", "");
+    sdist(&input, "batch-two", "");
+    let out = tmp.path().join("out");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let cmd = |events: Option<&Path>| {
+        let mut c = Command::new(common::bin());
+        c.arg("build-all")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--jobs", "1", "--no-index", "--find-links"])
+            .arg(common::wheelhouse().unwrap())
+            .arg("--cache-dir")
+            .arg(common::env_cache())
+            .arg("--work-dir")
+            .arg(&work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(e) = events {
+            c.arg("--events").arg(e);
+        }
+        c
+    };
+    let boundaries: [(&str, &str, Option<&str>); 6] = [
+        ("start", "extract", None),
+        ("start", "buildenv", None),
+        ("start", "hook", Some("get_requires_for_build_wheel")),
+        ("start", "hook", Some("build_wheel")),
+        ("end", "hook", Some("build_wheel")),
+        ("end", "wheel-check", None),
+    ];
+    for (event, stage, hook) in boundaries {
+        let what = format!("build-all killed at {event} {stage} {}", hook.unwrap_or(""));
+        let events = tmp.path().join("events.jsonl");
+        let _ = std::fs::remove_file(&events);
+        let _ = std::fs::remove_dir_all(&out);
+        kill_when(cmd(Some(&events)), &events, &|e| {
+            e["event"] == event && e["stage"] == stage && hook.is_none_or(|h| e["hook"] == h)
+        });
+        assert_index_vouched(&out, &what);
+        // The rerun sweeps, resumes and finishes: both built, both listed.
+        let again = cmd(None).status().unwrap();
+        assert_eq!(again.code(), Some(0), "{what}");
+        assert_eq!(entries(&work), Vec::<String>::new(), "{what}: leftovers");
+        assert!(
+            !entries(&out).iter().any(|n| n.ends_with(".part")),
+            "{what}"
+        );
+        assert_index_vouched(&out, &what);
+        assert_eq!(listed_wheels(&out).len(), 2, "{what}");
+    }
+}
