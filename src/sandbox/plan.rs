@@ -253,7 +253,7 @@ impl Default for Limits {
             open_files: Some(4096),
             wall_seconds: 3600,
             output_bytes: Some(2 << 30),
-            log_bytes: Some(crate::sandbox::run::DEFAULT_LOG_BYTES),
+            log_bytes: Some(DEFAULT_LOG_BYTES),
             sandbox_memory_bytes: Some(8 << 30),
             cpu_millicores: None,
             build_tree_bytes: Some(8 << 30),
@@ -317,3 +317,6 @@ pub struct SandboxPlan {
     #[serde(default)]
     pub network: NetworkPlan,
 }
+
+/// The log's cap when the caller names none: 16 MiB per run.
+pub const DEFAULT_LOG_BYTES: u64 = 16 << 20;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 
 use super::init::{INIT_ARGV0, InitRequest};
-use super::plan::{Layer, MountEntry, SandboxPlan};
+use super::plan::{DEFAULT_LOG_BYTES, Layer, MountEntry, SandboxPlan};
 use super::status::{Enforcement, InitMessage};
 use super::supervise::{Serving, SupervisorHandle, SupervisorLog};
 use super::sys;
@@ -1009,9 +1009,6 @@ fn spawn_output_reader(
         log
     }))
 }
-
-/// The log's cap when the caller names none: 16 MiB per run.
-pub const DEFAULT_LOG_BYTES: u64 = 16 << 20;
 
 /// The path as bytes, for callers building argv.
 pub fn path_bytes(p: &Path) -> &[u8] {
