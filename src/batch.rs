@@ -1134,7 +1134,7 @@ pub fn run_all(
 /// Create the output directory, take its lock (one run per output
 /// directory: two would build the same sdists and overwrite each other's
 /// summary) and remove what an earlier run left half-written.
-fn take_out_dir(out_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+fn take_out_dir(out_dir: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output directory `{}`", out_dir.display()))?;
     let lock = lock_out_dir(out_dir)?;
@@ -1380,9 +1380,14 @@ impl SummaryWriter<'_> {
 /// The lock file that keeps a second `build-all` out of an output directory.
 pub const LOCK_FILE: &str = ".build-all.lock";
 
-/// Take `DIR/.build-all.lock` (an exclusive `flock`, released when the run
-/// ends, however it ends), or fail at once naming the directory.
-fn lock_out_dir(out_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+/// Take `DIR/.build-all.lock` (an exclusive POSIX record lock, released
+/// when the run ends, however it ends), or fail at once naming the
+/// directory. A record lock, not an `flock`: an `flock` belongs to the open
+/// file description, which a sandbox's clone child shares until it execs,
+/// so the lock of a `build-all` killed a moment ago could still refuse the
+/// run that resumes it. The returned file holds the lock while it is open.
+fn lock_out_dir(out_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsFd;
     let path = out_dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -1390,14 +1395,20 @@ fn lock_out_dir(out_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<std::fs::Fil
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open `{}`", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
-        |(_, e)| {
-            anyhow::anyhow!(
-                "another `sdist-box build-all` is writing into `{}` (it holds `{LOCK_FILE}`: {e}); wait for it, or give another -o",
-                out_dir.display()
-            )
-        },
-    )
+    let whole = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    nix::fcntl::fcntl(file.as_fd(), nix::fcntl::FcntlArg::F_SETLK(&whole)).map_err(|e| {
+        anyhow::anyhow!(
+            "another `sdist-box build-all` is writing into `{}` (it holds `{LOCK_FILE}`: {e}); wait for it, or give another -o",
+            out_dir.display()
+        )
+    })?;
+    Ok(file)
 }
 
 /// Temporary files (`.sdist-box-*`) of an earlier run that was killed
