@@ -1402,12 +1402,22 @@ fn lock_out_dir(out_dir: &Path) -> anyhow::Result<std::fs::File> {
         l_len: 0,
         l_pid: 0,
     };
-    nix::fcntl::fcntl(file.as_fd(), nix::fcntl::FcntlArg::F_SETLK(&whole)).map_err(|e| {
+    let busy = |e: nix::errno::Errno| {
         anyhow::anyhow!(
             "another `sdist-box build-all` is writing into `{}` (it holds `{LOCK_FILE}`: {e}); wait for it, or give another -o",
             out_dir.display()
         )
-    })?;
+    };
+    nix::fcntl::fcntl(file.as_fd(), nix::fcntl::FcntlArg::F_SETLK(&whole)).map_err(busy)?;
+    // A run of an earlier sdist-box holds an `flock` instead: probe it (and
+    // let go at once, so that nothing of ours can inherit it).
+    let probe = file
+        .try_clone()
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    match nix::fcntl::Flock::lock(probe, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(held) => drop(held),
+        Err((_, e)) => return Err(busy(e)),
+    }
     Ok(file)
 }
 
